@@ -1,0 +1,7 @@
+"""``python -m reprokit`` is the ``reprokit`` command."""
+
+import sys
+
+from reprokit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""Attributes the differences between runs to their sources (pure logic).
+
+The experiment isolates one factor per pair:
+
+============  ==============================  ===================================
+pair          runs                            a difference means
+============  ==============================  ===================================
+controlled    seed S, op determinism on (x2)  uncontrolled randomness
+ops           seed S, default ops (x2)        nondeterministic ops (if controlled
+                                              is identical)
+seed          seed S vs S+1, determinism on   seed-driven (if controlled is
+                                              identical)
+============  ==============================  ===================================
+
+A source is ``detected`` True or False when its pair settles it, and None when
+it was not checked (``--quick``) or could not be told apart because
+uncontrolled randomness already makes every pair differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from reprokit.compare import Comparison, short_name
+from reprokit.trace import Pin
+
+SOURCES = ("seed", "nondeterministic_ops", "uncontrolled")
+SOURCE_TITLES = {
+    "seed": "seed-driven",
+    "nondeterministic_ops": "nondeterministic ops",
+    "uncontrolled": "uncontrolled",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the experiment says about one source of differences.
+
+    Attributes:
+        source: ``seed``, ``nondeterministic_ops`` or ``uncontrolled``.
+        detected: True, False, or None when not checked / not separable.
+        evidence: one or two sentences a user can check.
+        fix: code to paste (None when there is nothing to fix).
+        explanation: what this source is, in plain words (set when detected).
+    """
+
+    source: str
+    detected: bool | None
+    evidence: str
+    fix: str | None = None
+    explanation: str | None = None
+
+    @property
+    def title(self) -> str:
+        return SOURCE_TITLES[self.source]
+
+
+EXPLANATIONS = {
+    "seed": (
+        "Random initialization, shuffling and dropout draw from generators that "
+        "your script does not seed, so every training starts from other random "
+        "numbers. This is expected, and fixed by seeding everything once at the top "
+        "of the script."
+    ),
+    "nondeterministic_ops": (
+        "Some TensorFlow kernels do not compute in a fixed order (parallel "
+        "reductions, atomic updates, tf.data pipelines that give up order for "
+        "speed), so two trainings with the same seed still differ in the last "
+        "bits, and the differences grow. TensorFlow op determinism makes them "
+        "deterministic, usually at a small cost in speed."
+    ),
+    "uncontrolled": (
+        "Something in the training draws randomness that neither the global seeds "
+        "nor op determinism reach: an unseeded np.random.default_rng() or "
+        "random.Random(), the clock, os.urandom, or file or set order. Two "
+        "trainings with every setting fixed still differ; only the script can fix it."
+    ),
+}
+
+FIXES = {
+    "seed": (
+        "import keras\n\n"
+        "# at the top of the script, before any model or dataset is built\n"
+        "# seeds random, NumPy, TensorFlow and Keras:\n"
+        "keras.utils.set_random_seed({seed})"
+    ),
+    "nondeterministic_ops": (
+        "import tensorflow as tf\n\n"
+        "# before building the model (or run with TF_DETERMINISTIC_OPS=1)\n"
+        "tf.config.experimental.enable_op_determinism()"
+    ),
+    "uncontrolled": (
+        "# seed every generator the script creates itself ...\n"
+        "rng = np.random.default_rng({seed})  # not default_rng()\n"
+        "py_rng = random.Random({seed})       # not random.Random()\n"
+        "# ... and keep the clock, os.urandom and unsorted\n"
+        "# file lists out of training:\n"
+        "files = sorted(os.listdir(data_dir))"
+    ),
+}
+
+
+def classify(comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] = ()) -> tuple[Finding, ...]:
+    """Returns one Finding per source, in the order of ``SOURCES``.
+
+    Args:
+        comparisons: the pairs that were run, by name (``controlled`` is required).
+        seed: the seed S of the controlled runs (used in the fixes).
+        pins: calls by which the script fixes seeds or determinism itself.
+    """
+    by_name = {c.name: c for c in comparisons}
+    controlled = by_name["controlled"]
+    return (
+        _seed(by_name.get("seed"), controlled, seed, pins),
+        _ops(by_name.get("ops"), controlled, pins),
+        _uncontrolled(controlled, seed),
+    )
+
+
+def verdict(findings: Sequence[Finding]) -> str:
+    """``reproducible`` exactly when uncontrolled randomness was not detected."""
+    uncontrolled = next(f for f in findings if f.source == "uncontrolled")
+    return "not_reproducible" if uncontrolled.detected else "reproducible"
+
+
+def _where(c: Comparison) -> str:
+    d = c.divergence
+    if d is None:
+        return ""
+    at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
+    names = [short_name(d.model, v) for v in d.variables]
+    variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    inputs = " The input batch of that step already differed." if d.inputs_differ else ""
+    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + inputs
+
+
+def _pins_text(pins: Sequence[Pin], kind: str) -> str:
+    calls = [f"{_short(p.file)}:{p.line} {p.call}" for p in pins if p.kind == kind]
+    return "; ".join(dict.fromkeys(calls))
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _uncontrolled(c: Comparison, seed: int) -> Finding:
+    if c.identical:
+        return Finding(
+            "uncontrolled",
+            False,
+            f"2 runs with seed {seed} and op determinism on are bit-identical "
+            f"({c.steps[0]} steps, every variable at every step).",
+        )
+    return Finding(
+        "uncontrolled",
+        True,
+        f"2 runs with seed {seed} and op determinism on differ {_where(c)}",
+        FIXES["uncontrolled"].format(seed=seed),
+        EXPLANATIONS["uncontrolled"],
+    )
+
+
+def _ops(c: Comparison | None, controlled: Comparison, pins: Sequence[Pin]) -> Finding:
+    if c is None:
+        return Finding("nondeterministic_ops", None, "Not checked (--quick runs only the controlled pair).")
+    own = _pins_text(pins, "determinism")
+    if c.identical:
+        note = f" The script enables op determinism itself ({own})." if own else ""
+        return Finding(
+            "nondeterministic_ops",
+            False,
+            f"2 runs with the same seed and default ops are bit-identical.{note}",
+        )
+    if not controlled.identical:
+        return Finding(
+            "nondeterministic_ops",
+            None,
+            "Not separable: 2 runs with default ops differ, but so do the controlled "
+            "runs, so uncontrolled randomness may explain it. Fix that first.",
+        )
+    return Finding(
+        "nondeterministic_ops",
+        True,
+        f"2 runs with the same seed and default ops differ {_where(c)} "
+        "With op determinism on, the same runs are bit-identical.",
+        FIXES["nondeterministic_ops"],
+        EXPLANATIONS["nondeterministic_ops"],
+    )
+
+
+def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequence[Pin]) -> Finding:
+    if c is None:
+        return Finding("seed", None, "Not checked (--quick runs only the controlled pair).")
+    own = _pins_text(pins, "seed")
+    if c.identical:
+        why = (
+            f"the script sets its own seed ({own}), which overrides reprokit's"
+            if own
+            else "this training does not depend on the seed"
+        )
+        return Finding("seed", False, f"Runs with seeds {seed} and {seed + 1} are bit-identical: {why}.")
+    if not controlled.identical:
+        return Finding(
+            "seed",
+            None,
+            f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do "
+            "runs with the same seed.",
+        )
+    partial = f" The script seeds only part of it itself ({own})." if own else ""
+    return Finding(
+        "seed",
+        True,
+        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} "
+        f"Runs with the same seed are bit-identical.{partial}",
+        FIXES["seed"].format(seed=seed),
+        EXPLANATIONS["seed"],
+    )
+
+
+def detected_sources(findings: Sequence[Finding]) -> Mapping[str, bool | None]:
+    return {f.source: f.detected for f in findings}

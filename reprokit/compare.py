@@ -1,0 +1,234 @@
+"""Compares two runs step by step and variable by variable (pure logic).
+
+Identity is decided on fingerprints alone (bitwise: NaN equals NaN at the same
+position). Sizes of differences (max |Δw|, relative L2) and prediction
+agreement come from the final arrays each run saved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from reprokit.trace import Point, RunTrace
+
+Arrays = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class VariableDiff:
+    """How much one variable's final values differ between two runs."""
+
+    model: str
+    variable: str
+    max_abs_diff: float
+    relative_l2: float
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first point at which two runs differ.
+
+    Attributes:
+        model: the model whose weights differ first.
+        step: 0 for the initial weights, k for after the k-th optimizer step.
+        variables: the variables that differ there.
+        inputs_differ: whether that step's input batches already differed
+            (None where they were not observed).
+    """
+
+    model: str
+    step: int
+    variables: tuple[str, ...]
+    inputs_differ: bool | None
+
+
+def short_name(model: str, variable: str) -> str:
+    """``variable`` without its leading model name (``dense/kernel`` for ``sequential/dense/kernel``)."""
+    prefix = model.split("#", 1)[0] + "/"
+    return variable[len(prefix) :] if variable.startswith(prefix) else variable
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of comparing two runs."""
+
+    name: str
+    runs: tuple[str, str]
+    identical: bool
+    divergence: Divergence | None
+    steps: tuple[int, int]
+    max_abs_diff: float | None
+    relative_l2: float | None
+    prediction_agreement: float | None
+    final_losses: tuple[float | None, float | None]
+    variables: tuple[VariableDiff, ...] = ()
+
+    @property
+    def first_divergent_step(self) -> int | None:
+        return self.divergence.step if self.divergence else None
+
+    @property
+    def first_divergent_variables(self) -> tuple[str, ...]:
+        return self.divergence.variables if self.divergence else ()
+
+
+def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> Comparison:
+    """Compares run ``a`` with run ``b``.
+
+    Args:
+        name: the comparison's name (``controlled``, ``ops``, ``seed``).
+        a: the first run.
+        b: the second run.
+        arrays_a: ``a``'s saved final arrays (``weights/<model>/<var>``,
+            ``predictions/<model>/<i>``).
+        arrays_b: the same for ``b``.
+
+    Returns:
+        The comparison; ``identical`` is True only if every fingerprint of
+        every model at every step and at the end is the same in both.
+    """
+    divergence = first_divergence(a.points, b.points)
+    finals_a = {m.name: dict(m.weights) for m in a.models}
+    finals_b = {m.name: dict(m.weights) for m in b.models}
+    if divergence is None and finals_a != finals_b:
+        divergence = _final_divergence(finals_a, finals_b, a, b)
+    variables = _variable_diffs(arrays_a, arrays_b)
+    max_abs = (
+        max((v.max_abs_diff for v in variables), default=0.0) if _same_keys(arrays_a, arrays_b) else None
+    )
+    return Comparison(
+        name=name,
+        runs=(a.spec.name, b.spec.name),
+        identical=divergence is None,
+        divergence=divergence,
+        steps=(a.steps, b.steps),
+        max_abs_diff=max_abs,
+        relative_l2=_relative_l2(arrays_a, arrays_b),
+        prediction_agreement=_prediction_agreement(a, b, arrays_a, arrays_b),
+        final_losses=(a.final_loss(), b.final_loss()),
+        variables=tuple(sorted((v for v in variables if v.max_abs_diff > 0), key=lambda v: -v.max_abs_diff)),
+    )
+
+
+def first_divergence(a: tuple[Point, ...], b: tuple[Point, ...]) -> Divergence | None:
+    """The first point, in ``a``'s order, that ``b`` lacks or records differently."""
+    index_b = {(p.model, p.step): p for p in b}
+    index_a = {(p.model, p.step) for p in a}
+    for point in a:
+        other = index_b.get((point.model, point.step))
+        if other is None:
+            return Divergence(point.model, point.step, (), None)
+        if point.weights != other.weights:
+            names = sorted(set(point.weights) | set(other.weights))
+            changed = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
+            inputs = None if not (point.inputs and other.inputs) else point.inputs != other.inputs
+            return Divergence(point.model, point.step, changed, inputs)
+    for point in b:  # b went on where a stopped (more steps, or another model)
+        if (point.model, point.step) not in index_a:
+            return Divergence(point.model, point.step, (), None)
+    return None
+
+
+def _final_divergence(
+    finals_a: dict[str, dict[str, str]], finals_b: dict[str, dict[str, str]], a: RunTrace, b: RunTrace
+) -> Divergence:
+    for model in sorted(set(finals_a) | set(finals_b)):
+        wa, wb = finals_a.get(model, {}), finals_b.get(model, {})
+        if wa != wb:
+            changed = tuple(n for n in sorted(set(wa) | set(wb)) if wa.get(n) != wb.get(n))
+            steps = {m.name: m.steps for m in (*a.models, *b.models)}
+            return Divergence(model, steps.get(model, 0), changed, None)
+    raise ValueError("the final weights do not differ")
+
+
+def _weight_keys(arrays: Arrays) -> set[str]:
+    return {k for k in arrays if k.startswith("weights/")}
+
+
+def _same_keys(a: Arrays, b: Arrays) -> bool:
+    keys = _weight_keys(a)
+    return keys == _weight_keys(b) and all(a[k].shape == b[k].shape for k in keys)
+
+
+def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| in float64, where bitwise-equal NaNs count as 0 and a NaN against a number as inf."""
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(x - y)
+    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    diff = np.where(same, 0.0, diff)
+    return np.where(np.isnan(diff), np.inf, diff)
+
+
+def _variable_diffs(a: Arrays, b: Arrays) -> list[VariableDiff]:
+    diffs = []
+    for key in sorted(_weight_keys(a) & _weight_keys(b)):
+        x, y = a[key], b[key]
+        if x.shape != y.shape:
+            continue
+        d = abs_diff(x, y)
+        norm = float(np.linalg.norm(np.nan_to_num(x.astype(np.float64))))
+        _, model, variable = key.split("/", 2)
+        diffs.append(
+            VariableDiff(
+                model,
+                variable,
+                float(d.max()) if d.size else 0.0,
+                _ratio(float(np.linalg.norm(d)), norm),
+            )
+        )
+    return diffs
+
+
+def _ratio(num: float, den: float) -> float:
+    if num == 0:
+        return 0.0
+    return num / den if den > 0 else math.inf
+
+
+def _relative_l2(a: Arrays, b: Arrays) -> float | None:
+    """||w_a - w_b|| / ||w_a|| over all final weights together."""
+    if not _same_keys(a, b) or not _weight_keys(a):
+        return None
+    num = den = 0.0
+    for key in _weight_keys(a):
+        d = abs_diff(a[key], b[key])
+        num += float(np.sum(np.square(d)))
+        den += float(np.sum(np.square(np.nan_to_num(a[key].astype(np.float64)))))
+    return _ratio(math.sqrt(num), math.sqrt(den))
+
+
+def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> float | None:
+    """Share of probe examples on which both final models predict the same class.
+
+    The probe is the first rows of the training inputs. Only computed when both
+    runs used the very same probe; None for outputs that are not classes.
+    """
+    probes_a = {m.name: m.probe for m in a.models}
+    agreements = []
+    for model in b.models:
+        if model.probe is None or probes_a.get(model.name) != model.probe:
+            continue
+        key = f"predictions/{model.name}/0"
+        if key not in arrays_a or key not in arrays_b:
+            continue
+        classes_a, classes_b = _classes(arrays_a[key]), _classes(arrays_b[key])
+        if classes_a is None or classes_b is None or classes_a.shape != classes_b.shape:
+            continue
+        agreements.append(float(np.mean(classes_a == classes_b)))
+    return min(agreements) if agreements else None
+
+
+def _classes(pred: np.ndarray) -> np.ndarray | None:
+    if pred.ndim == 0 or pred.size == 0:
+        return None
+    if pred.ndim >= 2 and pred.shape[-1] > 1:
+        return np.asarray(np.argmax(pred, axis=-1))
+    flat = pred.reshape(pred.shape[0], -1)
+    if flat.shape[1] == 1 and np.all((flat >= 0) & (flat <= 1)):
+        return (flat[:, 0] > 0.5).astype(np.int8)  # a sigmoid output: two classes
+    return None

@@ -1,0 +1,421 @@
+"""Hooks that observe training inside a run process (imports TensorFlow).
+
+Every way of training a Keras 3 model ends in an optimizer step, so the
+optimizer's ``apply`` is the anchor:
+
+* executed eagerly (hand-written loops, ``run_eagerly=True``), the hook
+  fingerprints the weights right after the step;
+* traced inside a ``tf.function`` (``Model.fit``, a custom ``train_step``, a
+  ``@tf.function`` loop), a Python hook runs only while tracing. The hook then
+  only learns which optimizer and variables train, and the step is observed
+  when the outermost ``tf.function`` call returns to Python, by reading the
+  optimizer's ``iterations``. That also works under XLA and counts the hidden
+  steps of ``steps_per_execution > 1``.
+
+Input batches and losses are observed where a forward pass runs under a
+gradient tape: in eager code directly, in traced code through a
+``tf.py_function`` (skipped inside XLA-compiled functions, which cannot call
+Python). Nothing here changes what the training computes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import sysconfig
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.optimizers.base_optimizer import BaseOptimizer
+from tensorflow.python.eager import record
+from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
+from tensorflow.python.framework import ops
+from tensorflow.python.ops import control_flow_util
+
+from reprokit.fingerprint import combine, fingerprint
+
+PROBE_ROWS = 256
+MAX_INPUTS_PER_STEP = 16
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class _Tracked:
+    """A model (or a bare list of variables) whose weights are fingerprinted."""
+
+    label: str
+    model: Any | None
+    variables: list[Any]
+    step: int = 0
+    has_init: bool = False
+    probe: Any = None
+
+    def weights(self) -> list[Any]:
+        return list(self.model.weights) if self.model is not None else self.variables
+
+
+@dataclass
+class _OptimizerState:
+    optimizer: Any
+    variable_ids: frozenset[int]
+    tracked: list[_Tracked]
+    iterations: int
+
+
+@dataclass
+class Recorder:
+    """Collects what the hooks observe and emits it as events."""
+
+    emit: Emit
+    models: dict[int, _Tracked] = field(default_factory=dict)
+    optimizers: dict[int, _OptimizerState] = field(default_factory=dict)
+    pending_inputs: list[str] = field(default_factory=list)
+    pending_loss: float | None = None
+    finalizing: bool = False
+    _local: threading.local = field(default_factory=threading.local)
+    _labels: set[str] = field(default_factory=set)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(t.step for t in self._all_tracked())
+
+    def _all_tracked(self) -> list[_Tracked]:
+        seen: dict[int, _Tracked] = {}
+        for state in self.optimizers.values():
+            for tracked in state.tracked:
+                seen[id(tracked)] = tracked
+        return list(seen.values())
+
+    @contextmanager
+    def entered(self, name: str) -> Iterator[bool]:
+        """Counts nesting per thread; yields whether this is the outermost."""
+        depth = getattr(self._local, name, 0)
+        setattr(self._local, name, depth + 1)
+        try:
+            yield depth == 0
+        finally:
+            setattr(self._local, name, depth)
+
+    def _unique_label(self, name: str) -> str:
+        label, n = name, 1
+        while label in self._labels:
+            n += 1
+            label = f"{name}#{n}"
+        self._labels.add(label)
+        return label
+
+    def register(self, model: Any) -> _Tracked:
+        tracked = self.models.get(id(model))
+        if tracked is None:
+            tracked = _Tracked(self._unique_label(model.name), model, [])
+            self.models[id(model)] = tracked
+        return tracked
+
+    # -- observing inputs and losses ------------------------------------
+    def observe_input(self, tracked: _Tracked, inputs: Any) -> None:
+        def seen(arrays: list[np.ndarray], structure: Any) -> None:
+            if len(self.pending_inputs) < MAX_INPUTS_PER_STEP:
+                self.pending_inputs.append(combine([fingerprint(a) for a in arrays]))
+            if tracked.probe is None and structure is not None:
+                tracked.probe = tf.nest.pack_sequence_as(structure, [a[:PROBE_ROWS] for a in arrays])
+
+        _observe(inputs, seen)
+
+    def observe_loss(self, target: Any) -> None:
+        def seen(arrays: list[np.ndarray], _structure: Any) -> None:
+            self.pending_loss = float(arrays[0])
+
+        _observe(target, seen)
+
+    # -- optimizer steps ------------------------------------------------
+    def optimizer_state(self, optimizer: Any, variables: list[Any]) -> _OptimizerState:
+        """Returns (and on first sight records) what ``optimizer`` trains."""
+        ids = frozenset(id(v) for v in variables)
+        state = self.optimizers.get(id(optimizer))
+        if state is None or state.variable_ids != ids:
+            with tf.init_scope():
+                iterations = int(optimizer.iterations.numpy())
+            state = _OptimizerState(optimizer, ids, self._owners(optimizer, variables, ids), iterations)
+            self.optimizers[id(optimizer)] = state
+        for tracked in state.tracked:
+            if not tracked.has_init:
+                tracked.has_init = True
+                with tf.init_scope():  # read the values before the first step runs
+                    self._emit_weights("init", tracked)
+        return state
+
+    def _owners(self, optimizer: Any, variables: list[Any], ids: frozenset[int]) -> list[_Tracked]:
+        """The outermost registered models holding the trained variables."""
+        weight_ids = {
+            key: {id(w) for w in t.weights()} for key, t in self.models.items() if t.model is not None
+        }
+        candidates = [key for key, wids in weight_ids.items() if wids & ids]
+        outermost = [
+            key
+            for key in candidates
+            if not any(other != key and weight_ids[other] > weight_ids[key] for other in candidates)
+        ]
+        if outermost:
+            return [self.models[key] for key in outermost]
+        label = self._unique_label(f"variables:{getattr(optimizer, 'name', 'optimizer')}")
+        bare = _Tracked(label, None, list(variables))
+        self.models[id(bare)] = bare
+        return [bare]
+
+    def after_step(self, state: _OptimizerState) -> None:
+        iterations = int(state.optimizer.iterations.numpy())
+        delta = iterations - state.iterations
+        if delta <= 0:
+            return
+        state.iterations = iterations
+        for tracked in state.tracked:
+            tracked.step += delta
+            self._emit_weights("step", tracked)
+        self.pending_inputs = []
+        self.pending_loss = None
+
+    def after_function_call(self) -> None:
+        for state in list(self.optimizers.values()):
+            self.after_step(state)
+
+    def _emit_weights(self, kind: str, tracked: _Tracked) -> None:
+        event: dict[str, Any] = {
+            "type": kind,
+            "model": tracked.label,
+            "step": tracked.step,
+            "weights": variable_fingerprints(tracked.weights()),
+        }
+        if kind == "step":
+            event["inputs"] = list(self.pending_inputs)
+            event["loss"] = self.pending_loss
+        self.emit(event)
+
+    # -- the end of a run -----------------------------------------------
+    def finalize(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+        """Returns a summary per trained model and the arrays to save."""
+        self.finalizing = True
+        summaries, arrays = [], {}
+        for tracked in self._all_tracked():
+            weights = tracked.weights()
+            for name, variable in zip(variable_names(weights), weights):
+                arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
+            probe_fp = None
+            if tracked.probe is not None and tracked.model is not None:
+                try:
+                    outputs = tf.nest.flatten(tracked.model(tracked.probe, training=False))
+                    probe_fp = combine([fingerprint(a) for a in tf.nest.flatten(tracked.probe)])
+                    for i, out in enumerate(outputs):
+                        arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
+                except Exception:
+                    probe_fp = None
+            summaries.append(
+                {
+                    "model": tracked.label,
+                    "steps": tracked.step,
+                    "weights": variable_fingerprints(weights),
+                    "probe": probe_fp,
+                }
+            )
+        return summaries, arrays
+
+
+def variable_names(variables: list[Any]) -> list[str]:
+    """Stable, unique names for a list of variables (Keras paths)."""
+    names: list[str] = []
+    for v in variables:
+        name = str(getattr(v, "path", None) or getattr(v, "name", "variable"))
+        unique, n = name, 1
+        while unique in names:
+            n += 1
+            unique = f"{name}#{n}"
+        names.append(unique)
+    return names
+
+
+def variable_fingerprints(variables: list[Any]) -> dict[str, str]:
+    return {
+        name: fingerprint(v.numpy() if hasattr(v, "numpy") else v)
+        for name, v in zip(variable_names(variables), variables)
+    }
+
+
+def _observe(structure: Any, callback: Callable[[list[np.ndarray], Any], None]) -> None:
+    """Hands the values in ``structure`` to ``callback``, eagerly or in-graph."""
+    try:
+        flat = tf.nest.flatten(structure, expand_composites=True)
+        plain = not any(isinstance(x, tf.__internal__.CompositeTensor) for x in tf.nest.flatten(structure))
+        tensors = [tf.convert_to_tensor(x) for x in flat if x is not None]
+    except (TypeError, ValueError):
+        return
+    if not tensors:
+        return
+    packable = structure if plain and len(tensors) == len(flat) else None
+    if tf.executing_eagerly():
+        callback([np.asarray(t) for t in tensors], packable)
+        return
+    if control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()):
+        return  # XLA-compiled code cannot call back into Python
+
+    def in_graph(*values: tf.Tensor) -> list[Any]:
+        callback([v.numpy() for v in values], packable)
+        return []
+
+    tf.py_function(in_graph, tensors, Tout=[])
+
+
+def _user_frame(depth: int) -> tuple[str, int] | None:
+    """The caller ``depth`` frames up, if it is the user's code (not a library's)."""
+    frame = sys._getframe(depth + 1)
+    filename = frame.f_code.co_filename
+    library = (
+        "site-packages" in filename
+        or "dist-packages" in filename
+        or filename.startswith("<")
+        or filename.startswith(sysconfig.get_paths()["stdlib"])
+        or Path(filename).resolve().is_relative_to(Path(__file__).parent)
+    )
+    return None if library else (filename, frame.f_lineno)
+
+
+# The calls by which a script pins its own seeds or op determinism.
+_PINS = (
+    ("keras.utils", "set_random_seed"),
+    ("keras._tf_keras.keras.utils", "set_random_seed"),
+    ("tensorflow.random", "set_seed"),
+    ("tensorflow.compat.v1", "set_random_seed"),
+    ("tensorflow.compat.v1.random", "set_random_seed"),
+    ("numpy.random", "seed"),
+    ("random", "seed"),
+    ("tensorflow.config.experimental", "enable_op_determinism"),
+)
+
+
+def _wrap_pin(recorder: Recorder, module_name: str, attr: str) -> None:
+    try:
+        module: Any = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
+        original = getattr(module, attr)
+    except (ImportError, AttributeError):
+        return
+
+    @functools.wraps(original)
+    def pinned(*args: Any, **kwargs: Any) -> Any:
+        where = _user_frame(1)
+        if where is not None and not recorder.finalizing:
+            shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+            recorder.emit(
+                {
+                    "type": "pin",
+                    "call": f"{module_name.replace('tensorflow', 'tf')}.{attr}({shown})",
+                    "kind": "determinism" if attr == "enable_op_determinism" else "seed",
+                    "file": where[0],
+                    "line": where[1],
+                }
+            )
+        return original(*args, **kwargs)
+
+    setattr(module, attr, pinned)
+
+
+def install(recorder: Recorder) -> None:
+    """Installs every hook; call once, before the user's script runs."""
+    layer_call = keras.Model.__call__
+
+    def model_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tracked = recorder.register(self)
+        with recorder.entered("model") as outermost:
+            if outermost and not recorder.finalizing and record.could_possibly_record():
+                recorder.observe_input(tracked, args[0] if args else kwargs.get("inputs"))
+            return layer_call(self, *args, **kwargs)
+
+    keras.Model.__call__ = model_call
+
+    fit = keras.Model.fit
+
+    @functools.wraps(fit)
+    def model_fit(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        tracked = recorder.register(self)
+        if tracked.probe is None and _is_array_like(x):
+            tracked.probe = tf.nest.map_structure(lambda a: np.asarray(a[:PROBE_ROWS]), x)
+        history = fit(self, x, *args, **kwargs)
+        logs = getattr(history, "history", None) or {}
+        recorder.emit(
+            {
+                "type": "history",
+                "model": tracked.label,
+                "history": {k: [float(v) for v in vals] for k, vals in logs.items()},
+            }
+        )
+        return history
+
+    keras.Model.fit = model_fit
+
+    def wrap_apply(apply: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(apply)
+        def hooked(self: Any, grads: Any, trainable_variables: Any = None) -> Any:
+            with recorder.entered("apply") as outermost:
+                if not outermost:
+                    return apply(self, grads, trainable_variables)
+                if trainable_variables is not None:
+                    trainable_variables = list(trainable_variables)
+                variables = trainable_variables
+                if variables is None:
+                    variables = list(getattr(self, "_trainable_variables", []) or [])
+                state = recorder.optimizer_state(self, variables) if variables else None
+                result = apply(self, grads, trainable_variables)
+            if state is not None and tf.executing_eagerly():
+                recorder.after_step(state)
+            return result
+
+        return hooked
+
+    for cls in [BaseOptimizer, *_subclasses(BaseOptimizer)]:
+        if "apply" in vars(cls):
+            cls.apply = wrap_apply(vars(cls)["apply"])
+
+    function_call = Function.__call__
+
+    @functools.wraps(function_call)
+    def call_function(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with recorder.entered("function") as outermost:
+            top_level = outermost and tf.executing_eagerly()
+            result = function_call(self, *args, **kwargs)
+        if top_level and recorder.optimizers:
+            recorder.after_function_call()
+        return result
+
+    Function.__call__ = call_function
+
+    gradient = tf.GradientTape.gradient
+
+    @functools.wraps(gradient)
+    def tape_gradient(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(getattr(target, "shape", None), "rank", None) == 0:
+            recorder.observe_loss(target)
+        return gradient(self, target, *args, **kwargs)
+
+    tf.GradientTape.gradient = tape_gradient
+
+    for module_name, attr in _PINS:
+        _wrap_pin(recorder, module_name, attr)
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+def _is_array_like(x: Any) -> bool:
+    leaves = tf.nest.flatten(x) if x is not None else []
+    return bool(leaves) and all(isinstance(a, np.ndarray) or tf.is_tensor(a) for a in leaves)

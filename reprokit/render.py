@@ -1,0 +1,220 @@
+"""The rich terminal report, rendered from a :class:`~reprokit.report.Report`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from reprokit.classify import Finding
+from reprokit.compare import Comparison, short_name
+from reprokit.report import Report
+
+PAIR_TITLES = {
+    "controlled": "same seed, op determinism on",
+    "ops": "same seed, default ops",
+    "seed": "other seed, op determinism on",
+}
+
+
+def render_report(report: Report) -> Iterator[RenderableType]:
+    """Yields the parts of the terminal report, top to bottom."""
+    yield _verdict_panel(report)
+    yield _sources_table(report)
+    yield _comparisons_table(report)
+    for finding in report.findings:
+        if finding.detected:
+            yield _fix_panel(finding)
+    yield _environment(report)
+
+
+def _verdict_panel(report: Report) -> Panel:
+    if report.reproducible:
+        headline = Text("✔ REPRODUCIBLE", style="bold green")
+        headline.append(" with every seed fixed and op determinism on", style="green")
+        style = "green"
+    else:
+        headline = Text("✘ NOT REPRODUCIBLE", style="bold red")
+        headline.append(" even with every seed fixed and op determinism on", style="red")
+        style = "red"
+    runs = f"{len(report.runs)} runs"
+    args = " " + " ".join(report.script_args) if report.script_args else ""
+    return Panel(
+        Group(headline, Text(""), Text(summary(report))),
+        title=f"reprokit check {report.script}{args}",
+        subtitle=f"seed {report.seed} · {runs} · {report.wall_seconds:.1f} s",
+        border_style=style,
+        box=box.ROUNDED,
+    )
+
+
+def summary(report: Report) -> str:
+    """The answer to "why do my trainings differ?", in a few sentences."""
+    seed = report.finding("seed")
+    ops = report.finding("nondeterministic_ops")
+    controlled = report.comparison("controlled")
+    steps = controlled.steps[0] if controlled else 0
+    if not report.reproducible:
+        assert controlled is not None
+        text = (
+            f"Two trainings with seed {report.seed} and op determinism on differ "
+            f"({_divergence_words(controlled)}): the script draws randomness that no "
+            "global seed reaches, so no setting outside the script makes it reproducible."
+        )
+        return text + " See the fix below."
+    text = (
+        f"Two trainings with seed {report.seed} and op determinism on gave bit-identical "
+        f"weights at every one of {steps} steps."
+    )
+    causes = [f for f in (seed, ops) if f.detected]
+    if not causes:
+        if report.quick:
+            return text + " Run without --quick to learn what makes unseeded trainings differ."
+        return text + " Even with another seed or default ops the weights do not change."
+    parts = []
+    if seed.detected:
+        c = report.comparison("seed")
+        parts.append(
+            f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{_size(c)})"
+        )
+    if ops.detected:
+        c = report.comparison("ops")
+        parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
+    fixes = "set the seed" if len(parts) == 1 and seed.detected else "apply the fixes"
+    return (
+        f"{text} The differences between your own trainings come from "
+        f"{' and from '.join(parts)}. {fixes.capitalize()} below and every training of "
+        "this script gives the same model."
+    )
+
+
+def _divergence_words(c: Comparison | None) -> str:
+    if c is None or c.divergence is None:
+        return "only in the final weights"
+    d = c.divergence
+    return "from the very first weights" if d.step == 0 else f"from step {d.step}"
+
+
+def _size(c: Comparison | None) -> str:
+    if c is None:
+        return ""
+    parts = []
+    if c.max_abs_diff is not None:
+        parts.append(f"max |Δw| {_num(c.max_abs_diff)}")
+    if c.prediction_agreement is not None:
+        parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
+    return ": " + ", ".join(parts) if parts else ""
+
+
+def _status(finding: Finding) -> Text:
+    if finding.detected is None:
+        return Text("○ not checked" if "Not checked" in finding.evidence else "? unclear", style="yellow")
+    if finding.detected:
+        return Text("● detected", style="bold red" if finding.source == "uncontrolled" else "bold yellow")
+    return Text("✔ none", style="green")
+
+
+def _sources_table(report: Report) -> Table:
+    table = Table(title="Sources of difference", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+    table.add_column("source", no_wrap=True, style="bold")
+    table.add_column("result", no_wrap=True)
+    table.add_column("evidence", ratio=1)
+    for finding in report.findings:
+        table.add_row(finding.title, _status(finding), finding.evidence)
+    return table
+
+
+def _comparisons_table(report: Report) -> Table:
+    legend = " · ".join(f"{c.name}: {PAIR_TITLES.get(c.name, '')}" for c in report.comparisons)
+    table = Table(
+        title="Comparisons",
+        title_justify="left",
+        caption=legend,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        expand=True,
+    )
+    table.add_column("pair", no_wrap=True, style="bold")
+    table.add_column("result", no_wrap=True)
+    table.add_column("first divergence", ratio=1, overflow="fold")
+    table.add_column("max |Δw|", justify="right", no_wrap=True)
+    table.add_column("agree", justify="right", no_wrap=True)
+    table.add_column("final loss", justify="right", no_wrap=True)
+    for c in report.comparisons:
+        result = Text("identical", style="green") if c.identical else Text("differs", style="red")
+        losses = dict.fromkeys(_num(loss, 3) for loss in c.final_losses)
+        table.add_row(
+            c.name,
+            result,
+            _first_divergence(c),
+            "0" if c.identical else _num(c.max_abs_diff),
+            "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}",
+            " / ".join(losses),
+        )
+    return table
+
+
+def _first_divergence(c: Comparison) -> Text:
+    d = c.divergence
+    if d is None:
+        return Text(f"none in {c.steps[0]} steps", style="dim")
+    text = Text("initial weights" if d.step == 0 else f"step {d.step}")
+    if d.variables:
+        more = f" +{len(d.variables) - 1}" if len(d.variables) > 1 else ""
+        text.append(f"\n{short_name(d.model, d.variables[0])}{more}", style="dim")
+    if d.inputs_differ:
+        text.append("\ninput batch differs", style="dim")
+    return text
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf"
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
+def _fix_panel(finding: Finding) -> Panel:
+    parts: list[RenderableType] = []
+    if finding.explanation:
+        parts.append(Text(finding.explanation))
+    if finding.fix:
+        parts += [
+            Text(""),
+            Text("Fix:", style="bold"),
+            Syntax(finding.fix, "python", theme="ansi_dark", background_color="default"),
+        ]
+    style = "red" if finding.source == "uncontrolled" else "yellow"
+    return Panel(
+        Group(*parts), title=f"{finding.title}: why, and the fix", border_style=style, box=box.ROUNDED
+    )
+
+
+def _environment(report: Report) -> RenderableType:
+    env = report.environment
+    threads = env.get("intra_op_threads")
+    thread_text = (
+        f"intra-op threads {threads or 'default'}, inter-op {env.get('inter_op_threads') or 'default'}"
+    )
+    lines = [
+        f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')} "
+        f"({env.get('backend', '?')}) · Python {env.get('python', '?')}",
+        f"{env.get('cpu', '?')} · {env.get('cpu_count', '?')} cores · {thread_text}",
+    ]
+    if env.get("gpus"):
+        lines.append("GPUs: " + ", ".join(env["gpus"]))
+    lines += [f"Note: {note}" for note in report.notes]
+    text = Text("\n".join(lines), style="dim")
+    return Padding(text, (1, 0, 0, 1))

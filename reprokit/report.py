@@ -1,0 +1,174 @@
+"""The result of a check, and its stable JSON form.
+
+:class:`Report` is the one object every output is rendered from: the rich
+terminal report (``Report.__rich_console__``) and the JSON document
+(:meth:`Report.to_dict`), whose keys are a documented contract
+(``schema_version`` 1, see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reprokit.classify import Finding
+from reprokit.compare import Comparison
+from reprokit.trace import Pin
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One training run as the report shows it."""
+
+    name: str
+    role: str
+    seed: int
+    op_determinism: bool
+    steps: int
+    wall_seconds: float
+    models: tuple[str, ...]
+    final_loss: float | None
+    mode: str
+    op_determinism_observed: bool | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a check found, ready to render.
+
+    Attributes:
+        script: the script as given on the command line.
+        script_args: the script's own arguments.
+        seed: the seed S of the controlled runs.
+        verdict: ``reproducible`` or ``not_reproducible``.
+        findings: one per source (seed, nondeterministic ops, uncontrolled).
+        comparisons: the pairs that were compared.
+        runs: the runs, in the order they were planned.
+        environment: versions, platform and thread settings of the runs.
+        pins: calls by which the script fixes seeds or determinism itself.
+        reprokit_version: the version that produced the report.
+        quick: whether only the controlled pair ran.
+        wall_seconds: how long the whole check took.
+    """
+
+    script: str
+    script_args: tuple[str, ...]
+    seed: int
+    verdict: str
+    findings: tuple[Finding, ...]
+    comparisons: tuple[Comparison, ...]
+    runs: tuple[RunSummary, ...]
+    environment: Mapping[str, Any]
+    pins: tuple[Pin, ...] = ()
+    reprokit_version: str = ""
+    quick: bool = False
+    wall_seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def reproducible(self) -> bool:
+        return self.verdict == "reproducible"
+
+    def finding(self, source: str) -> Finding:
+        """The finding for ``source`` (``seed``, ``nondeterministic_ops``, ``uncontrolled``)."""
+        for f in self.findings:
+            if f.source == source:
+                return f
+        raise KeyError(f"expected one of seed, nondeterministic_ops, uncontrolled; received {source!r}")
+
+    def comparison(self, name: str) -> Comparison | None:
+        return next((c for c in self.comparisons if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (schema_version 1); non-finite numbers become null."""
+        document: dict[str, Any] = _finite(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "reprokit_version": self.reprokit_version,
+                "script": self.script,
+                "script_args": list(self.script_args),
+                "seed": self.seed,
+                "verdict": self.verdict,
+                "sources": {
+                    f.source: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix}
+                    for f in self.findings
+                },
+                "comparisons": [_comparison_dict(c) for c in self.comparisons],
+                "runs": [_run_dict(r) for r in self.runs],
+                "environment": dict(self.environment),
+                "script_pins": [
+                    {"call": p.call, "kind": p.kind, "file": p.file, "line": p.line} for p in self.pins
+                ],
+                "notes": list(self.notes),
+                "wall_seconds": round(self.wall_seconds, 3),
+            }
+        )
+        return document
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from reprokit.render import render_report
+
+        yield from render_report(self)
+
+
+def _comparison_dict(c: Comparison) -> dict[str, Any]:
+    d = c.divergence
+    return {
+        "name": c.name,
+        "runs": list(c.runs),
+        "identical": c.identical,
+        "first_divergent_step": c.first_divergent_step,
+        "first_divergent_model": d.model if d else None,
+        "first_divergent_variables": list(c.first_divergent_variables),
+        "inputs_differ_at_divergence": d.inputs_differ if d else None,
+        "max_abs_diff": c.max_abs_diff,
+        "relative_l2": c.relative_l2,
+        "prediction_agreement": c.prediction_agreement,
+        "final_losses": list(c.final_losses),
+        "steps": list(c.steps),
+        "variables": [
+            {
+                "model": v.model,
+                "variable": v.variable,
+                "max_abs_diff": v.max_abs_diff,
+                "relative_l2": v.relative_l2,
+            }
+            for v in c.variables
+        ],
+    }
+
+
+def _run_dict(r: RunSummary) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "role": r.role,
+        "seed": r.seed,
+        "op_determinism": r.op_determinism,
+        "steps": r.steps,
+        "wall_seconds": round(r.wall_seconds, 3),
+        "models": list(r.models),
+        "final_loss": r.final_loss,
+        "mode": r.mode,
+        "op_determinism_observed": r.op_determinism_observed,
+    }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

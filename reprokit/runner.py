@@ -1,0 +1,190 @@
+"""Starts run processes, streams their events, and never leaves one behind.
+
+Each run is ``python -m reprokit.worker`` in a fresh process and a process
+group of its own, with its environment prepared by
+:func:`reprokit.settings.child_environment`. Its events arrive as JSON lines on
+a pipe while it trains; the script's stdout and stderr go to files in the
+run's folder. A run that times out, or whose check is interrupted, is killed
+with its whole process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reprokit.errors import ScriptFailedError
+from reprokit.settings import child_environment
+from reprokit.trace import RunSpec, RunTrace, TraceBuilder
+from reprokit.worker import CONFIG_VAR
+
+OnEvent = Callable[[RunSpec, Mapping[str, Any]], None]
+
+_TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|E0000|I0000|W0000)")
+TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class Target:
+    """The script to train and how.
+
+    Attributes:
+        script: path of the training script (or model file).
+        args: the script's own command-line arguments.
+        epochs: epochs for a model file (ignored by scripts that train).
+        batch_size: batch size for a model file.
+        timeout: seconds one run may take, or None for no limit.
+        explicit_model_options: whether epochs or batch size were given
+            (the report notes it when the script trains by itself).
+    """
+
+    script: Path
+    args: tuple[str, ...] = ()
+    epochs: int = 5
+    batch_size: int = 32
+    timeout: float | None = None
+    explicit_model_options: bool = False
+
+
+class Runner:
+    """Runs specs in fresh processes, in parallel up to ``jobs``."""
+
+    def __init__(self, target: Target, workdir: Path, on_event: OnEvent | None = None) -> None:
+        self.target = target
+        self.workdir = workdir
+        self.on_event = on_event
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    def run_many(self, specs: Sequence[RunSpec], jobs: int = 1) -> list[RunTrace]:
+        """Runs ``specs`` (in parallel up to ``jobs``); results in spec order."""
+        if jobs <= 1 or len(specs) <= 1:
+            return [self.run(spec) for spec in specs]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(self.run, spec) for spec in specs]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                self.kill_all()
+                raise
+
+    def run(self, spec: RunSpec) -> RunTrace:
+        """Runs one training; raises ScriptFailedError if the script fails."""
+        run_dir = self.workdir / spec.name
+        run_dir.mkdir(parents=True)
+        arrays_path = run_dir / "arrays.npz"
+        read_end, write_end = os.pipe()
+        config = {
+            "script": str(self.target.script.resolve()),
+            "args": list(self.target.args),
+            "seed": spec.controls.seed,
+            "op_determinism": spec.controls.op_determinism,
+            "events_fd": write_end,
+            "arrays_path": str(arrays_path),
+            "epochs": self.target.epochs,
+            "batch_size": self.target.batch_size,
+        }
+        env = child_environment(spec.controls, os.environ)
+        env[CONFIG_VAR] = json.dumps(config)
+        builder = TraceBuilder(spec)
+        started = time.monotonic()
+        with open(run_dir / "stdout", "wb") as out, open(run_dir / "stderr", "wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "reprokit.worker"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    pass_fds=(write_end,),
+                    start_new_session=True,  # its own process group, killed as a whole
+                )
+            finally:
+                os.close(write_end)
+        with self._lock:
+            self._live.add(proc)
+        reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=self.target.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ScriptFailedError(
+                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
+                spec.name,
+                _tail(run_dir / "stderr"),
+            ) from None
+        finally:
+            _kill_group(proc)  # the script's own children too, whatever happened
+            with self._lock:
+                self._live.discard(proc)
+        reader.join()
+        wall = time.monotonic() - started
+        if builder.error is not None or proc.returncode != 0 or builder.end is None:
+            raise ScriptFailedError(
+                f"the script failed in run {spec.name}: {_failure(builder.error, proc.returncode)}",
+                spec.name,
+                _tail(run_dir / "stderr"),
+            )
+        return builder.build(wall, arrays_path)
+
+    def _read(self, fd: int, builder: TraceBuilder) -> None:
+        with os.fdopen(fd, encoding="utf-8") as events:
+            for line in events:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                builder.add(event)
+                if self.on_event is not None:
+                    self.on_event(builder.spec, event)
+
+    def kill_all(self) -> None:
+        """Kills every live run with its process group (used on Ctrl-C)."""
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _failure(error: str | None, returncode: int | None) -> str:
+    if error:
+        return error
+    if returncode is not None and returncode < 0:
+        return f"the process was killed by signal {-returncode}"
+    if returncode:
+        return f"the process exited with status {returncode}"
+    return "the process ended before reporting its results (os._exit?)"
+
+
+def _tail(path: Path) -> str:
+    """The script's last error output, from its last traceback if it has one."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    lines = [line for line in lines if not _TF_LOG_LINE.match(line)]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        lines = lines[starts[-1] :]
+    return "\n".join(lines[-TAIL_LINES:])

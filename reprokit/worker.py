@@ -1,0 +1,156 @@
+"""The run process: one training of the user's script under given controls.
+
+Started by :mod:`reprokit.runner` as ``python -m reprokit.worker`` in a fresh
+process. It seeds everything, installs the hooks of
+:mod:`reprokit.instrument`, runs the script as ``__main__`` with its own
+arguments, and streams what it observes to the parent as JSON lines on a pipe
+(the script keeps stdout and stderr for itself). Final weights and
+predictions go to an ``.npz`` file so the parent never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import runpy
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
+EXIT_SCRIPT_FAILED = 3
+
+
+def main() -> int:
+    config = json.loads(os.environ.pop(CONFIG_VAR))
+    channel = os.fdopen(config["events_fd"], "w", buffering=1, encoding="utf-8")
+    os.set_inheritable(config["events_fd"], False)  # the script's children must not hold it
+    lock = threading.Lock()
+
+    def emit(event: dict[str, Any]) -> None:
+        with lock:
+            channel.write(json.dumps(event) + "\n")
+
+    _exit_with_parent()
+    from reprokit.settings import Controls, apply_in_process
+
+    apply_in_process(Controls(config["seed"], config["op_determinism"]))
+    from reprokit import instrument
+
+    recorder = instrument.Recorder(emit)
+    instrument.install(recorder)
+    script = str(Path(config["script"]).resolve())
+    emit({"type": "start", "pid": os.getpid()})
+
+    mode = "script"
+    try:
+        namespace = _run_script(script, config["args"])
+        if recorder.total_steps == 0 and _is_model_file(namespace):
+            mode = "model-file"
+            _train_model_file(namespace, config["epochs"], config["batch_size"])
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
+            emit({"type": "error", "message": str(message)})
+            return EXIT_SCRIPT_FAILED
+    except BaseException as exc:
+        sys.stderr.write(_user_traceback(exc, script))
+        sys.stderr.flush()
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        emit({"type": "error", "message": message.splitlines()[-1] if message else type(exc).__name__})
+        return EXIT_SCRIPT_FAILED
+
+    import numpy as np
+
+    summaries, arrays = recorder.finalize()
+    np.savez(config["arrays_path"], **arrays)  # type: ignore[arg-type]
+    emit({"type": "end", "mode": mode, "models": summaries, "environment": environment()})
+    channel.close()
+    return 0
+
+
+def _run_script(script: str, args: list[str]) -> dict[str, Any]:
+    sys.argv = [script, *args]
+    sys.path[0] = os.path.dirname(script)
+    return runpy.run_path(script, run_name="__main__")
+
+
+def _is_model_file(namespace: dict[str, Any]) -> bool:
+    return callable(namespace.get("build_model")) and callable(namespace.get("load_data"))
+
+
+def _train_model_file(namespace: dict[str, Any], epochs: int, batch_size: int) -> None:
+    """Trains a model file: ``build_model()`` on ``load_data()``."""
+    model = namespace["build_model"]()
+    data = namespace["load_data"]()
+    if isinstance(data, tuple) and len(data) == 2:
+        model.fit(data[0], data[1], epochs=epochs, batch_size=batch_size, verbose=0)
+    else:  # a tf.data.Dataset (or anything else fit() accepts on its own)
+        model.fit(data, epochs=epochs, verbose=0)
+
+
+def _user_traceback(exc: BaseException, script: str) -> str:
+    """The traceback from the user's script down, without reprokit's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    summary = traceback.TracebackException(type(exc), exc, tb)
+    here = os.path.dirname(os.path.abspath(__file__))
+    kept = [frame for frame in summary.stack if not frame.filename.startswith(here)]
+    summary.stack = traceback.StackSummary.from_list(kept)
+    return "".join(summary.format())
+
+
+def environment() -> dict[str, Any]:
+    """What can change the bits of a run besides the seed and op determinism."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    from reprokit.settings import RECORDED_ENV_VARS
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": tf_config.is_op_determinism_enabled(),
+        "env": {name: os.environ[name] for name in RECORDED_ENV_VARS if name in os.environ},
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _exit_with_parent() -> None:
+    """Ends this process if the parent dies, so no run outlives a check."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="reprokit-parent-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
