@@ -1,0 +1,52 @@
+"""The classic question: "I trained the same network twice and got different weights."
+
+A [64, 30, 10] network with sigmoid units, the quadratic cost and plain SGD
+(the network of the well-known MNIST question, on scikit-learn's bundled 8x8
+digits so nothing is downloaded). Two trainings give different weight
+matrices; is that a bug?
+
+What reprokit reports (``reprokit check examples/seed_question.py``):
+    verdict reproducible; seed-driven: detected (the runs with different seeds
+    differ from the initial weights on); nondeterministic ops: not detected;
+    uncontrolled: not detected. Exit code 0. The fix is one line:
+    ``keras.utils.set_random_seed(...)`` at the top of the script.
+"""
+
+import argparse
+
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=3.0)
+    parser.add_argument("--batch-size", type=int, default=10)
+    args = parser.parse_args()
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    y = keras.utils.to_categorical(digits.target, 10)
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(64,)),
+            keras.layers.Dense(30, activation="sigmoid"),
+            keras.layers.Dense(10, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=args.lr),
+        loss="mean_squared_error",
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    accuracy = history.history["accuracy"][-1]
+    weights = model.layers[0].get_weights()[0]
+    print(f"training accuracy {accuracy:.3f}; first weights {np.round(weights[0, :3], 4)}")
+
+
+if __name__ == "__main__":
+    main()
