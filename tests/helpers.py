@@ -1,0 +1,108 @@
+"""Helpers: recorded runs and reports for the pure tests, the CLI in a subprocess for the end-to-end ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reprokit.classify import classify, verdict
+from reprokit.compare import Comparison, compare_runs
+from reprokit.report import Report, RunSummary
+from reprokit.settings import Controls
+from reprokit.trace import RunSpec, RunTrace, TraceBuilder
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def recorded_trace(name: str) -> RunTrace:
+    """A run recorded by tests/data/record.py (seed_question, one epoch)."""
+    seed = 1235 if name.startswith("seed") else 1234
+    builder = TraceBuilder(RunSpec(name, name.split("-", maxsplit=1)[0], Controls(seed, True)))
+    for line in (DATA / f"{name}.jsonl").read_text().splitlines():
+        builder.add(json.loads(line))
+    return builder.build(1.0, DATA / f"{name}.npz")
+
+
+def recorded_arrays(name: str) -> dict[str, np.ndarray]:
+    with np.load(DATA / f"{name}.npz") as arrays:
+        return {k: arrays[k] for k in arrays.files}
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def reprokit(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> CliResult:
+    """Runs the reprokit CLI in a fresh process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "reprokit", *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+        env=env,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
+    """A report built from the recorded runs; ``kind`` names the pair that differs.
+
+    ``seed``: only the seed pair differs; ``ops``: the ops pair differs too;
+    ``uncontrolled``: every pair differs; ``none``: nothing differs.
+    """
+    same = _recorded_comparison("controlled-1", "controlled-2")
+    different = _recorded_comparison("controlled-1", "seed-1")
+    chosen = {
+        "seed": (same, same, different),
+        "ops": (same, different, different),
+        "uncontrolled": (different, different, different),
+        "none": (same, same, same),
+    }[kind]
+    names = ("controlled", "ops", "seed")
+    comparisons = [dataclasses.replace(c, name=n) for n, c in zip(names, chosen)]
+    if quick:
+        comparisons = comparisons[:1]
+    trace = recorded_trace("controlled-1")
+    findings = classify(comparisons, 1234)
+    runs = tuple(
+        RunSummary(name, name.split("-")[0], 1234, True, 15, 4.2, ("sequential",), 0.09, "script")
+        for name in ("controlled-1", "controlled-2", "ops-1", "ops-2", "seed-1")
+    )
+    return Report(
+        script="examples/seed_question.py",
+        script_args=("--epochs", "1"),
+        seed=1234,
+        verdict=verdict(findings),
+        findings=findings,
+        comparisons=tuple(comparisons),
+        runs=runs[:2] if quick else runs,
+        environment=trace.environment,
+        reprokit_version="0.0.test",
+        quick=quick,
+        wall_seconds=21.0,
+    )
+
+
+def _recorded_comparison(a: str, b: str) -> Comparison:
+    return compare_runs("x", recorded_trace(a), recorded_trace(b), recorded_arrays(a), recorded_arrays(b))

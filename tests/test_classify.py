@@ -1,0 +1,94 @@
+"""Attribution of differences to sources, on recorded comparisons."""
+
+import dataclasses
+
+import pytest
+
+from helpers import recorded_arrays, recorded_trace
+from reprokit.classify import classify, verdict
+from reprokit.compare import Comparison, compare_runs
+from reprokit.trace import Pin
+
+
+@pytest.fixture(scope="module")
+def same():
+    return compare_runs(
+        "x",
+        recorded_trace("controlled-1"),
+        recorded_trace("controlled-2"),
+        recorded_arrays("controlled-1"),
+        recorded_arrays("controlled-2"),
+    )
+
+
+@pytest.fixture(scope="module")
+def different():
+    return compare_runs(
+        "x",
+        recorded_trace("controlled-1"),
+        recorded_trace("seed-1"),
+        recorded_arrays("controlled-1"),
+        recorded_arrays("seed-1"),
+    )
+
+
+def pairs(controlled: Comparison, ops: Comparison | None, seed: Comparison | None) -> list[Comparison]:
+    found = [dataclasses.replace(controlled, name="controlled")]
+    if ops is not None:
+        found.append(dataclasses.replace(ops, name="ops"))
+    if seed is not None:
+        found.append(dataclasses.replace(seed, name="seed"))
+    return found
+
+
+def detected(findings):
+    return {f.source: f.detected for f in findings}
+
+
+def test_only_the_seed_pair_differing_is_seed_driven(same, different):
+    findings = classify(pairs(same, same, different), seed=7)
+    assert detected(findings) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
+    assert verdict(findings) == "reproducible"
+    seed = findings[0]
+    assert "seeds 7 and 8" in seed.evidence and "initial weights" in seed.evidence
+    assert "keras.utils.set_random_seed(7)" in seed.fix
+
+
+def test_the_ops_pair_differing_with_controlled_identical_is_nondeterministic_ops(same, different):
+    findings = classify(pairs(same, different, same), seed=1)
+    assert detected(findings) == {"seed": False, "nondeterministic_ops": True, "uncontrolled": False}
+    assert "enable_op_determinism()" in findings[1].fix
+
+
+def test_a_differing_controlled_pair_is_uncontrolled_and_masks_the_others(different):
+    findings = classify(pairs(different, different, different), seed=1)
+    assert detected(findings) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": True}
+    assert verdict(findings) == "not_reproducible"
+    assert "Not separable" in findings[0].evidence and "Not separable" in findings[1].evidence
+    assert "default_rng(1)" in findings[2].fix
+
+
+def test_quick_mode_leaves_seed_and_ops_unchecked(same):
+    findings = classify(pairs(same, None, None), seed=1)
+    assert detected(findings) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": False}
+    assert all("Not checked" in f.evidence for f in findings[:2])
+
+
+def test_a_script_that_pins_its_own_seed_is_named_when_the_seed_changes_nothing(same):
+    pin = Pin("keras.utils.set_random_seed(0)", "seed", "/home/u/train.py", 12)
+    findings = classify(pairs(same, same, same), seed=1, pins=[pin])
+    assert findings[0].detected is False
+    assert "train.py:12 keras.utils.set_random_seed(0)" in findings[0].evidence
+
+
+def test_a_script_that_enables_determinism_itself_is_named(same):
+    pin = Pin("tf.config.experimental.enable_op_determinism()", "determinism", "/x/train.py", 3)
+    findings = classify(pairs(same, same, same), seed=1, pins=[pin])
+    assert findings[1].detected is False
+    assert "enables op determinism itself (train.py:3" in findings[1].evidence
+
+
+def test_detected_sources_carry_an_explanation_and_undetected_ones_no_fix(same, different):
+    for f in classify(pairs(same, different, different), seed=1):
+        assert (f.fix is not None) == bool(f.detected)
+        assert (f.explanation is not None) == bool(f.detected)

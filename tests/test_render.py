@@ -1,0 +1,54 @@
+"""The terminal report, rendered from recorded data."""
+
+import io
+
+from rich.console import Console
+
+from helpers import recorded_report
+
+
+def render(report, width=80, **console_options) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, **console_options).print(report)
+    return out.getvalue()
+
+
+def test_the_report_for_a_seed_driven_training_answers_the_question_and_gives_the_fix():
+    text = render(recorded_report("seed"))
+    assert "REPRODUCIBLE" in text and "NOT REPRODUCIBLE" not in text
+    assert "come from the seed" in text
+    assert "keras.utils.set_random_seed(1234)" in text
+    assert "seed 1234" in text
+    assert "initial weights" in text
+
+
+def test_the_report_fits_in_80_columns():
+    for kind in ("seed", "ops", "uncontrolled", "none"):
+        lines = render(recorded_report(kind)).splitlines()
+        assert max(len(line) for line in lines) <= 80, kind
+
+
+def test_without_a_terminal_the_report_has_no_escape_codes():
+    text = render(recorded_report("ops"), force_terminal=False)
+    assert "\x1b[" not in text
+    assert "nondeterministic ops" in text and "enable_op_determinism()" in text
+
+
+def test_no_color_keeps_the_words_and_drops_the_colors():
+    text = render(recorded_report("uncontrolled"), force_terminal=True, no_color=True)
+    assert "\x1b[31m" not in text and "\x1b[32m" not in text
+    assert "NOT REPRODUCIBLE" in text
+    assert "np.random.default_rng(1234)" in text
+
+
+def test_a_failed_controlled_pair_says_no_outside_setting_makes_it_reproducible():
+    text = render(recorded_report("uncontrolled"))
+    assert "NOT REPRODUCIBLE" in text
+    assert "no global seed reaches" in text
+    assert "unclear" in text  # seed and ops cannot be told apart
+
+
+def test_quick_mode_says_what_was_not_checked():
+    text = render(recorded_report("none", quick=True))
+    assert "not checked" in text
+    assert "without --quick" in text
