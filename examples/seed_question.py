@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=3.0)
     parser.add_argument("--batch-size", type=int, default=10)
     args = parser.parse_args()

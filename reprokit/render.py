@@ -99,7 +99,7 @@ def _divergence_words(c: Comparison | None) -> str:
     if c is None or c.divergence is None:
         return "only in the final weights"
     d = c.divergence
-    return "from the very first weights" if d.step == 0 else f"from step {d.step}"
+    return "from initialization on" if d.step == 0 else f"from step {d.step}"
 
 
 def _size(c: Comparison | None) -> str:
@@ -107,7 +107,7 @@ def _size(c: Comparison | None) -> str:
         return ""
     parts = []
     if c.max_abs_diff is not None:
-        parts.append(f"max |Δw| {_num(c.max_abs_diff)}")
+        parts.append(f"final max |Δw| {_num(c.max_abs_diff)}")
     if c.prediction_agreement is not None:
         parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
     return ": " + ", ".join(parts) if parts else ""
@@ -146,7 +146,7 @@ def _comparisons_table(report: Report) -> Table:
     table.add_column("first divergence", ratio=1, overflow="fold")
     table.add_column("max |Δw|", justify="right", no_wrap=True)
     table.add_column("agree", justify="right", no_wrap=True)
-    table.add_column("final loss", justify="right", no_wrap=True)
+    table.add_column("final loss", justify="right", no_wrap=True)  # one line per run
     for c in report.comparisons:
         result = Text("identical", style="green") if c.identical else Text("differs", style="red")
         losses = dict.fromkeys(_num(loss, 3) for loss in c.final_losses)
@@ -156,7 +156,7 @@ def _comparisons_table(report: Report) -> Table:
             _first_divergence(c),
             "0" if c.identical else _num(c.max_abs_diff),
             "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}",
-            " / ".join(losses),
+            "\n".join(losses),
         )
     return table
 
@@ -164,7 +164,7 @@ def _comparisons_table(report: Report) -> Table:
 def _first_divergence(c: Comparison) -> Text:
     d = c.divergence
     if d is None:
-        return Text(f"none in {c.steps[0]} steps", style="dim")
+        return Text(f"none ({c.steps[0]} steps)", style="dim")
     text = Text("initial weights" if d.step == 0 else f"step {d.step}")
     if d.variables:
         more = f" +{len(d.variables) - 1}" if len(d.variables) > 1 else ""

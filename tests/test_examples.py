@@ -1,0 +1,94 @@
+"""Every example, checked for real: each assertion is what the example's docstring promises."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from helpers import EXAMPLES, reprokit
+from reprokit import CheckOptions, Target, run_check
+
+pytestmark = pytest.mark.e2e
+
+
+def detected(report: dict) -> dict:
+    return {name: source["detected"] for name, source in report["sources"].items()}
+
+
+@pytest.fixture(scope="module")
+def seed_question():
+    return run_check(CheckOptions(Target(EXAMPLES / "seed_question.py")))
+
+
+def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seeded(seed_question):
+    doc = seed_question.to_dict()
+    assert doc["verdict"] == "reproducible"
+    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
+    seed = next(c for c in doc["comparisons"] if c["name"] == "seed")
+    assert seed["first_divergent_step"] == 0  # the initial weights already differ
+    assert seed["max_abs_diff"] > 0.01
+    assert seed["prediction_agreement"] is not None and seed["prediction_agreement"] < 1
+    controlled = next(c for c in doc["comparisons"] if c["name"] == "controlled")
+    assert controlled["identical"] and controlled["steps"] == [900, 900]
+    assert [r["name"] for r in doc["runs"]] == ["controlled-1", "controlled-2", "ops-1", "ops-2", "seed-1"]
+    assert [(r["seed"], r["op_determinism"]) for r in doc["runs"]] == [
+        (1234, True),
+        (1234, True),
+        (1234, False),
+        (1234, False),
+        (1235, True),
+    ]
+
+
+def test_the_seed_question_report_explains_and_shows_the_one_line_fix(seed_question):
+    out = io.StringIO()
+    Console(file=out, width=80).print(seed_question)
+    text = out.getvalue()
+    assert "REPRODUCIBLE with every seed fixed" in text
+    assert "come from the seed" in text
+    assert "keras.utils.set_random_seed(1234)" in text
+    assert "initial weights" in text
+
+
+@pytest.mark.parametrize(
+    ("example", "expected", "verdict", "exit_code"),
+    [
+        (
+            "nondeterministic_pipeline.py",
+            {"seed": True, "nondeterministic_ops": True, "uncontrolled": False},
+            "reproducible",
+            0,
+        ),
+        (
+            "unseeded_augmentation.py",
+            {"seed": None, "nondeterministic_ops": None, "uncontrolled": True},
+            "not_reproducible",
+            1,
+        ),
+        (
+            "custom_loop.py",
+            {"seed": True, "nondeterministic_ops": False, "uncontrolled": False},
+            "reproducible",
+            0,
+        ),
+    ],
+)
+def test_each_example_gets_the_verdict_its_docstring_promises(example, expected, verdict, exit_code):
+    result = reprokit("check", EXAMPLES / example, "--format", "json")
+    assert result.returncode == exit_code, result.stderr
+    doc = result.report
+    assert detected(doc) == expected
+    assert doc["verdict"] == verdict
+    by_name = {c["name"]: c for c in doc["comparisons"]}
+    if example == "nondeterministic_pipeline.py":
+        ops = by_name["ops"]
+        # The order of examples changes: the very first batch already differs.
+        assert ops["first_divergent_step"] == 1 and ops["inputs_differ_at_divergence"] is True
+        assert by_name["controlled"]["identical"]
+    if example == "unseeded_augmentation.py":
+        controlled = by_name["controlled"]
+        assert controlled["first_divergent_step"] == 1
+        assert controlled["inputs_differ_at_divergence"] is True
+        assert "default_rng(1234)" in doc["sources"]["uncontrolled"]["fix"]
+    if example == "custom_loop.py":
+        assert by_name["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop

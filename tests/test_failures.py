@@ -1,0 +1,106 @@
+"""Scripts that fail: the user's own error is shown, the exit code is documented, no process is left."""
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+from helpers import ROOT, reprokit
+
+pytestmark = pytest.mark.e2e
+
+
+def leftovers(marker: str) -> list[psutil.Process]:
+    """Processes whose command line or environment mentions ``marker``."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        text = " ".join(proc.info["cmdline"] or []) + " ".join((proc.info["environ"] or {}).values())
+        if marker in text:
+            found.append(proc)
+    return found
+
+
+def test_an_exception_in_the_script_exits_3_with_the_users_traceback(write_script):
+    path = write_script(
+        "import keras\n\n\ndef load():\n    raise ValueError('boom from the user')\n\n\nload()\n"
+    )
+    result = reprokit("check", path)
+    assert result.returncode == 3
+    assert "the script failed in run controlled-1: ValueError: boom from the user" in result.stderr
+    assert f'File "{path}", line 8, in <module>' in result.stderr
+    assert f'File "{path}", line 5, in load' in result.stderr
+    assert "reprokit/worker.py" not in result.stderr and "runpy" not in result.stderr
+
+
+def test_a_syntax_error_exits_3_and_names_the_line(write_script):
+    path = write_script("import keras\nmodel = keras.Sequential([\n")
+    result = reprokit("check", path)
+    assert result.returncode == 3
+    assert "SyntaxError" in result.stderr
+    assert "line 2" in result.stderr
+
+
+def test_a_non_zero_exit_status_of_the_script_exits_3(write_script):
+    path = write_script("import sys\nsys.exit(4)\n")
+    result = reprokit("check", path)
+    assert result.returncode == 3
+    assert "the script exited with status 4" in result.stderr
+
+
+def test_a_script_that_trains_nothing_exits_2_and_says_so(write_script):
+    path = write_script("import keras\nprint(keras.__version__)\n")
+    result = reprokit("check", path)
+    assert result.returncode == 2
+    assert "no Keras training step was observed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def sleeper(marker: str) -> str:
+    """A script that leaves a grandchild process and then hangs."""
+    return (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{marker}'])\n"
+        "time.sleep(300)\n"
+    )
+
+
+def test_a_run_over_the_timeout_exits_3_and_leaves_no_process_behind(write_script):
+    marker = f"reprokit-test-{uuid.uuid4().hex}"
+    path = write_script(sleeper(marker))  # its path is in the run process's environment
+    started = time.monotonic()
+    result = reprokit("check", path, "--timeout", "12")
+    assert result.returncode == 3
+    assert "exceeded the time limit of 12 s" in result.stderr
+    assert time.monotonic() - started < 60
+    time.sleep(0.5)
+    assert leftovers(marker) == []
+    assert leftovers(str(path)) == []
+
+
+def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
+    marker = f"reprokit-test-{uuid.uuid4().hex}"
+    path = write_script(sleeper(marker))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reprokit", "check", str(path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not leftovers(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert leftovers(marker), "the script never started"
+    assert len(leftovers(str(path))) >= 2  # reprokit itself and its run process
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    time.sleep(0.5)
+    assert leftovers(marker) == []
+    assert leftovers(str(path)) == []  # the run process itself is gone too
+    assert "Traceback" not in err

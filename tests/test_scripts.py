@@ -1,0 +1,141 @@
+"""Real scripts of every shape, each trained for real in fresh processes (quick checks)."""
+
+import textwrap
+
+import pytest
+
+from helpers import EXAMPLES, reprokit
+
+pytestmark = pytest.mark.e2e
+
+DATA = """
+import numpy as np
+x = np.random.RandomState(0).rand(256, 8).astype("float32")
+y = (x.sum(axis=1) > 4).astype("int32")
+"""
+
+
+def script(body: str) -> str:
+    return "import keras\nimport tensorflow as tf\n" + DATA + textwrap.dedent(body)
+
+
+def test_the_scripts_own_arguments_are_passed_after_the_double_dash(write_script):
+    path = write_script(
+        script(
+            """
+            import argparse
+            if __name__ == "__main__":
+                parser = argparse.ArgumentParser()
+                parser.add_argument("--units", type=int, required=True)
+                parser.add_argument("--epochs", type=int, required=True)
+                args = parser.parse_args()
+                assert (args.units, args.epochs) == (7, 2), args
+                layers = [keras.Input((8,)), keras.layers.Dense(args.units), keras.layers.Dense(2)]
+                model = keras.Sequential(layers)
+                model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                model.fit(x, y, epochs=args.epochs, batch_size=64, verbose=0)
+            """
+        )
+    )
+    result = reprokit("check", path, "--quick", "--format", "json", "--", "--units", "7", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    doc = result.report
+    assert doc["script_args"] == ["--units", "7", "--epochs", "2"]
+    assert doc["runs"][0]["steps"] == 8  # 4 batches x 2 epochs: the arguments reached the script
+
+
+def test_a_training_that_diverges_to_nan_identically_is_reproducible(write_script):
+    path = write_script(
+        script(
+            """
+            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+            model.compile(keras.optimizers.SGD(1e30), "mse")
+            history = model.fit(x, y * 1e20, epochs=2, batch_size=32, verbose=0)
+            assert np.isnan(history.history["loss"][-1])
+            assert np.isnan(model.layers[0].get_weights()[0]).any()
+            """
+        )
+    )
+    result = reprokit("check", path, "--quick", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    controlled = result.report["comparisons"][0]
+    assert controlled["identical"] is True
+    assert controlled["final_losses"] == [None, None]  # NaN is not JSON: null
+    assert result.report["verdict"] == "reproducible"
+
+
+def test_a_model_file_is_trained_by_reprokit_with_its_epochs(tmp_path):
+    result = reprokit("check", EXAMPLES / "model_file.py", "--quick", "--epochs", "1", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    run = result.report["runs"][0]
+    assert run["mode"] == "model-file"
+    assert run["steps"] == 57  # 1797 digits / batch size 32, one epoch
+    assert any("Model file" in note for note in result.report["notes"])
+
+
+def test_subclassed_train_step_eager_loops_and_several_models_are_each_tracked(write_script):
+    path = write_script(
+        script(
+            """
+            class Custom(keras.Model):
+                def __init__(self):
+                    super().__init__(name="custom")
+                    self.dense = keras.layers.Dense(2)
+
+                def call(self, inputs):
+                    return self.dense(inputs)
+
+                def train_step(self, data):
+                    xb, yb = data
+                    with tf.GradientTape() as tape:
+                        loss = self.compute_loss(x=xb, y=yb, y_pred=self(xb, training=True))
+                    grads = tape.gradient(loss, self.trainable_variables)
+                    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                    return {"loss": loss}
+
+            custom = Custom()
+            custom.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            custom.fit(x, y, epochs=1, batch_size=64, verbose=0)  # 4 steps
+
+            eager = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)], name="eager")
+            optimizer = keras.optimizers.SGD(0.1)
+            for start in range(0, 256, 32):  # 8 eager steps, no tf.function
+                with tf.GradientTape() as tape:
+                    logits = eager(x[start:start + 32], training=True)
+                    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                        y[start:start + 32], logits, from_logits=True))
+                grads = tape.gradient(loss, eager.trainable_variables)
+                optimizer.apply(grads, eager.trainable_variables)
+
+            packed = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)], name="packed")
+            packed.compile("sgd", "mse", steps_per_execution=2)
+            # 8 steps, seen 2 at a time
+            packed.fit(x, y.astype("float32"), epochs=1, batch_size=32, verbose=0)
+            """
+        )
+    )
+    result = reprokit("check", path, "--quick", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = result.report
+    assert doc["runs"][0]["models"] == ["custom", "eager", "packed"]
+    assert doc["runs"][0]["steps"] == 4 + 8 + 8
+    assert doc["comparisons"][0]["identical"] is True
+
+
+def test_a_script_that_pins_its_own_seed_is_named_and_the_seed_run_is_identical(write_script):
+    path = write_script(
+        script(
+            """
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+            model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+            """
+        )
+    )
+    result = reprokit("check", path, "--format", "json", "--fail-on", "any")
+    assert result.returncode == 0, result.stderr
+    doc = result.report
+    assert doc["sources"]["seed"]["detected"] is False
+    assert "train.py:8 keras.utils.set_random_seed(0)" in doc["sources"]["seed"]["evidence"]
+    assert doc["script_pins"][0]["line"] == 8
