@@ -141,6 +141,7 @@ def _summary(trace: RunTrace) -> RunSummary:
         final_loss=trace.final_loss(),
         mode=trace.mode,
         op_determinism_observed=trace.environment.get("op_determinism"),
+        history={m.name: m.history for m in trace.models if m.history},
     )
 
 
@@ -157,6 +158,9 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
             "--epochs and --batch-size only apply to model files; this script trains by itself "
             "(pass its own options after --)."
         )
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")
     forced = [
         t.spec.name
         for t in traces

@@ -188,10 +188,14 @@ def _progress(quiet: bool) -> Iterator[Any]:
             if spec.name not in tasks:
                 determinism = "on" if spec.controls.op_determinism else "off"
                 label = f"{spec.name:<13} seed {spec.controls.seed}, determinism {determinism}"
-                tasks[spec.name] = progress.add_task(label, total=None, status="starting", steps=0)
+                tasks[spec.name] = progress.add_task(
+                    label, total=None, status="importing TensorFlow", steps=0
+                )
             task = tasks[spec.name]
             kind = event.get("type")
-            if kind == "step":
+            if kind == "start":
+                progress.update(task, status="running the script")
+            elif kind == "step":
                 steps = progress.tasks[task].fields["steps"] + 1
                 progress.update(task, steps=steps, status=f"step {steps}")
             elif kind == "end":
@@ -222,7 +226,7 @@ def _exit_codes() -> Iterator[None]:
         raise
     except _USAGE_ERRORS:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a bug in reprokit: say so briefly
         if os.environ.get("REPROKIT_DEBUG"):
             traceback.print_exc()
         err.print(

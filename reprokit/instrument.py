@@ -214,7 +214,7 @@ class Recorder:
                     probe_fp = combine([fingerprint(a) for a in tf.nest.flatten(tracked.probe)])
                     for i, out in enumerate(outputs):
                         arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
-                except Exception:
+                except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                     probe_fp = None
             summaries.append(
                 {

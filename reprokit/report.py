@@ -38,6 +38,7 @@ class RunSummary:
     final_loss: float | None
     mode: str
     op_determinism_observed: bool | None = None
+    history: Mapping[str, Mapping[str, tuple[float, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "final_loss": r.final_loss,
         "mode": r.mode,
         "op_determinism_observed": r.op_determinism_observed,
+        "history": {model: {k: list(v) for k, v in logs.items()} for model, logs in r.history.items()},
     }
 
 

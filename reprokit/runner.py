@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprokit.errors import ScriptFailedError
+from reprokit.errors import ReprokitError, ScriptFailedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.worker import CONFIG_VAR
@@ -117,6 +117,8 @@ class Runner:
                 os.close(write_end)
         with self._lock:
             self._live.add(proc)
+        if self.on_event is not None:
+            self.on_event(spec, {"type": "launched", "pid": proc.pid})
         reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
         reader.start()
         try:
@@ -134,6 +136,11 @@ class Runner:
                 self._live.discard(proc)
         reader.join()
         wall = time.monotonic() - started
+        if builder.setup_error is not None:
+            raise ReprokitError(
+                f"could not prepare a training run with {sys.executable} "
+                f"(are TensorFlow and Keras 3 installed there?): {builder.setup_error}"
+            )
         if builder.error is not None or proc.returncode != 0 or builder.end is None:
             raise ScriptFailedError(
                 f"the script failed in run {spec.name}: {_failure(builder.error, proc.returncode)}",

@@ -105,6 +105,7 @@ class TraceBuilder:
         self.histories: dict[str, dict[str, list[float]]] = {}
         self.end: dict[str, Any] | None = None
         self.error: str | None = None
+        self.setup_error: str | None = None
         self.steps = 0
 
     def add(self, event: Mapping[str, Any]) -> None:
@@ -129,6 +130,8 @@ class TraceBuilder:
             self.pins.append(Pin(event["call"], event["kind"], event["file"], int(event["line"])))
         elif kind == "error":
             self.error = str(event["message"])
+        elif kind == "setup_error":
+            self.setup_error = str(event["message"])
         elif kind == "end":
             self.end = dict(event)
 

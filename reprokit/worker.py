@@ -23,6 +23,7 @@ from typing import Any
 
 CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
 EXIT_SCRIPT_FAILED = 3
+EXIT_SETUP_FAILED = 4
 
 
 def main() -> int:
@@ -36,13 +37,17 @@ def main() -> int:
             channel.write(json.dumps(event) + "\n")
 
     _exit_with_parent()
-    from reprokit.settings import Controls, apply_in_process
+    try:
+        from reprokit.settings import Controls, apply_in_process
 
-    apply_in_process(Controls(config["seed"], config["op_determinism"]))
-    from reprokit import instrument
+        apply_in_process(Controls(config["seed"], config["op_determinism"]))
+        from reprokit import instrument  # imports TensorFlow
 
-    recorder = instrument.Recorder(emit)
-    instrument.install(recorder)
+        recorder = instrument.Recorder(emit)
+        instrument.install(recorder)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
+        emit({"type": "setup_error", "message": f"{type(exc).__name__}: {exc}"})
+        return EXIT_SETUP_FAILED
     script = str(Path(config["script"]).resolve())
     emit({"type": "start", "pid": os.getpid()})
 
@@ -57,7 +62,7 @@ def main() -> int:
             message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
             emit({"type": "error", "message": str(message)})
             return EXIT_SCRIPT_FAILED
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - every failure of the user's code is reported
         sys.stderr.write(_user_traceback(exc, script))
         sys.stderr.flush()
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -1,5 +1,6 @@
 """Scripts that fail: the user's own error is shown, the exit code is documented, no process is left."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -104,3 +105,16 @@ def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
     assert leftovers(marker) == []
     assert leftovers(str(path)) == []  # the run process itself is gone too
     assert "Traceback" not in err
+
+
+def test_a_python_without_tensorflow_is_a_clear_exit_2(write_script, tmp_path):
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no TensorFlow in this environment')\n")
+    path = write_script("import keras\n")
+    env = dict(os.environ, PYTHONPATH=str(fake.parent))
+    result = reprokit("check", path, env=env)
+    assert result.returncode == 2
+    assert "could not prepare a training run" in result.stderr
+    assert "no TensorFlow in this environment" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -122,11 +122,12 @@ def test_subclassed_train_step_eager_loops_and_several_models_are_each_tracked(w
     assert doc["comparisons"][0]["identical"] is True
 
 
-def test_a_script_that_pins_its_own_seed_is_named_and_the_seed_run_is_identical(write_script):
+def test_a_script_that_pins_its_own_seed_and_determinism_is_named_and_both_pairs_are_identical(write_script):
     path = write_script(
         script(
             """
             keras.utils.set_random_seed(0)
+            tf.config.experimental.enable_op_determinism()
             model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
             model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             model.fit(x, y, epochs=1, batch_size=64, verbose=0)
@@ -139,3 +140,12 @@ def test_a_script_that_pins_its_own_seed_is_named_and_the_seed_run_is_identical(
     assert doc["sources"]["seed"]["detected"] is False
     assert "train.py:8 keras.utils.set_random_seed(0)" in doc["sources"]["seed"]["evidence"]
     assert doc["script_pins"][0]["line"] == 8
+    ops = doc["sources"]["nondeterministic_ops"]
+    assert ops["detected"] is False
+    assert (
+        "enables op determinism itself (train.py:9 tf.config.experimental.enable_op_determinism())"
+        in ops["evidence"]
+    )
+    assert [r["op_determinism_observed"] for r in doc["runs"]] == [True] * 5
+    assert any("ops-1, ops-2" in note for note in doc["notes"])
+    assert doc["runs"][0]["history"]["sequential"]["loss"][0] > 0
