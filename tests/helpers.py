@@ -71,8 +71,8 @@ def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
     ``seed``: only the seed pair differs; ``ops``: the ops pair differs too;
     ``uncontrolled``: every pair differs; ``none``: nothing differs.
     """
-    same = _recorded_comparison("controlled-1", "controlled-2")
-    different = _recorded_comparison("controlled-1", "seed-1")
+    same = recorded_comparison("controlled-1", "controlled-2")
+    different = recorded_comparison("controlled-1", "seed-1")
     chosen = {
         "seed": (same, same, different),
         "ops": (same, different, different),
@@ -104,5 +104,5 @@ def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
     )
 
 
-def _recorded_comparison(a: str, b: str) -> Comparison:
+def recorded_comparison(a: str, b: str) -> Comparison:
     return compare_runs("x", recorded_trace(a), recorded_trace(b), recorded_arrays(a), recorded_arrays(b))

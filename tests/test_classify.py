@@ -4,32 +4,20 @@ import dataclasses
 
 import pytest
 
-from helpers import recorded_arrays, recorded_trace
+from helpers import recorded_comparison
 from reprokit.classify import classify, verdict
-from reprokit.compare import Comparison, compare_runs
+from reprokit.compare import Comparison
 from reprokit.trace import Pin
 
 
 @pytest.fixture(scope="module")
 def same():
-    return compare_runs(
-        "x",
-        recorded_trace("controlled-1"),
-        recorded_trace("controlled-2"),
-        recorded_arrays("controlled-1"),
-        recorded_arrays("controlled-2"),
-    )
+    return recorded_comparison("controlled-1", "controlled-2")
 
 
 @pytest.fixture(scope="module")
 def different():
-    return compare_runs(
-        "x",
-        recorded_trace("controlled-1"),
-        recorded_trace("seed-1"),
-        recorded_arrays("controlled-1"),
-        recorded_arrays("seed-1"),
-    )
+    return recorded_comparison("controlled-1", "seed-1")
 
 
 def pairs(controlled: Comparison, ops: Comparison | None, seed: Comparison | None) -> list[Comparison]:
