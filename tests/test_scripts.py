@@ -1,5 +1,6 @@
 """Real scripts of every shape, each trained for real in fresh processes (quick checks)."""
 
+import json
 import textwrap
 
 import pytest
@@ -37,11 +38,13 @@ def test_the_scripts_own_arguments_are_passed_after_the_double_dash(write_script
             """
         )
     )
-    result = reprokit("check", path, "--quick", "--format", "json", "--", "--units", "7", "--epochs", "2")
+    args = ("--quick", "--jobs", "2", "--format", "json", "--", "--units", "7", "--epochs", "2")
+    result = reprokit("check", path, *args)
     assert result.returncode == 0, result.stderr
     doc = result.report
     assert doc["script_args"] == ["--units", "7", "--epochs", "2"]
-    assert doc["runs"][0]["steps"] == 8  # 4 batches x 2 epochs: the arguments reached the script
+    assert [r["steps"] for r in doc["runs"]] == [8, 8]  # 4 batches x 2 epochs: the arguments arrived
+    assert doc["comparisons"][0]["identical"] is True  # two runs at once change nothing
 
 
 def test_a_training_that_diverges_to_nan_identically_is_reproducible(write_script):
@@ -64,13 +67,19 @@ def test_a_training_that_diverges_to_nan_identically_is_reproducible(write_scrip
     assert result.report["verdict"] == "reproducible"
 
 
-def test_a_model_file_is_trained_by_reprokit_with_its_epochs(tmp_path):
-    result = reprokit("check", EXAMPLES / "model_file.py", "--quick", "--epochs", "1", "-f", "json")
+def test_a_model_file_is_trained_by_reprokit_and_the_report_goes_to_the_named_file(tmp_path):
+    out = tmp_path / "report.json"
+    result = reprokit(
+        "check", EXAMPLES / "model_file.py", "--quick", "--epochs", "1", "-f", "json", "-o", out
+    )
     assert result.returncode == 0, result.stderr
-    run = result.report["runs"][0]
+    assert result.stdout == ""
+    doc = json.loads(out.read_text())
+    run = doc["runs"][0]
     assert run["mode"] == "model-file"
     assert run["steps"] == 57  # 1797 digits / batch size 32, one epoch
-    assert any("Model file" in note for note in result.report["notes"])
+    assert any("Model file" in note for note in doc["notes"])
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left over
 
 
 def test_subclassed_train_step_eager_loops_and_several_models_are_each_tracked(write_script):
