@@ -1,11 +1,18 @@
-"""The experiment behind ``reprokit check``: plan the runs, run, compare, classify."""
+"""The experiments behind ``reprokit check`` and ``reprokit baseline``.
+
+``run_check`` plans the runs, runs them, compares the pairs and classifies
+the differences (or, with a baseline, compares one controlled run with it);
+``make_baseline`` runs the controlled pair and writes the baseline of a run
+shown to be reproducible.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from reprokit import __version__
-from reprokit.classify import classify, verdict
+from reprokit import baseline as lockfile
+from reprokit.classify import Finding, classify, verdict
 from reprokit.compare import Comparison, compare_runs
-from reprokit.errors import NoTrainingError, UsageError
+from reprokit.errors import NoTrainingError, NotReproducibleError, UsageError
 from reprokit.report import Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls
@@ -33,16 +41,24 @@ class CheckOptions:
     """How to check a script.
 
     Attributes:
-        target: the script, its arguments and the per-run limits.
-        seed: the seed S; the seed run uses S + 1.
+        target: the script (or function), its arguments and the per-run limits.
+        seed: the seed S; the seed run uses S + 1. A baseline brings its own.
         quick: run only the controlled pair.
         jobs: how many runs may execute at once.
+        baseline: compare one controlled run with this baseline file instead
+            of running the pairs.
+        rtol: relative tolerance for losses and metrics when a baseline comes
+            from another environment.
+        atol: absolute tolerance, likewise.
     """
 
     target: Target
     seed: int = DEFAULT_SEED
     quick: bool = False
     jobs: int = 1
+    baseline: Path | None = None
+    rtol: float = lockfile.DEFAULT_RTOL
+    atol: float = lockfile.DEFAULT_ATOL
 
 
 def plan(seed: int, quick: bool) -> list[RunSpec]:
@@ -74,21 +90,78 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     """Runs the experiment on ``options.target`` and returns its report.
 
     Raises:
-        UsageError: the script does not exist or cannot be read.
+        UsageError: the script does not exist or cannot be read, or the
+            baseline is missing, corrupt or for another configuration.
         NoTrainingError: the script trained no Keras model.
         ScriptFailedError: the script failed or timed out in a run.
     """
+    if options.baseline is not None:
+        return _check_against_baseline(options, options.baseline, on_event)
+    started = time.monotonic()
+    specs = plan(options.seed, options.quick)
+    with _runs(options, specs, on_event) as traces:
+        comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
+    pins = tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
+    findings = classify(comparisons, options.seed, pins)
+    return _report(options, specs, traces, verdict(findings), findings, tuple(comparisons), started)
+
+
+def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:
+    """Runs the controlled pair and, if it is identical, writes its baseline to ``path``.
+
+    Raises:
+        NotReproducibleError: the two controlled runs differ; nothing is written.
+    """
+    started = time.monotonic()
+    specs = plan(options.seed, quick=True)
+    with _runs(options, specs, on_event) as traces:
+        comparison = _compare("controlled", traces["controlled-1"], traces["controlled-2"])
+    findings = classify([comparison], options.seed)
+    report = _report(options, specs, traces, verdict(findings), findings, (comparison,), started)
+    if not report.reproducible:
+        raise NotReproducibleError(
+            "no baseline was written: two controlled runs differ, so the script is not reproducible "
+            "(run reprokit check to see why)",
+            report,
+        )
+    target = options.target
+    config = _baseline_config(target, traces["controlled-1"])
+    document = lockfile.from_trace(traces["controlled-1"], target.script, target.args, path, config)
+    lockfile.write(document, path)
+    return report
+
+
+def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
     target = options.target
     validate_script(target.script)
     started = time.monotonic()
-    specs = plan(options.seed, options.quick)
+    config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
+    document = lockfile.load(path, target.script, target.args, config)
+    specs = [RunSpec("controlled-1", "controlled", Controls(int(document["seed"]), True))]
+    with _runs(options, specs, on_event) as traces:
+        result = lockfile.compare(document, traces["controlled-1"], path, options.rtol, options.atol)
+    not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
+    findings = (
+        Finding("seed", None, not_checked),
+        Finding("nondeterministic_ops", None, not_checked),
+        Finding("uncontrolled", None, not_checked),
+    )
+    verdict_ = "reproducible" if result.passed else "not_reproducible"
+    return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
+
+
+@contextmanager
+def _runs(options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None) -> Iterator[dict[str, RunTrace]]:
+    """Runs ``specs`` (the first alone, to fail fast); their arrays live until the block ends."""
+    target = options.target
+    validate_script(target.script)
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
         runner = Runner(target, Path(workdir), on_event)
         try:
-            first = runner.run(specs[0])  # fail fast on a broken script
+            first = runner.run(specs[0])
             if first.steps == 0:
                 raise NoTrainingError(
-                    f"no Keras training step was observed in {target.script}: it must train a Keras "
+                    f"no Keras training step was observed in {target.label}: it must train a Keras "
                     "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
                     "optimizer.apply_gradients), or define build_model() and load_data()"
                 )
@@ -96,25 +169,45 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         except BaseException:
             runner.kill_all()
             raise
-        comparisons = [
-            _compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces
-        ]
-    pins = tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
-    findings = classify(comparisons, options.seed, pins)
+        yield traces
+
+
+def _baseline_config(target: Target, trace: RunTrace) -> dict[str, Any]:
+    config: dict[str, Any] = {"max_steps": target.max_steps}
+    if trace.mode == "model-file":
+        config.update(epochs=target.epochs, batch_size=target.batch_size)
+    return config
+
+
+def _report(
+    options: CheckOptions,
+    specs: Sequence[RunSpec],
+    traces: dict[str, RunTrace],
+    verdict_: str,
+    findings: tuple[Finding, ...],
+    comparisons: tuple[Comparison, ...],
+    started: float,
+    baseline_result: lockfile.BaselineResult | None = None,
+    seed: int | None = None,
+) -> Report:
+    target = options.target
+    first = traces[specs[0].name]
     return Report(
-        script=str(target.script),
+        script=target.label,
         script_args=target.args,
-        seed=options.seed,
-        verdict=verdict(findings),
+        seed=options.seed if seed is None else seed,
+        verdict=verdict_,
         findings=findings,
-        comparisons=tuple(comparisons),
+        comparisons=comparisons,
         runs=tuple(_summary(traces[s.name]) for s in specs),
         environment=first.environment,
-        pins=pins,
+        pins=tuple(dict.fromkeys(p for t in traces.values() for p in t.pins)),
         reprokit_version=__version__,
         quick=options.quick,
         wall_seconds=time.monotonic() - started,
         notes=tuple(_notes(list(traces.values()), target)),
+        max_steps=target.max_steps,
+        baseline=baseline_result,
     )
 
 
@@ -142,6 +235,7 @@ def _summary(trace: RunTrace) -> RunSummary:
         mode=trace.mode,
         op_determinism_observed=trace.environment.get("op_determinism"),
         history={m.name: m.history for m in trace.models if m.history},
+        stopped_at_max_steps=trace.stopped_at_max_steps,
     )
 
 
@@ -158,18 +252,15 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
             "--epochs and --batch-size only apply to model files; this script trains by itself "
             "(pass its own options after --)."
         )
+    if any(t.stopped_at_max_steps for t in traces):
+        notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":
         notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")
-    forced = [
-        t.spec.name
-        for t in traces
-        if not t.spec.controls.op_determinism and t.environment.get("op_determinism")
-    ]
+    forced = [t.spec.name for t in traces if not t.spec.controls.op_determinism and t.environment.get("op_determinism")]
     if forced:
         notes.append(
-            "The script turns op determinism on itself, so the default-ops runs "
-            f"({', '.join(forced)}) ran with it too."
+            f"The script turns op determinism on itself, so the default-ops runs ({', '.join(forced)}) ran with it too."
         )
     models = sorted({m.name for t in traces for m in t.models})
     if len(models) > 1:

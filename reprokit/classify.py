@@ -204,15 +204,13 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
         return Finding(
             "seed",
             None,
-            f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do "
-            "runs with the same seed.",
+            f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do runs with the same seed.",
         )
     partial = f" The script seeds only part of it itself ({own})." if own else ""
     return Finding(
         "seed",
         True,
-        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} "
-        f"Runs with the same seed are bit-identical.{partial}",
+        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed are bit-identical.{partial}",
         FIXES["seed"].format(seed=seed),
         EXPLANATIONS["seed"],
     )

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,19 +21,24 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from reprokit import __version__
-from reprokit.check import CheckOptions, run_check
+from reprokit.baseline import DEFAULT_ATOL, DEFAULT_PATH, DEFAULT_RTOL
+from reprokit.check import CheckOptions, make_baseline, run_check
 from reprokit.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED_CHECK,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    NotReproducibleError,
     ReprokitError,
     ScriptFailedError,
+    UsageError,
 )
 from reprokit.files import write_atomic
+from reprokit.formats import failing_sources, github_annotations, junit, markdown, plain_summary
 from reprokit.report import Report
 from reprokit.runner import Target
 from reprokit.settings import DEFAULT_SEED
@@ -55,9 +61,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
-    rich = "rich"
-    json = "json"
+FORMATS = ("rich", "json", "junit", "markdown")
 
 
 class FailOn(str, Enum):
@@ -66,6 +70,32 @@ class FailOn(str, Enum):
     uncontrolled = "uncontrolled"
     any = "any"
     none = "none"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One report format and where it goes (None: stdout)."""
+
+    format: str
+    path: Path | None
+
+
+def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
+    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
+    outputs = []
+    for spec in formats or ["rich"]:
+        name, _, path = spec.partition("=")
+        if name not in FORMATS:
+            raise UsageError(f"expected a format among {', '.join(FORMATS)} (optionally NAME=PATH), received {spec!r}")
+        outputs.append(Output(name, Path(path) if path else None))
+    to_stdout = [o for o in outputs if o.path is None]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
+    if output is not None:
+        if not to_stdout:
+            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
+        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
+    return outputs
 
 
 def _version(value: bool) -> None:
@@ -83,82 +113,171 @@ def _root(
     """Is your Keras training reproducible, and if not, why?"""
 
 
+ScriptArg = Annotated[Path, typer.Argument(help="The training script (or model file).", show_default=False)]
+ScriptArgs = Annotated[
+    list[str] | None, typer.Argument(help="The script's own arguments, after --.", show_default=False)
+]
+SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 2, help="The seed S of the controlled runs.")]
+TimeoutOpt = Annotated[float | None, typer.Option(min=0.001, help="Seconds one run may take before it is killed.")]
+EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")]
+BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
+JobsOpt = Annotated[int, typer.Option(min=1, help="How many runs may execute at once.")]
+MaxStepsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Stop every run after this many optimizer steps (fast CI checks).")
+]
+
+
+def _target(
+    script: Path,
+    script_args: list[str] | None,
+    timeout: float | None,
+    epochs: int | None,
+    batch_size: int | None,
+    max_steps: int | None,
+) -> Target:
+    return Target(
+        script=script,
+        args=tuple(script_args or ()),
+        epochs=epochs or 5,
+        batch_size=batch_size or 32,
+        timeout=timeout,
+        explicit_model_options=epochs is not None or batch_size is not None,
+        max_steps=max_steps,
+    )
+
+
 @app.command()
 def check(
-    script: Annotated[
-        Path, typer.Argument(help="The training script (or model file) to check.", show_default=False)
-    ],
-    script_args: Annotated[
-        list[str] | None, typer.Argument(help="The script's own arguments, after --.", show_default=False)
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(min=0, max=2**32 - 2, help="The seed S of the controlled runs.")
-    ] = DEFAULT_SEED,
+    script: ScriptArg,
+    script_args: ScriptArgs = None,
+    seed: SeedOpt = DEFAULT_SEED,
     quick: Annotated[bool, typer.Option("--quick", help="Run only the controlled pair (2 runs).")] = False,
     fail_on: Annotated[
         list[FailOn] | None,
         typer.Option(help="Exit 1 when this source is detected (repeatable). [default: uncontrolled]"),
     ] = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.rich,
+    output_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")
     ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(min=0.001, help="Seconds one run may take before it is killed.")
+    baseline: Annotated[
+        Path | None, typer.Option(help="Compare one controlled run with this baseline (reprokit.lock.json).")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")
-    ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="How many runs may execute at once.")] = 1,
+    update_baseline: Annotated[
+        bool, typer.Option("--update-baseline", help="Rewrite the --baseline file from new runs instead.")
+    ] = False,
+    rtol: Annotated[float, typer.Option(min=0, help="Relative tolerance when bits cannot be compared.")] = DEFAULT_RTOL,
+    atol: Annotated[float, typer.Option(min=0, help="Absolute tolerance when bits cannot be compared.")] = DEFAULT_ATOL,
+    max_steps: MaxStepsOpt = None,
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = 1,
 ) -> None:
     """Train SCRIPT several times under controlled settings and explain every difference.
 
     Runs: 2 with seed S and op determinism on (controlled), 2 with seed S and
-    default ops, 1 with seed S+1 and op determinism on. Reprokit options go
-    before the script; the script's own arguments after --.
+    default ops, 1 with seed S+1 and op determinism on. With --baseline: one
+    controlled run, compared with the baseline. Reprokit options go before the
+    script; the script's own arguments after --.
     """
     with _exit_codes():
-        target = Target(
-            script=script,
-            args=tuple(script_args or ()),
-            epochs=epochs or 5,
-            batch_size=batch_size or 32,
-            timeout=timeout,
-            explicit_model_options=epochs is not None or batch_size is not None,
+        outputs = parse_outputs(output_format or [], output)
+        fail = [f.value for f in fail_on or [FailOn.uncontrolled]]
+        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
+        if update_baseline:
+            if baseline is None:
+                raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
+            _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), baseline)
+            return
+        options = CheckOptions(
+            target=target, seed=seed, quick=quick, jobs=jobs, baseline=baseline, rtol=rtol, atol=atol
         )
-        options = CheckOptions(target=target, seed=seed, quick=quick, jobs=jobs)
-        with _progress(quiet=output_format is Format.json and output is None) as on_event:
+        with _progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
             report = run_check(options, on_event)
-        _emit(report, output_format, output)
-        raise typer.Exit(exit_code(report, [f.value for f in fail_on or [FailOn.uncontrolled]]))
+        _emit(report, outputs, fail)
+        raise typer.Exit(exit_code(report, fail))
+
+
+@app.command(name="baseline")
+def baseline_command(
+    script: ScriptArg,
+    script_args: ScriptArgs = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write.")] = DEFAULT_PATH,
+    seed: SeedOpt = DEFAULT_SEED,
+    max_steps: MaxStepsOpt = None,
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = 1,
+) -> None:
+    """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
+
+    Runs the controlled pair (seed S, op determinism on) twice and writes the
+    baseline only if both runs are bit-identical.
+    """
+    with _exit_codes():
+        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
+        _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), output)
+
+
+def _write_baseline(options: CheckOptions, path: Path) -> None:
+    with _progress(quiet=False) as on_event:
+        report = make_baseline(options, path, on_event)
+    run = report.runs[0]
+    _error_console().print(
+        f"reprokit: wrote baseline {path}: {run.steps} steps of {', '.join(run.models)}, seed {report.seed}, "
+        "two controlled runs bit-identical"
+    )
 
 
 def exit_code(report: Report, fail_on: Sequence[str]) -> int:
-    """1 if a source named in ``fail_on`` was detected, else 0."""
-    wanted = set(fail_on)
-    if "none" in wanted:
-        return EXIT_OK
-    detected = {f.source.replace("_", "-") for f in report.findings if f.detected}
-    if "any" in wanted:
-        return EXIT_FAILED_CHECK if detected else EXIT_OK
-    return EXIT_FAILED_CHECK if detected & wanted else EXIT_OK
+    """1 if a baseline did not match, or a source named in ``fail_on`` was detected; else 0."""
+    if report.baseline is not None:
+        return EXIT_OK if report.baseline.passed else EXIT_FAILED_CHECK
+    failing = failing_sources(fail_on)
+    return EXIT_FAILED_CHECK if any(f.detected and f.source in failing for f in report.findings) else EXIT_OK
 
 
-def _emit(report: Report, output_format: Format, output: Path | None) -> None:
-    if output_format is Format.json:
-        text = report.to_json() + "\n"
-        if output is None:
-            sys.stdout.write(text)
+def _emit(report: Report, outputs: Sequence[Output], fail_on: Sequence[str]) -> None:
+    """Writes every requested format; a Markdown summary for GitHub; annotations in Actions."""
+    stdout_taken = False
+    for out in outputs:
+        text = render(report, out.format, fail_on, terminal=out.path is None)
+        if out.path is None:
+            stdout_taken = out.format != "rich"
+            if out.format == "rich":
+                Console(highlight=False).print(report)
+            else:
+                sys.stdout.write(text)
         else:
-            write_atomic(output, text)
-        return
-    if output is None:
-        Console(highlight=False).print(report)
-        return
-    console = Console(record=True, width=100, file=open(os.devnull, "w"), color_system=None)  # noqa: SIM115
-    console.print(report)
-    write_atomic(output, console.export_text())
+            write_atomic(out.path, text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(markdown(report, fail_on) + "\n")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        stream = sys.stderr if stdout_taken else sys.stdout
+        for line in github_annotations(report, fail_on):
+            print(line, file=stream)
+
+
+def render(report: Report, output_format: str, fail_on: Sequence[str], terminal: bool = False) -> str:
+    """The report in one of FORMATS, as text (rich: plain text, 100 columns)."""
+    if output_format == "json":
+        return report.to_json()
+    if output_format == "junit":
+        return junit(report, fail_on)
+    if output_format == "markdown":
+        return markdown(report, fail_on)
+    return "" if terminal else plain_summary(report)
 
 
 @contextmanager
@@ -188,9 +307,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
             if spec.name not in tasks:
                 determinism = "on" if spec.controls.op_determinism else "off"
                 label = f"{spec.name:<13} seed {spec.controls.seed}, determinism {determinism}"
-                tasks[spec.name] = progress.add_task(
-                    label, total=None, status="importing TensorFlow", steps=0
-                )
+                tasks[spec.name] = progress.add_task(label, total=None, status="importing TensorFlow", steps=0)
             task = tasks[spec.name]
             kind = event.get("type")
             if kind == "start":
@@ -211,13 +328,17 @@ def _exit_codes() -> Iterator[None]:
     try:
         yield
     except ScriptFailedError as e:
-        err.print(f"[bold red]reprokit: error:[/] {e}", markup=True)
+        _print_error(err, e.message)
         if e.details:
             err.print(f"\n--- the script's output (run {e.run}) ---", style="dim")
             err.print(e.details, markup=False)
         raise typer.Exit(e.exit_code) from None
+    except NotReproducibleError as e:
+        Console(highlight=False).print(e.report)
+        _print_error(err, str(e))
+        raise typer.Exit(e.exit_code) from None
     except ReprokitError as e:
-        err.print(f"[bold red]reprokit: error:[/] {e}", markup=True)
+        _print_error(err, str(e))
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
         err.print("reprokit: interrupted; every run was stopped")
@@ -253,7 +374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _usage_error(message: str) -> None:
-    _error_console().print(f"[bold red]reprokit: error:[/] {message}", markup=True)
+    _print_error(_error_console(), message)
+
+
+def _print_error(console: Console, message: str) -> None:
+    console.print(Text("reprokit: error: ", style="bold red") + Text(message))
 
 
 def _error_console() -> Console:

@@ -97,9 +97,7 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
     if divergence is None and finals_a != finals_b:
         divergence = _final_divergence(finals_a, finals_b, a, b)
     variables = _variable_diffs(arrays_a, arrays_b)
-    max_abs = (
-        max((v.max_abs_diff for v in variables), default=0.0) if _same_keys(arrays_a, arrays_b) else None
-    )
+    max_abs = max((v.max_abs_diff for v in variables), default=0.0) if _same_keys(arrays_a, arrays_b) else None
     return Comparison(
         name=name,
         runs=(a.spec.name, b.spec.name),

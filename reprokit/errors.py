@@ -6,6 +6,11 @@ into a one-line message on stderr and an exit code (see ``reprokit.cli``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reprokit.report import Report
+
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1  # a --fail-on source was detected
 EXIT_BAD_INPUT = 2  # bad input to reprokit
@@ -42,3 +47,27 @@ class ScriptFailedError(ReprokitError):
         super().__init__(message)
         self.run = run
         self.details = details
+
+    def __str__(self) -> str:
+        if not self.details:
+            return self.message
+        indented = "\n".join("    " + line for line in self.details.splitlines())
+        return f"{self.message}\n{indented}"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotReproducibleError(ReprokitError):
+    """A check found what it was told to fail on (or a baseline no longer matches).
+
+    Attributes:
+        report: the full report of the check.
+    """
+
+    exit_code = EXIT_FAILED_CHECK
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report

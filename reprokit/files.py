@@ -1,10 +1,29 @@
-"""Writing the files a user asked for, atomically."""
+"""Writing the files a user asked for: atomically, and as strict JSON."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+
+def json_text(document: Any) -> str:
+    """Indented, strict JSON: non-finite floats (a NaN loss) become null."""
+    return json.dumps(finite(document), indent=2, allow_nan=False) + "\n"
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, however deeply nested, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -47,6 +47,17 @@ MAX_INPUTS_PER_STEP = 16
 Emit = Callable[[dict[str, Any]], None]
 
 
+class StepBudgetSpent(BaseException):
+    """Raised into the script to end a run after ``--max-steps`` optimizer steps.
+
+    A BaseException, so that the script's own ``except Exception`` lets it pass.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"the step budget was spent after {steps} optimizer steps")
+        self.steps = steps
+
+
 @dataclass
 class _Tracked:
     """A model (or a bare list of variables) whose weights are fingerprinted."""
@@ -80,6 +91,9 @@ class Recorder:
     pending_inputs: list[str] = field(default_factory=list)
     pending_loss: float | None = None
     finalizing: bool = False
+    max_steps: int | None = None
+    optimizer_steps: int = 0
+    fitting: list[Any] = field(default_factory=list)
     _local: threading.local = field(default_factory=threading.local)
     _labels: set[str] = field(default_factory=set)
 
@@ -154,9 +168,7 @@ class Recorder:
 
     def _owners(self, optimizer: Any, variables: list[Any], ids: frozenset[int]) -> list[_Tracked]:
         """The outermost registered models holding the trained variables."""
-        weight_ids = {
-            key: {id(w) for w in t.weights()} for key, t in self.models.items() if t.model is not None
-        }
+        weight_ids = {key: {id(w) for w in t.weights()} for key, t in self.models.items() if t.model is not None}
         candidates = [key for key, wids in weight_ids.items() if wids & ids]
         outermost = [
             key
@@ -181,6 +193,26 @@ class Recorder:
             self._emit_weights("step", tracked)
         self.pending_inputs = []
         self.pending_loss = None
+        self.optimizer_steps += delta
+        if self.budget_spent:
+            self._stop_training()
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.max_steps is not None and self.optimizer_steps >= self.max_steps
+
+    def _stop_training(self) -> None:
+        """Ends training cleanly once ``max_steps`` optimizer steps were made.
+
+        Inside ``fit`` the model's ``stop_training`` flag ends it after this
+        step and the script goes on; anywhere else (a hand-written loop, or a
+        later ``fit``) StepBudgetSpent unwinds the script, and the run ends as
+        if the script had returned.
+        """
+        if self.fitting:
+            self.fitting[-1].stop_training = True
+        else:
+            raise StepBudgetSpent(self.optimizer_steps)
 
     def after_function_call(self) -> None:
         for state in list(self.optimizers.values()):
@@ -326,6 +358,17 @@ def _wrap_pin(recorder: Recorder, module_name: str, attr: str) -> None:
 
 def install(recorder: Recorder) -> None:
     """Installs every hook; call once, before the user's script runs."""
+    _hook_model_calls(recorder)
+    _hook_fit(recorder)
+    _hook_optimizer_steps(recorder)
+    _hook_tf_functions(recorder)
+    _hook_gradients(recorder)
+    for module_name, attr in _PINS:
+        _wrap_pin(recorder, module_name, attr)
+
+
+def _hook_model_calls(recorder: Recorder) -> None:
+    """Registers every model called, and observes the inputs of training calls."""
     layer_call = keras.Model.__call__
 
     def model_call(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -337,14 +380,23 @@ def install(recorder: Recorder) -> None:
 
     keras.Model.__call__ = model_call
 
+
+def _hook_fit(recorder: Recorder) -> None:
+    """Takes the probe batch and the per-epoch history of ``fit``; honours max_steps."""
     fit = keras.Model.fit
 
     @functools.wraps(fit)
     def model_fit(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
         tracked = recorder.register(self)
+        if recorder.budget_spent:
+            raise StepBudgetSpent(recorder.optimizer_steps)
         if tracked.probe is None and _is_array_like(x):
             tracked.probe = tf.nest.map_structure(lambda a: np.asarray(a[:PROBE_ROWS]), x)
-        history = fit(self, x, *args, **kwargs)
+        recorder.fitting.append(self)
+        try:
+            history = fit(self, x, *args, **kwargs)
+        finally:
+            recorder.fitting.pop()
         logs = getattr(history, "history", None) or {}
         recorder.emit(
             {
@@ -356,6 +408,10 @@ def install(recorder: Recorder) -> None:
         return history
 
     keras.Model.fit = model_fit
+
+
+def _hook_optimizer_steps(recorder: Recorder) -> None:
+    """Learns what each optimizer trains; fingerprints after eager steps."""
 
     def wrap_apply(apply: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(apply)
@@ -380,6 +436,9 @@ def install(recorder: Recorder) -> None:
         if "apply" in vars(cls):
             cls.apply = wrap_apply(vars(cls)["apply"])
 
+
+def _hook_tf_functions(recorder: Recorder) -> None:
+    """Observes the steps made inside an outermost ``tf.function`` call."""
     function_call = Function.__call__
 
     @functools.wraps(function_call)
@@ -393,6 +452,9 @@ def install(recorder: Recorder) -> None:
 
     Function.__call__ = call_function
 
+
+def _hook_gradients(recorder: Recorder) -> None:
+    """Observes the loss a gradient is taken of."""
     gradient = tf.GradientTape.gradient
 
     @functools.wraps(gradient)
@@ -402,9 +464,6 @@ def install(recorder: Recorder) -> None:
         return gradient(self, target, *args, **kwargs)
 
     tf.GradientTape.gradient = tape_gradient
-
-    for module_name, attr in _PINS:
-        _wrap_pin(recorder, module_name, attr)
 
 
 def _subclasses(cls: type) -> list[type]:

@@ -13,6 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison, short_name
 from reprokit.report import Report
@@ -26,6 +27,10 @@ PAIR_TITLES = {
 
 def render_report(report: Report) -> Iterator[RenderableType]:
     """Yields the parts of the terminal report, top to bottom."""
+    if report.baseline is not None:
+        yield from _baseline_parts(report, report.baseline)
+        yield _environment(report)
+        return
     yield _verdict_panel(report)
     yield _sources_table(report)
     yield _comparisons_table(report)
@@ -81,9 +86,7 @@ def summary(report: Report) -> str:
     parts = []
     if seed.detected:
         c = report.comparison("seed")
-        parts.append(
-            f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{_size(c)})"
-        )
+        parts.append(f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{_size(c)})")
     if ops.detected:
         c = report.comparison("ops")
         parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
@@ -197,17 +200,13 @@ def _fix_panel(finding: Finding) -> Panel:
             Syntax(finding.fix, "python", theme="ansi_dark", background_color="default"),
         ]
     style = "red" if finding.source == "uncontrolled" else "yellow"
-    return Panel(
-        Group(*parts), title=f"{finding.title}: why, and the fix", border_style=style, box=box.ROUNDED
-    )
+    return Panel(Group(*parts), title=f"{finding.title}: why, and the fix", border_style=style, box=box.ROUNDED)
 
 
 def _environment(report: Report) -> RenderableType:
     env = report.environment
     threads = env.get("intra_op_threads")
-    thread_text = (
-        f"intra-op threads {threads or 'default'}, inter-op {env.get('inter_op_threads') or 'default'}"
-    )
+    thread_text = f"intra-op threads {threads or 'default'}, inter-op {env.get('inter_op_threads') or 'default'}"
     lines = [
         f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')} "
         f"({env.get('backend', '?')}) · Python {env.get('python', '?')}",
@@ -218,3 +217,38 @@ def _environment(report: Report) -> RenderableType:
     lines += [f"Note: {note}" for note in report.notes]
     text = Text("\n".join(lines), style="dim")
     return Padding(text, (1, 0, 0, 1))
+
+
+def _baseline_parts(report: Report, result: BaselineResult) -> Iterator[RenderableType]:
+    if result.passed:
+        headline = Text("✔ MATCHES THE BASELINE", style="bold green")
+        style = "green"
+    else:
+        headline = Text("✘ DIFFERS FROM THE BASELINE", style="bold red")
+        style = "red"
+    how = "bit for bit" if result.bitwise else f"within rtol {result.rtol:g}, atol {result.atol:g}"
+    headline.append(f" {result.path} ({how})", style=style)
+    run = report.runs[0]
+    yield Panel(
+        Group(
+            headline, Text(""), Text(f"One controlled run (seed {report.seed}, op determinism on): {result.message}.")
+        ),
+        title=f"reprokit check {report.script} --baseline {result.path}",
+        subtitle=f"{run.steps} steps · {report.wall_seconds:.1f} s",
+        border_style=style,
+        box=box.ROUNDED,
+    )
+    if result.environment_differences:
+        table = Table(title="Environment differences", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+        for column in ("field", "baseline", "now"):
+            table.add_column(column, overflow="fold")
+        for d in result.environment_differences:
+            table.add_row(d.field, str(d.baseline), str(d.current))
+        yield table
+    if result.metric_differences:
+        table = Table(title="Losses and metrics", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+        for column in ("model", "metric", "at", "baseline", "now"):
+            table.add_column(column, overflow="fold")
+        for m in result.metric_differences:
+            table.add_row(m.model, m.metric, f"{m.unit} {m.index}", _num(m.baseline, 6), _num(m.current, 6))
+        yield table

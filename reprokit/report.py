@@ -8,14 +8,14 @@ terminal report (``Report.__rich_console__``) and the JSON document
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison
+from reprokit.files import finite, json_text
 from reprokit.trace import Pin
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class RunSummary:
     mode: str
     op_determinism_observed: bool | None = None
     history: Mapping[str, Mapping[str, tuple[float, ...]]] = field(default_factory=dict)
+    stopped_at_max_steps: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Report:
     quick: bool = False
     wall_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    max_steps: int | None = None
+    baseline: BaselineResult | None = None
 
     @property
     def reproducible(self) -> bool:
@@ -90,7 +93,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema_version 1); non-finite numbers become null."""
-        document: dict[str, Any] = _finite(
+        document: dict[str, Any] = finite(
             {
                 "schema_version": SCHEMA_VERSION,
                 "reprokit_version": self.reprokit_version,
@@ -99,23 +102,22 @@ class Report:
                 "seed": self.seed,
                 "verdict": self.verdict,
                 "sources": {
-                    f.source: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix}
-                    for f in self.findings
+                    f.source: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix} for f in self.findings
                 },
                 "comparisons": [_comparison_dict(c) for c in self.comparisons],
                 "runs": [_run_dict(r) for r in self.runs],
                 "environment": dict(self.environment),
-                "script_pins": [
-                    {"call": p.call, "kind": p.kind, "file": p.file, "line": p.line} for p in self.pins
-                ],
+                "script_pins": [{"call": p.call, "kind": p.kind, "file": p.file, "line": p.line} for p in self.pins],
                 "notes": list(self.notes),
+                "max_steps": self.max_steps,
+                "baseline": _baseline_dict(self.baseline) if self.baseline is not None else None,
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )
         return document
 
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(self) -> str:
+        return json_text(self.to_dict())
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from reprokit.render import render_report
@@ -163,14 +165,32 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "mode": r.mode,
         "op_determinism_observed": r.op_determinism_observed,
         "history": {model: {k: list(v) for k, v in logs.items()} for model, logs in r.history.items()},
+        "stopped_at_max_steps": r.stopped_at_max_steps,
     }
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+def _baseline_dict(b: BaselineResult) -> dict[str, Any]:
+    return {
+        "path": b.path,
+        "passed": b.passed,
+        "bitwise": b.bitwise,
+        "message": b.message,
+        "first_differing_step": b.first_step,
+        "first_differing_model": b.model,
+        "differing_variables": list(b.variables),
+        "environment_differences": [
+            {"field": d.field, "baseline": d.baseline, "current": d.current} for d in b.environment_differences
+        ],
+        "metric_differences": [
+            {
+                "model": m.model,
+                "metric": m.metric,
+                m.unit: m.index,
+                "baseline": m.baseline,
+                "current": m.current,
+            }
+            for m in b.metric_differences
+        ],
+        "rtol": b.rtol,
+        "atol": b.atol,
+    }

@@ -48,6 +48,7 @@ class Target:
         timeout: seconds one run may take, or None for no limit.
         explicit_model_options: whether epochs or batch size were given
             (the report notes it when the script trains by itself).
+        max_steps: end every run after this many optimizer steps (None: all).
     """
 
     script: Path
@@ -56,6 +57,33 @@ class Target:
     batch_size: int = 32
     timeout: float | None = None
     explicit_model_options: bool = False
+    max_steps: int | None = None
+    function: FunctionRef | None = None
+
+    @property
+    def label(self) -> str:
+        """How reports name the target: the script, or ``module:function``."""
+        if self.function is not None:
+            return f"{self.function.module}:{self.function.qualname}"
+        return str(self.script)
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A training function run in fresh processes instead of a script.
+
+    Attributes:
+        module: the function's module (``__main__`` for a script's function,
+            which is then loaded from ``Target.script``).
+        qualname: its qualified name in the module.
+        call: the pickled ``(args, kwargs)`` to call it with.
+        sys_path: the caller's ``sys.path``, so the module imports in the run.
+    """
+
+    module: str
+    qualname: str
+    call: bytes
+    sys_path: tuple[str, ...] = ()
 
 
 class Runner:
@@ -97,6 +125,8 @@ class Runner:
             "arrays_path": str(arrays_path),
             "epochs": self.target.epochs,
             "batch_size": self.target.batch_size,
+            "max_steps": self.target.max_steps,
+            "function": self._function_config(),
         }
         env = child_environment(spec.controls, os.environ)
         env[CONFIG_VAR] = json.dumps(config)
@@ -148,6 +178,20 @@ class Runner:
                 _tail(run_dir / "stderr"),
             )
         return builder.build(wall, arrays_path)
+
+    def _function_config(self) -> dict[str, Any] | None:
+        function = self.target.function
+        if function is None:
+            return None
+        call_path = self.workdir / "call.pkl"
+        if not call_path.exists():
+            call_path.write_bytes(function.call)
+        return {
+            "module": function.module,
+            "qualname": function.qualname,
+            "call_path": str(call_path),
+            "sys_path": list(function.sys_path),
+        }
 
     def _read(self, fd: int, builder: TraceBuilder) -> None:
         with os.fdopen(fd, encoding="utf-8") as events:

@@ -79,6 +79,7 @@ class RunTrace:
     mode: str
     wall_seconds: float
     arrays_path: Path | None = None
+    stopped_at_max_steps: bool = False
 
     @property
     def steps(self) -> int:
@@ -156,4 +157,5 @@ class TraceBuilder:
             mode=str(end.get("mode", "script")),
             wall_seconds=wall_seconds,
             arrays_path=arrays_path,
+            stopped_at_max_steps=bool(end.get("stopped_at_max_steps", False)),
         )

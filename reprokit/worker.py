@@ -10,8 +10,10 @@ predictions go to an ``.npz`` file so the parent never imports TensorFlow.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pickle
 import platform
 import runpy
 import sys
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
+IN_WORKER_VAR = "REPROKIT_IN_WORKER"
 EXIT_SCRIPT_FAILED = 3
 EXIT_SETUP_FAILED = 4
 
@@ -43,20 +46,27 @@ def main() -> int:
         apply_in_process(Controls(config["seed"], config["op_determinism"]))
         from reprokit import instrument  # imports TensorFlow
 
-        recorder = instrument.Recorder(emit)
+        recorder = instrument.Recorder(emit, max_steps=config.get("max_steps"))
         instrument.install(recorder)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit({"type": "setup_error", "message": f"{type(exc).__name__}: {exc}"})
         return EXIT_SETUP_FAILED
     script = str(Path(config["script"]).resolve())
+    os.environ[IN_WORKER_VAR] = "1"  # decorated functions must not verify themselves again
     emit({"type": "start", "pid": os.getpid()})
 
     mode = "script"
     try:
-        namespace = _run_script(script, config["args"])
-        if recorder.total_steps == 0 and _is_model_file(namespace):
-            mode = "model-file"
-            _train_model_file(namespace, config["epochs"], config["batch_size"])
+        if config.get("function"):
+            mode = "function"
+            _call_function(config["function"], script)
+        else:
+            namespace = _run_script(script, config["args"])
+            if recorder.total_steps == 0 and _is_model_file(namespace):
+                mode = "model-file"
+                _train_model_file(namespace, config["epochs"], config["batch_size"])
+    except instrument.StepBudgetSpent:
+        pass  # --max-steps: the run ends here, as if the script had returned
     except SystemExit as exc:
         if exc.code not in (None, 0):
             message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
@@ -73,7 +83,15 @@ def main() -> int:
 
     summaries, arrays = recorder.finalize()
     np.savez(config["arrays_path"], **arrays)  # type: ignore[arg-type]
-    emit({"type": "end", "mode": mode, "models": summaries, "environment": environment()})
+    emit(
+        {
+            "type": "end",
+            "mode": mode,
+            "models": summaries,
+            "environment": environment(),
+            "stopped_at_max_steps": recorder.budget_spent,
+        }
+    )
     channel.close()
     return 0
 
@@ -82,6 +100,31 @@ def _run_script(script: str, args: list[str]) -> dict[str, Any]:
     sys.argv = [script, *args]
     sys.path[0] = os.path.dirname(script)
     return runpy.run_path(script, run_name="__main__")
+
+
+def _call_function(spec: dict[str, Any], script: str) -> None:
+    """Imports a training function by module and qualified name and calls it.
+
+    A function of a script (``__main__`` in the caller) is loaded by running the
+    script under another name, so its ``if __name__ == "__main__"`` block stays out.
+    """
+    for entry in reversed(spec["sys_path"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if spec["module"] == "__main__":
+        sys.path[0:0] = [os.path.dirname(script)]
+        namespace: Any = runpy.run_path(script, run_name="__reprokit_target__")
+        target: Any = namespace[spec["qualname"].split(".")[0]]
+        rest = spec["qualname"].split(".")[1:]
+    else:
+        target = importlib.import_module(spec["module"])
+        rest = spec["qualname"].split(".")
+    for name in rest:
+        target = getattr(target, name)
+    target = getattr(target, "__reprokit_function__", target)  # the undecorated function
+    with open(spec["call_path"], "rb") as f:
+        args, kwargs = pickle.load(f)  # written by our own parent process
+    target(*args, **kwargs)
 
 
 def _is_model_file(namespace: dict[str, Any]) -> bool:
@@ -124,7 +167,9 @@ def environment() -> dict[str, Any]:
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "platform": platform.platform(),
+        "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -132,6 +177,35 @@ def environment() -> dict[str, Any]:
         "op_determinism": tf_config.is_op_determinism_enabled(),
         "env": {name: os.environ[name] for name in RECORDED_ENV_VARS if name in os.environ},
     }
+
+
+# CPU features that change which kernels TensorFlow and oneDNN pick, hence the bits.
+_NUMERIC_CPU_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in _NUMERIC_CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
 
 
 def _cpu_model() -> str:

@@ -26,9 +26,7 @@ def leftovers(marker: str) -> list[psutil.Process]:
 
 
 def test_an_exception_in_the_script_exits_3_with_the_users_traceback(write_script):
-    path = write_script(
-        "import keras\n\n\ndef load():\n    raise ValueError('boom from the user')\n\n\nload()\n"
-    )
+    path = write_script("import keras\n\n\ndef load():\n    raise ValueError('boom from the user')\n\n\nload()\n")
     result = reprokit("check", path)
     assert result.returncode == 3
     assert "the script failed in run controlled-1: ValueError: boom from the user" in result.stderr

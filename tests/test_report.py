@@ -19,6 +19,8 @@ TOP_LEVEL = {
     "script_pins",
     "notes",
     "wall_seconds",
+    "max_steps",
+    "baseline",
 }
 COMPARISON = {
     "name",

@@ -69,9 +69,7 @@ def test_a_training_that_diverges_to_nan_identically_is_reproducible(write_scrip
 
 def test_a_model_file_is_trained_by_reprokit_and_the_report_goes_to_the_named_file(tmp_path):
     out = tmp_path / "report.json"
-    result = reprokit(
-        "check", EXAMPLES / "model_file.py", "--quick", "--epochs", "1", "-f", "json", "-o", out
-    )
+    result = reprokit("check", EXAMPLES / "model_file.py", "--quick", "--epochs", "1", "-f", "json", "-o", out)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     doc = json.loads(out.read_text())
@@ -152,8 +150,7 @@ def test_a_script_that_pins_its_own_seed_and_determinism_is_named_and_both_pairs
     ops = doc["sources"]["nondeterministic_ops"]
     assert ops["detected"] is False
     assert (
-        "enables op determinism itself (train.py:9 tf.config.experimental.enable_op_determinism())"
-        in ops["evidence"]
+        "enables op determinism itself (train.py:9 tf.config.experimental.enable_op_determinism())" in ops["evidence"]
     )
     assert [r["op_determinism_observed"] for r in doc["runs"]] == [True] * 5
     assert any("ops-1, ops-2" in note for note in doc["notes"])
