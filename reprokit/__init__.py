@@ -1,20 +1,42 @@
 """reprokit: is your Keras training reproducible, and if not, why?
 
-The command line (``reprokit check train.py``) is the main entry point; the
-same experiment is available from Python through :func:`run_check`.
+The command line (``reprokit check train.py``) is the main entry point. From
+Python: :func:`check` a script or a training function, decorate training
+functions with :func:`reproducible`, run code under :class:`controlled`
+settings, and use the pytest plugin (``reprokit_check`` fixture,
+``@pytest.mark.reproducible``).
+
+The names below are imported on first use, so ``import reprokit`` (and the
+pytest plugin, and every run process) stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from reprokit.check import CheckOptions, run_check
-from reprokit.classify import Finding
-from reprokit.compare import Comparison
-from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
-from reprokit.report import Report
-from reprokit.runner import Target
-from reprokit.settings import DEFAULT_SEED, Controls
+_EXPORTS = {
+    "assert_reproducible": "reprokit.api",
+    "check": "reprokit.api",
+    "CheckOptions": "reprokit.experiment",
+    "run_check": "reprokit.experiment",
+    "Finding": "reprokit.classify",
+    "Comparison": "reprokit.compare",
+    "reproducible": "reprokit.decorator",
+    "NoTrainingError": "reprokit.errors",
+    "NotReproducibleError": "reprokit.errors",
+    "ReprokitError": "reprokit.errors",
+    "ScriptFailedError": "reprokit.errors",
+    "UsageError": "reprokit.errors",
+    "Report": "reprokit.report",
+    "Target": "reprokit.runner",
+    "DEFAULT_SEED": "reprokit.settings",
+    "Controls": "reprokit.settings",
+    "ReprokitWarning": "reprokit.settings",
+    "controlled": "reprokit.settings",
+}
 
 __all__ = [
     "DEFAULT_SEED",
@@ -23,11 +45,41 @@ __all__ = [
     "Controls",
     "Finding",
     "NoTrainingError",
+    "NotReproducibleError",
     "Report",
     "ReprokitError",
+    "ReprokitWarning",
     "ScriptFailedError",
     "Target",
     "UsageError",
     "__version__",
+    "assert_reproducible",
+    "check",
+    "controlled",
+    "reproducible",
     "run_check",
 ]
+
+if TYPE_CHECKING:
+    from reprokit.api import assert_reproducible, check
+    from reprokit.classify import Finding
+    from reprokit.compare import Comparison
+    from reprokit.decorator import reproducible
+    from reprokit.errors import NoTrainingError, NotReproducibleError, ReprokitError, ScriptFailedError, UsageError
+    from reprokit.experiment import CheckOptions, run_check
+    from reprokit.report import Report
+    from reprokit.runner import Target
+    from reprokit.settings import DEFAULT_SEED, Controls, ReprokitWarning, controlled
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reprokit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

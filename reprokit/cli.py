@@ -25,7 +25,6 @@ from rich.text import Text
 
 from reprokit import __version__
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_PATH, DEFAULT_RTOL
-from reprokit.check import CheckOptions, make_baseline, run_check
 from reprokit.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED_CHECK,
@@ -37,6 +36,7 @@ from reprokit.errors import (
     ScriptFailedError,
     UsageError,
 )
+from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import write_atomic
 from reprokit.formats import failing_sources, github_annotations, junit, markdown, plain_summary
 from reprokit.report import Report

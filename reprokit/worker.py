@@ -43,6 +43,7 @@ def main() -> int:
     try:
         from reprokit.settings import Controls, apply_in_process
 
+        os.environ["KERAS_BACKEND"] = "tensorflow"
         apply_in_process(Controls(config["seed"], config["op_determinism"]))
         from reprokit import instrument  # imports TensorFlow
 

@@ -1,0 +1,143 @@
+"""The Python API: ``reprokit.check`` on a script or a training function."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
+from reprokit.errors import NotReproducibleError, UsageError
+from reprokit.experiment import CheckOptions, run_check
+from reprokit.formats import failing_sources, plain_summary
+from reprokit.report import Report
+from reprokit.runner import FunctionRef, Target
+from reprokit.settings import DEFAULT_SEED
+
+
+def check(
+    target: str | os.PathLike[str] | Callable[..., Any],
+    *,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    seed: int = DEFAULT_SEED,
+    quick: bool = False,
+    max_steps: int | None = None,
+    timeout: float | None = None,
+    epochs: int = 5,
+    batch_size: int = 32,
+    jobs: int = 1,
+    baseline: str | os.PathLike[str] | None = None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+) -> Report:
+    """Checks whether a training script or function is reproducible.
+
+    Runs the target in fresh processes under controlled settings (as
+    ``reprokit check`` does) and returns the report; it raises only when the
+    check could not be made, never because the target is not reproducible
+    (see :func:`assert_reproducible` for that).
+
+    Args:
+        target: a script path, or a module-level training function (plain or
+            decorated with :func:`reprokit.reproducible`).
+        args: the script's command-line arguments, or the function's
+            positional arguments (picklable).
+        kwargs: the function's keyword arguments (picklable).
+        seed: the seed S of the controlled runs.
+        quick: run only the controlled pair.
+        max_steps: stop every run after this many optimizer steps.
+        timeout: seconds one run may take.
+        epochs: epochs for a model file.
+        batch_size: batch size for a model file.
+        jobs: how many runs may execute at once.
+        baseline: compare one controlled run with this baseline file instead.
+        rtol: relative tolerance when a baseline comes from another environment.
+        atol: absolute tolerance, likewise.
+
+    Returns:
+        The report: ``report.verdict``, ``report.finding(source)``,
+        ``report.to_json()``; it renders itself with rich.
+
+    Raises:
+        UsageError: bad target or options; NoTrainingError: nothing was trained;
+        ScriptFailedError: the target failed in a run (its traceback included).
+    """
+    if callable(target):
+        resolved = _function_target(target, args, kwargs or {})
+    else:
+        if kwargs:
+            raise UsageError("kwargs are for training functions; a script takes its arguments as args")
+        resolved = Target(Path(target), tuple(str(a) for a in args))
+    options = CheckOptions(
+        target=Target(
+            script=resolved.script,
+            args=resolved.args,
+            epochs=epochs,
+            batch_size=batch_size,
+            timeout=timeout,
+            max_steps=max_steps,
+            function=resolved.function,
+        ),
+        seed=seed,
+        quick=quick,
+        jobs=jobs,
+        baseline=Path(baseline) if baseline is not None else None,
+        rtol=rtol,
+        atol=atol,
+    )
+    return run_check(options)
+
+
+def assert_reproducible(report: Report, fail_on: Collection[str] = ("uncontrolled",)) -> None:
+    """Raises AssertionError, with the report as its message, if ``report`` fails.
+
+    Args:
+        report: a report from :func:`check` (or the ``reprokit_check`` fixture).
+        fail_on: the sources that fail it: ``seed``, ``nondeterministic-ops``,
+            ``uncontrolled``, ``any`` or ``none``. A baseline that does not match
+            always fails.
+    """
+    problem = failure(report, fail_on)
+    if problem is not None:
+        raise AssertionError(f"{problem}\n\n{plain_summary(report)}")
+
+
+def failure(report: Report, fail_on: Collection[str]) -> str | None:
+    """Why ``report`` fails under ``fail_on``, in one sentence; None if it does not."""
+    if report.baseline is not None:
+        return None if report.baseline.passed else f"{report.script} {report.baseline.message}"
+    failing = failing_sources(fail_on)
+    found = [f for f in report.findings if f.detected and f.source in failing]
+    if not found:
+        return None
+    return f"{report.script} is not reproducible: " + "; ".join(f"{f.title}: {f.evidence}" for f in found)
+
+
+def raise_if_failed(report: Report, fail_on: Collection[str]) -> Report:
+    """Returns ``report``, or raises NotReproducibleError carrying it."""
+    problem = failure(report, fail_on)
+    if problem is not None:
+        raise NotReproducibleError(problem, report)
+    return report
+
+
+def _function_target(function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Target:
+    function = getattr(function, "__reprokit_function__", function)
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
+    if not module or "<locals>" in qualname or "<lambda>" in qualname:
+        raise UsageError(
+            f"expected a module-level function (fresh processes import it by name), received {qualname or function!r}"
+        )
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if file is None:
+        raise UsageError(f"cannot check {qualname}: its module {module} has no file (defined interactively?)")
+    try:
+        call = pickle.dumps((tuple(args), dict(kwargs)))
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise UsageError(f"the arguments of {qualname} must be picklable to reach a fresh process: {e}") from None
+    ref = FunctionRef(module, qualname, call, tuple(p for p in sys.path if p))
+    return Target(Path(file), function=ref)
