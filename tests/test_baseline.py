@@ -1,0 +1,107 @@
+"""Baselines end to end: create, pass, fail on a one-character change, other environment, bad files."""
+
+import json
+import shutil
+
+import pytest
+
+from helpers import EXAMPLES, reprokit
+
+pytestmark = pytest.mark.e2e
+
+BUDGET = ("--max-steps", "30")
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "train.py"
+    shutil.copy(EXAMPLES / "seed_question.py", path)
+    return path
+
+
+def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script, tmp_path):
+    lock = tmp_path / "reprokit.lock.json"
+    created = reprokit("baseline", script, "--output", lock, *BUDGET, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "wrote baseline" in created.stderr
+    document = json.loads(lock.read_text())
+    assert document["kind"] == "reprokit-baseline" and document["schema_version"] == 1
+    assert document["config"] == {"max_steps": 30}
+    assert document["models"]["sequential"]["steps"] == 30
+    assert len(document["models"]["sequential"]["step_fingerprints"]) == 30
+
+    unchanged = reprokit("check", script, "--baseline", lock, *BUDGET, "-f", "json", cwd=tmp_path)
+    assert unchanged.returncode == 0, unchanged.stderr
+    result = unchanged.report["baseline"]
+    assert result["passed"] is True and result["bitwise"] is True
+    assert unchanged.report["verdict"] == "reproducible"
+    assert [r["name"] for r in unchanged.report["runs"]] == ["controlled-1"]
+
+    script.write_text(script.read_text().replace('"--lr", type=float, default=3.0', '"--lr", type=float, default=3.1'))
+    changed = reprokit("check", script, "--baseline", lock, *BUDGET, cwd=tmp_path)
+    assert changed.returncode == 1
+    assert "DIFFERS FROM THE BASELINE" in changed.stdout
+    assert "from step 1 of sequential" in changed.stdout
+
+    document["environment"]["tensorflow"] = "2.0.0"
+    other_env = tmp_path / "other-env.lock.json"
+    other_env.write_text(json.dumps(document))
+    fallback = reprokit("check", script, "--baseline", other_env, *BUDGET, "-f", "json", cwd=tmp_path)
+    assert fallback.returncode == 1  # the learning rate still differs, now seen in the loss
+    result = fallback.report["baseline"]
+    assert result["bitwise"] is False
+    assert result["environment_differences"] == [{"field": "tensorflow", "baseline": "2.0.0", "current": "2.21.0"}]
+    assert "bitwise comparison impossible (the environment differs in tensorflow)" in result["message"]
+    assert result["metric_differences"][0]["metric"] == "loss"
+
+    script.write_text(script.read_text().replace("default=3.1", "default=3.0"))
+    restored = reprokit("check", script, "--baseline", other_env, *BUDGET, "-f", "json", cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert restored.report["baseline"]["passed"] is True
+    assert "agree within rtol" in restored.report["baseline"]["message"]
+
+
+def test_update_baseline_rewrites_the_file_deliberately(script, tmp_path):
+    lock = tmp_path / "reprokit.lock.json"
+    lock.write_text("{}")
+    result = reprokit("check", script, "--baseline", lock, "--update-baseline", *BUDGET, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(lock.read_text())["models"]["sequential"]["steps"] == 30
+
+
+def test_no_baseline_is_written_for_a_script_that_is_not_reproducible(tmp_path):
+    lock = tmp_path / "reprokit.lock.json"
+    result = reprokit("baseline", EXAMPLES / "unseeded_augmentation.py", "-o", lock, "--max-steps", "3")
+    assert result.returncode == 1
+    assert "no baseline was written" in result.stderr
+    assert not lock.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "baseline not found"),
+        ("{not json", "is not valid JSON"),
+        ('{"kind": "something-else"}', "expected a reprokit baseline"),
+        ('{"kind": "reprokit-baseline", "schema_version": 99}', "has schema version 99"),
+        (
+            '{"kind": "reprokit-baseline", "schema_version": 1, "script": "other.py", "script_args": [],'
+            ' "seed": 1, "config": {}, "environment": {}, "models": {}}',
+            "is for other.py, not for",
+        ),
+        (
+            '{"kind": "reprokit-baseline", "schema_version": 1, "script": "train.py", "script_args": [],'
+            ' "seed": 1, "config": {"max_steps": 50}, "environment": {}, "models": {}}',
+            "was made with --max-steps 50; this check uses 30",
+        ),
+        ('{"kind": "reprokit-baseline", "schema_version": 1, "script": "train.py"}', "incomplete or corrupt"),
+    ],
+)
+def test_a_bad_baseline_is_a_one_line_exit_2_before_any_training(script, tmp_path, content, message):
+    lock = tmp_path / "reprokit.lock.json"
+    if content is not None:
+        lock.write_text(content)
+    result = reprokit("check", script, "--baseline", lock, *BUDGET, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
