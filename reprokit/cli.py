@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reprokit import __version__
@@ -38,18 +36,29 @@ from reprokit.errors import (
 )
 from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import write_atomic
-from reprokit.formats import failing_sources, github_annotations, junit, markdown, plain_summary
+from reprokit.formats import Output, failing_sources, github_annotations, markdown, parse_outputs, render
+from reprokit.progress import progress
 from reprokit.report import Report
 from reprokit.runner import Target
 from reprokit.settings import DEFAULT_SEED
-from reprokit.trace import RunSpec
 
-try:  # typer before 0.20 runs on the click package, later ones on a vendored copy
-    from click import ClickException as _ClickException
 
-    _USAGE_ERRORS: tuple[type[Exception], ...] = (_ClickException, typer.TyperException)
-except ImportError:
-    _USAGE_ERRORS = (typer.TyperException,)
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Older typer runs on the click package, newer typer on a vendored copy: catch either."""
+    found: list[type[Exception]] = []
+    try:
+        from click import ClickException
+
+        found.append(ClickException)
+    except ImportError:
+        pass
+    vendored = getattr(typer, "TyperException", None)
+    if vendored is not None:
+        found.append(vendored)
+    return tuple(found)
+
+
+_USAGE_ERRORS = _usage_error_types()
 
 app = typer.Typer(
     name="reprokit",
@@ -61,41 +70,12 @@ app = typer.Typer(
 )
 
 
-FORMATS = ("rich", "json", "junit", "markdown")
-
-
 class FailOn(str, Enum):
     seed = "seed"
     nondeterministic_ops = "nondeterministic-ops"
     uncontrolled = "uncontrolled"
     any = "any"
     none = "none"
-
-
-@dataclass(frozen=True)
-class Output:
-    """One report format and where it goes (None: stdout)."""
-
-    format: str
-    path: Path | None
-
-
-def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
-    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
-    outputs = []
-    for spec in formats or ["rich"]:
-        name, _, path = spec.partition("=")
-        if name not in FORMATS:
-            raise UsageError(f"expected a format among {', '.join(FORMATS)} (optionally NAME=PATH), received {spec!r}")
-        outputs.append(Output(name, Path(path) if path else None))
-    to_stdout = [o for o in outputs if o.path is None]
-    if len(to_stdout) > 1:
-        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
-    if output is not None:
-        if not to_stdout:
-            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
-        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
-    return outputs
 
 
 def _version(value: bool) -> None:
@@ -200,7 +180,7 @@ def check(
         options = CheckOptions(
             target=target, seed=seed, quick=quick, jobs=jobs, baseline=baseline, rtol=rtol, atol=atol
         )
-        with _progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
+        with progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
             report = run_check(options, on_event)
         _emit(report, outputs, fail)
         raise typer.Exit(exit_code(report, fail))
@@ -229,7 +209,7 @@ def baseline_command(
 
 
 def _write_baseline(options: CheckOptions, path: Path) -> None:
-    with _progress(quiet=False) as on_event:
+    with progress(quiet=False) as on_event:
         report = make_baseline(options, path, on_event)
     run = report.runs[0]
     _error_console().print(
@@ -267,58 +247,6 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: Sequence[str]) -> 
         stream = sys.stderr if stdout_taken else sys.stdout
         for line in github_annotations(report, fail_on):
             print(line, file=stream)
-
-
-def render(report: Report, output_format: str, fail_on: Sequence[str], terminal: bool = False) -> str:
-    """The report in one of FORMATS, as text (rich: plain text, 100 columns)."""
-    if output_format == "json":
-        return report.to_json()
-    if output_format == "junit":
-        return junit(report, fail_on)
-    if output_format == "markdown":
-        return markdown(report, fail_on)
-    return "" if terminal else plain_summary(report)
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Any]:
-    """A live display of the runs on a terminal, one line per run otherwise."""
-    err = Console(stderr=True, highlight=False)
-    if not err.is_terminal:
-
-        def log(spec: RunSpec, event: Mapping[str, Any]) -> None:
-            if event.get("type") == "end":
-                steps = sum(m["steps"] for m in event["models"])
-                err.print(f"reprokit: run {spec.name} finished ({steps} steps)")
-
-        yield (None if quiet else log)
-        return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("[dim]{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def update(spec: RunSpec, event: Mapping[str, Any]) -> None:
-            if spec.name not in tasks:
-                determinism = "on" if spec.controls.op_determinism else "off"
-                label = f"{spec.name:<13} seed {spec.controls.seed}, determinism {determinism}"
-                tasks[spec.name] = progress.add_task(label, total=None, status="importing TensorFlow", steps=0)
-            task = tasks[spec.name]
-            kind = event.get("type")
-            if kind == "start":
-                progress.update(task, status="running the script")
-            elif kind == "step":
-                steps = progress.tasks[task].fields["steps"] + 1
-                progress.update(task, steps=steps, status=f"step {steps}")
-            elif kind == "end":
-                progress.update(task, status="done", completed=1, total=1)
-
-        yield update
 
 
 @contextmanager

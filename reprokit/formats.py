@@ -7,13 +7,15 @@ Every function here is a pure function of a :class:`~reprokit.report.Report`
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
 
 from reprokit.classify import Finding
+from reprokit.errors import UsageError
 from reprokit.report import Report
 
 PAIR_OF_SOURCE = {"uncontrolled": "controlled", "nondeterministic_ops": "ops", "seed": "seed"}
@@ -23,6 +25,8 @@ PAIR_TITLES = {
     "seed": "other seed, op determinism on",
 }
 FAIL_ON_ALL = frozenset({"seed", "nondeterministic-ops", "uncontrolled"})
+
+FORMATS = ("rich", "json", "junit", "markdown")
 
 
 def failing_sources(fail_on: Collection[str]) -> frozenset[str]:
@@ -190,3 +194,40 @@ def plain_summary(report: Report, width: int = 100) -> str:
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Output:
+    """One report format and where it goes (None: stdout)."""
+
+    format: str
+    path: Path | None
+
+
+def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
+    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
+    outputs = []
+    for spec in formats or ["rich"]:
+        name, _, path = spec.partition("=")
+        if name not in FORMATS:
+            raise UsageError(f"expected a format among {', '.join(FORMATS)} (optionally NAME=PATH), received {spec!r}")
+        outputs.append(Output(name, Path(path) if path else None))
+    to_stdout = [o for o in outputs if o.path is None]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
+    if output is not None:
+        if not to_stdout:
+            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
+        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
+    return outputs
+
+
+def render(report: Report, output_format: str, fail_on: Sequence[str], terminal: bool = False) -> str:
+    """The report in one of FORMATS, as text (rich: plain text, 100 columns)."""
+    if output_format == "json":
+        return report.to_json()
+    if output_format == "junit":
+        return junit(report, fail_on)
+    if output_format == "markdown":
+        return markdown(report, fail_on)
+    return "" if terminal else plain_summary(report)

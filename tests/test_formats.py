@@ -8,9 +8,9 @@ import pytest
 
 from helpers import recorded_report
 from reprokit.baseline import BaselineResult, EnvironmentDifference
-from reprokit.cli import Output, exit_code, parse_outputs
+from reprokit.cli import exit_code
 from reprokit.errors import UsageError
-from reprokit.formats import github_annotations, junit, markdown
+from reprokit.formats import Output, github_annotations, junit, markdown, parse_outputs
 from reprokit.trace import Pin
 
 
