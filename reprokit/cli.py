@@ -8,6 +8,7 @@ to reprokit, 3 the script failed or timed out in a run, 4 a bug in reprokit,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import traceback
@@ -35,8 +36,9 @@ from reprokit.errors import (
     UsageError,
 )
 from reprokit.experiment import CheckOptions, make_baseline, run_check
-from reprokit.files import write_atomic
+from reprokit.files import json_text, write_atomic
 from reprokit.formats import Output, failing_sources, github_annotations, markdown, parse_outputs, render
+from reprokit.lint import lint_paths
 from reprokit.progress import progress
 from reprokit.report import Report
 from reprokit.runner import Target
@@ -206,6 +208,31 @@ def baseline_command(
     with _exit_codes():
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
         _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), output)
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[Path], typer.Argument(help="Python files or folders to lint.", show_default=False)],
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    select: Annotated[list[str] | None, typer.Option(help="Only these rule codes (repeatable).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(help="Never these rule codes (repeatable).")] = None,
+) -> None:
+    """Find reproducibility hazards in training code without running it.
+
+    Exit 0 when nothing was found, 1 when something was, 2 on bad input. A line
+    ending in `# reprokit: ignore[RK101]` (or `# reprokit: ignore`) is skipped.
+    """
+    with _exit_codes():
+        if output_format not in ("text", "json"):
+            raise UsageError(f"expected --format text or json, received {output_format!r}")
+        found = lint_paths(paths, select or (), ignore or ())
+        if output_format == "json":
+            sys.stdout.write(json_text([dataclasses.asdict(f) for f in found]))
+        else:
+            for finding in found:
+                print(finding)
+            print(f"{len(found)} finding{'s' if len(found) != 1 else ''}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED_CHECK if found else EXIT_OK)
 
 
 def _write_baseline(options: CheckOptions, path: Path) -> None:

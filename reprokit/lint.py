@@ -1,0 +1,416 @@
+"""``reprokit lint``: reproducibility hazards found in the source, without running it.
+
+Each rule is a small function over a parsed module that yields
+:class:`LintFinding` s; rules are registered in ``RULES`` with their code.
+Precision matters more than recall: a rule fires only on patterns that are a
+hazard wherever they appear, never on code that is merely suspicious.
+A line ending in ``# reprokit: ignore`` (all rules) or
+``# reprokit: ignore[RK101,RK105]`` is skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reprokit.errors import UsageError
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One hazard at one place in a file."""
+
+    code: str
+    path: str
+    line: int
+    col: int
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message} Fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    check: Callable[[ast.Module], Iterator[tuple[ast.AST, str, str]]]
+
+
+def _name(node: ast.AST) -> str:
+    """The dotted name of a Name/Attribute chain (``np.random.default_rng``), else ""."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _name(node.value)
+        return f"{base}.{node.attr}" if base else ""
+    return ""
+
+
+def _callee(call: ast.Call) -> str:
+    """The called function's own name: ``interleave`` for ``ds.range(8).interleave(...)``."""
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return _name(call.func) or "this call"
+
+
+def _calls(tree: ast.AST) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def _no_seed(call: ast.Call) -> bool:
+    """True when a generator constructor gets no seed (or an explicit None)."""
+    seed = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "seed"), None)
+    return seed is None or (isinstance(seed, ast.Constant) and seed.value is None)
+
+
+def _is(name: str, *suffixes: str) -> bool:
+    return any(name == s or name.endswith("." + s) for s in suffixes)
+
+
+UNSEEDED = ("default_rng", "RandomState", "SeedSequence")  # NumPy generators seeded from OS entropy by default
+
+
+def unseeded_generators(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for call in _calls(tree):
+        name = _name(call.func)
+        last = name.split(".")[-1]
+        if last in UNSEEDED and (name == last or name.endswith("random." + last)):
+            if _no_seed(call) and name.split(".")[0] not in ("tf", "tensorflow"):
+                yield call, f"{name}() without a seed draws fresh OS entropy in every run.", f"{last}(seed)"
+        elif name in ("random.Random", "Random") and _no_seed(call):
+            yield call, "random.Random() without a seed is seeded from OS entropy.", "random.Random(seed)"
+        elif _is(name, "random.Generator") and call.args and isinstance(call.args[0], ast.Call):
+            bit = call.args[0]
+            if _is(_name(bit.func), "PCG64", "MT19937", "Philox", "SFC64", "PCG64DXSM") and _no_seed(bit):
+                yield bit, f"{_name(bit.func)}() without a seed draws fresh OS entropy.", f"{_name(bit.func)}(seed)"
+
+
+def non_deterministic_state(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for call in _calls(tree):
+        if _name(call.func).endswith("Generator.from_non_deterministic_state"):
+            yield (
+                call,
+                "tf.random.Generator.from_non_deterministic_state() is seeded from OS entropy.",
+                "tf.random.Generator.from_seed(seed)",
+            )
+
+
+ENTROPY = ("time.time", "time.time_ns", "time.perf_counter", "time.monotonic", "os.urandom", "uuid.uuid4", "uuid.uuid1")
+SEED_TAKERS = (
+    "seed",
+    "set_seed",
+    "set_random_seed",
+    "default_rng",
+    "RandomState",
+    "Random",
+    "from_seed",
+    "manual_seed",
+)
+
+
+def clock_seeds(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for call in _calls(tree):
+        name = _name(call.func)
+        takes_seed = name.split(".")[-1] in SEED_TAKERS
+        arguments = [*call.args[:1]] if takes_seed else []
+        arguments += [k.value for k in call.keywords if k.arg == "seed"]
+        for argument in arguments:
+            source = next((n for n in _calls(argument) if _entropy(_name(n.func))), None)
+            if source is not None:
+                yield (
+                    call,
+                    f"the seed comes from {_name(source.func)}(), so every run gets another one.",
+                    "use a fixed seed (or record the one you draw and pass it back to replay)",
+                )
+
+
+def _entropy(name: str) -> bool:
+    return name in ENTROPY or name.startswith("secrets.") or _is(name, "datetime.now", "datetime.utcnow")
+
+
+def non_deterministic_options(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for call in _calls(tree):
+        for keyword in call.keywords:
+            if keyword.arg == "deterministic" and _false(keyword.value):
+                yield (
+                    keyword.value,
+                    f"{_callee(call)}(deterministic=False) lets tf.data "
+                    "reorder elements by thread timing.",
+                    "remove deterministic=False (or enable op determinism)",
+                )
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _false(node.value):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and target.attr in ("deterministic", "experimental_deterministic"):
+                    yield (
+                        target,
+                        f"options.{target.attr} = False lets tf.data reorder elements by thread timing.",
+                        f"remove the assignment (the default {target.attr}=True keeps the order)",
+                    )
+
+
+def _false(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+LISTINGS = ("os.listdir", "os.scandir", "glob.glob", "glob.iglob", "gfile.glob", "gfile.listdir")
+PATH_LISTINGS = ("glob", "rglob", "iterdir")
+ORDERED_CONSUMERS = ("list", "tuple", "enumerate", "zip", "np.array", "numpy.array", "from_tensor_slices")
+
+
+def unsorted_listings(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    parents = _parents(tree)
+    for call in _calls(tree):
+        name = _name(call.func)
+        is_listing = _is(name, *LISTINGS) or (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr in PATH_LISTINGS
+            and not _is(name, "glob.glob", "gfile.glob")
+            and _looks_like_path(call.func.value)
+        )
+        if not is_listing:
+            continue
+        if _iterated_in_order(call, parents) or _assigned_then_iterated(call, parents, tree):
+            shown = _callee(call)
+            yield (
+                call,
+                f"{shown}() returns files in file-system order, which differs between machines.",
+                f"sorted({ast.unparse(call)})",
+            )
+    for call in _calls(tree):
+        if _name(call.func).endswith("Dataset.list_files"):
+            keywords = {k.arg: k.value for k in call.keywords}
+            shuffled = not _false(keywords.get("shuffle", ast.Constant(True)))
+            if shuffled and "seed" not in keywords:
+                yield (
+                    call,
+                    "Dataset.list_files() shuffles the files with an unseeded shuffle by default.",
+                    "Dataset.list_files(pattern, shuffle=False) or pass seed=",
+                )
+
+
+def _looks_like_path(node: ast.AST) -> bool:
+    """A receiver that is plausibly a pathlib.Path (``Path(...)``, ``x / "y"``, a *path/dir name)."""
+    if isinstance(node, ast.Call):
+        return _is(_name(node.func), "Path", "PurePath", "pathlib.Path")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return True
+    name = _name(node).lower()
+    return any(word in name.split(".")[-1] for word in ("path", "dir", "root", "folder"))
+
+
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+
+
+def _iterated_in_order(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    parent = parents.get(node)
+    if isinstance(parent, ast.For | ast.AsyncFor) and parent.iter is node:
+        return True
+    if isinstance(parent, ast.comprehension) and parent.iter is node:
+        return not isinstance(parents.get(parent), ast.SetComp)
+    if isinstance(parent, ast.Call) and node in parent.args:
+        return _name(parent.func).split(".")[-1] in {c.split(".")[-1] for c in ORDERED_CONSUMERS}
+    return False
+
+
+def _assigned_then_iterated(node: ast.AST, parents: dict[ast.AST, ast.AST], tree: ast.AST) -> bool:
+    """``files = os.listdir(d)`` later iterated in order, never sorted in between."""
+    parent = parents.get(node)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    variable = parent.targets[0].id
+    scope = next((p for p in _ancestors(parent, parents) if isinstance(p, ast.FunctionDef | ast.Module)), tree)
+    uses = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == variable and isinstance(n.ctx, ast.Load)]
+    for use in uses:
+        holder = parents.get(use)
+        if isinstance(holder, ast.Call) and _name(holder.func) == "sorted":
+            return False
+        if isinstance(holder, ast.Attribute) and holder.attr == "sort":
+            return False
+    return any(_iterated_in_order(use, parents) for use in uses)
+
+
+def _ancestors(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> Iterator[ast.AST]:
+    while node in parents:
+        node = parents[node]
+        yield node
+
+
+def ordered_from_string_sets(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    parents = _parents(tree)
+    for node in ast.walk(tree):
+        if _string_set(node) and _iterated_in_order(node, parents):
+            yield (
+                node,
+                "iterating a set of strings: its order changes with PYTHONHASHSEED in every new process.",
+                f"sorted({ast.unparse(node)})",
+            )
+
+
+def _string_set(node: ast.AST) -> bool:
+    if isinstance(node, ast.Set):
+        return bool(node.elts) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+    if isinstance(node, ast.Call) and _name(node.func) in ("set", "frozenset") and len(node.args) == 1:
+        argument = node.args[0]
+        if isinstance(argument, ast.List | ast.Tuple):
+            return bool(argument.elts) and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in argument.elts
+            )
+        return (
+            isinstance(argument, ast.Call)
+            and isinstance(argument.func, ast.Attribute)
+            and argument.func.attr == "split"
+        )
+    return False
+
+
+def thread_settings_assigned(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and re.fullmatch(r"set_\w+_threads", target.attr):
+                    yield (
+                        target,
+                        f"assigning to {target.attr} replaces TensorFlow's function instead of setting the threads.",
+                        f"{_name(target)}({ast.unparse(node.value)})",
+                    )
+
+
+def multiprocessing_workers(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    for call in _calls(tree):
+        for keyword in call.keywords:
+            if keyword.arg == "use_multiprocessing" and isinstance(keyword.value, ast.Constant) and keyword.value.value:
+                yield (
+                    keyword.value,
+                    "use_multiprocessing=True: worker processes deliver batches in the order they finish.",
+                    "use_multiprocessing=False (or workers=1)",
+                )
+
+
+def late_environment(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    first_tf_import = min(
+        (
+            n.lineno
+            for n in ast.walk(tree)
+            if (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "tensorflow" for a in n.names))
+            or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "tensorflow")
+        ),
+        default=None,
+    )
+    for node, variable in _environment_writes(tree):
+        if variable == "PYTHONHASHSEED":
+            yield (
+                node,
+                "PYTHONHASHSEED set inside the script has no effect: Python reads it only at start-up.",
+                "set it in the environment before Python starts: PYTHONHASHSEED=0 python train.py",
+            )
+        elif variable == "TF_DETERMINISTIC_OPS" and first_tf_import is not None and node.lineno > first_tf_import:
+            yield (
+                node,
+                "TF_DETERMINISTIC_OPS set after TensorFlow was imported may not take effect.",
+                "call tf.config.experimental.enable_op_determinism() instead",
+            )
+
+
+def _environment_writes(tree: ast.Module) -> Iterator[tuple[ast.stmt | ast.expr, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and _name(target.value) == "os.environ":
+                    key = target.slice
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        yield node, key.value
+        elif isinstance(node, ast.Call) and _name(node.func) in ("os.environ.setdefault", "os.putenv") and node.args:
+            key = node.args[0]
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                yield node, key.value
+
+
+RULES = (
+    Rule("RK101", "unseeded random generator", unseeded_generators),
+    Rule("RK102", "generator from non-deterministic state", non_deterministic_state),
+    Rule("RK103", "seed taken from the clock or OS entropy", clock_seeds),
+    Rule("RK104", "tf.data told to give up determinism", non_deterministic_options),
+    Rule("RK105", "file listing used in file-system order", unsorted_listings),
+    Rule("RK106", "ordered data built from a set of strings", ordered_from_string_sets),
+    Rule("RK107", "thread setting assigned instead of called", thread_settings_assigned),
+    Rule("RK108", "multiprocessing data workers", multiprocessing_workers),
+    Rule("RK109", "environment variable set too late", late_environment),
+)
+
+_IGNORE = re.compile(r"#\s*reprokit:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
+
+
+def lint_source(
+    source: str, path: str = "<string>", select: Sequence[str] = (), ignore: Sequence[str] = ()
+) -> list[LintFinding]:
+    """Lints Python source text.
+
+    Args:
+        source: the module's source.
+        path: the name findings carry.
+        select: only these rule codes (all when empty).
+        ignore: never these rule codes.
+
+    Raises:
+        UsageError: the source does not parse.
+    """
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as e:
+        raise UsageError(f"cannot lint {path}: syntax error at line {e.lineno}: {e.msg}") from None
+    lines = source.splitlines()
+    found = set()
+    for rule in RULES:
+        if (select and rule.code not in select) or rule.code in ignore:
+            continue
+        for node, message, fix in rule.check(tree):
+            line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
+            if _ignored(lines, line, rule.code):
+                continue
+            found.add(LintFinding(rule.code, path, line, col, message, fix))
+    return sorted(found, key=lambda f: (f.line, f.col, f.code))
+
+
+def _ignored(lines: Sequence[str], line: int, code: str) -> bool:
+    match = _IGNORE.search(lines[line - 1]) if 0 < line <= len(lines) else None
+    if match is None:
+        return False
+    codes = match.group(1)
+    return codes is None or code in {c.strip() for c in codes.split(",")}
+
+
+def python_files(paths: Iterable[Path]) -> list[Path]:
+    """The .py files named or below the folders named, sorted; UsageError for a missing path."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.parts))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {path}")
+    return files
+
+
+def lint_paths(paths: Iterable[Path], select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list[LintFinding]:
+    """Lints every Python file named or found below the folders named."""
+    unknown = sorted((set(select) | set(ignore)) - {r.code for r in RULES})
+    if unknown:
+        raise UsageError(f"expected rule codes among {', '.join(r.code for r in RULES)}, received {', '.join(unknown)}")
+    found = []
+    for file in python_files(paths):
+        try:
+            source = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"cannot read {file}: {e}") from None
+        found += lint_source(source, str(file), select, ignore)
+    return found

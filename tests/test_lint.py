@@ -1,0 +1,197 @@
+"""Every lint rule fires on the hazard and stays quiet on the correct code next to it."""
+
+import textwrap
+
+import pytest
+
+from reprokit.errors import UsageError
+from reprokit.lint import RULES, lint_paths, lint_source
+
+CASES = {
+    "RK101": (
+        [
+            "import numpy as np\nrng = np.random.default_rng()",
+            "import numpy\nrng = numpy.random.default_rng(None)",
+            "from numpy.random import default_rng\nrng = default_rng()",
+            "import numpy as np\nstate = np.random.RandomState()",
+            "import random\nr = random.Random()",
+            "import numpy as np\ng = np.random.Generator(np.random.PCG64())",
+        ],
+        [
+            "import numpy as np\nrng = np.random.default_rng(0)",
+            "import numpy as np\nrng = np.random.default_rng(seed=args.seed)",
+            "import random\nr = random.Random(42)",
+            "import numpy as np\ng = np.random.Generator(np.random.PCG64(7))",
+            "import tensorflow as tf\ng = tf.random.Generator.from_seed(1)",
+            "import numpy as np\nx = np.random.rand(3)",
+        ],
+    ),
+    "RK102": (
+        ["import tensorflow as tf\ng = tf.random.Generator.from_non_deterministic_state()"],
+        ["import tensorflow as tf\ng = tf.random.Generator.from_seed(3)"],
+    ),
+    "RK103": (
+        [
+            "import time, keras\nkeras.utils.set_random_seed(int(time.time()))",
+            "import numpy as np, os\nrng = np.random.default_rng(int.from_bytes(os.urandom(4), 'little'))",
+            "import tensorflow as tf, uuid\ntf.random.set_seed(uuid.uuid4().int % 1000)",
+            "import secrets, random\nrandom.seed(secrets.randbits(32))",
+            "import datetime, numpy as np\nnp.random.seed(datetime.datetime.now().microsecond)",
+        ],
+        [
+            "import time, keras\nstart = time.time()\nkeras.utils.set_random_seed(42)",
+            "import time\nprint(time.time())",
+            "import numpy as np\nnp.random.seed(1234)",
+        ],
+    ),
+    "RK104": (
+        [
+            "ds = ds.interleave(f, num_parallel_calls=8, deterministic=False)",
+            "ds = ds.map(f, num_parallel_calls=-1, deterministic=False)",
+            "options = tf.data.Options()\noptions.deterministic = False",
+            "options.experimental_deterministic = False",
+        ],
+        [
+            "ds = ds.interleave(f, num_parallel_calls=8, deterministic=True)",
+            "ds = ds.map(f, num_parallel_calls=-1)",
+            "options.deterministic = True",
+        ],
+    ),
+    "RK105": (
+        [
+            "import os\nfor name in os.listdir(folder):\n    load(name)",
+            "import glob\nfiles = [load(p) for p in glob.glob('*.png')]",
+            "import glob\nfiles = glob.glob('data/*.csv')\nfor f in files:\n    read(f)",
+            "from pathlib import Path\nfor p in Path('data').iterdir():\n    read(p)",
+            "for p in data_dir.glob('*.png'):\n    read(p)",
+            "import tensorflow as tf\nnames = list(tf.io.gfile.listdir(root))",
+            "import tensorflow as tf\nds = tf.data.Dataset.list_files('*.tfrecord')",
+        ],
+        [
+            "import os\nfor name in sorted(os.listdir(folder)):\n    load(name)",
+            "import glob\nfiles = glob.glob('data/*.csv')\nfiles.sort()\nfor f in files:\n    read(f)",
+            "import glob\nfiles = glob.glob('data/*.csv')\nfor f in sorted(files):\n    read(f)",
+            "import os\nn = len(os.listdir(folder))",
+            "import os\nif 'a.txt' in os.listdir(folder):\n    pass",
+            "names = {p.name for p in Path('x').iterdir()}",
+            "import tensorflow as tf\nds = tf.data.Dataset.list_files('*.tfrecord', shuffle=False)",
+            "import tensorflow as tf\nds = tf.data.Dataset.list_files('*.tfrecord', seed=3)",
+            "import re\nfor m in pattern.glob(text):\n    pass",
+        ],
+    ),
+    "RK106": (
+        [
+            "for label in {'cat', 'dog', 'bird'}:\n    classes.append(label)",
+            "classes = list(set(['cat', 'dog']))",
+            "vocab = list(set(text.split()))",
+            "index = {w: i for i, w in enumerate(set(text.split()))}",
+        ],
+        [
+            "classes = sorted({'cat', 'dog', 'bird'})",
+            "ids = list(set([3, 1, 2]))",
+            "vocab = sorted(set(text.split()))",
+            "if word in {'a', 'b'}:\n    pass",
+            "seen = set(text.split())",
+        ],
+    ),
+    "RK107": (
+        ["import tensorflow as tf\ntf.config.threading.set_intra_op_parallelism_threads = 1"],
+        ["import tensorflow as tf\ntf.config.threading.set_intra_op_parallelism_threads(1)"],
+    ),
+    "RK108": (
+        [
+            "model.fit(seq, workers=4, use_multiprocessing=True)",
+            "class Data(keras.utils.PyDataset):\n    pass\nd = Data(workers=4, use_multiprocessing=True)",
+        ],
+        ["model.fit(seq, workers=4, use_multiprocessing=False)", "model.fit(seq)"],
+    ),
+    "RK109": (
+        [
+            "import os\nos.environ['PYTHONHASHSEED'] = '0'",
+            "import tensorflow as tf\nimport os\nos.environ['TF_DETERMINISTIC_OPS'] = '1'",
+            "import tensorflow as tf\nimport os\nos.environ.setdefault('TF_DETERMINISTIC_OPS', '1')",
+        ],
+        [
+            "import os\nos.environ['TF_DETERMINISTIC_OPS'] = '1'\nimport tensorflow as tf",
+            "import os\nos.environ['CUDA_VISIBLE_DEVICES'] = ''",
+            "import os\nseed = os.environ.get('PYTHONHASHSEED')",
+        ],
+    ),
+}
+
+
+def codes(source: str) -> list[str]:
+    return [f.code for f in lint_source(textwrap.dedent(source))]
+
+
+def test_every_rule_has_positive_and_negative_cases():
+    assert set(CASES) == {rule.code for rule in RULES}
+    assert all(positive and negative for positive, negative in CASES.values())
+
+
+@pytest.mark.parametrize(("code", "source"), [(c, s) for c, (pos, _) in CASES.items() for s in pos])
+def test_the_rule_fires_on_the_hazard(code, source):
+    assert code in codes(source), source
+
+
+@pytest.mark.parametrize(("code", "source"), [(c, s) for c, (_, neg) in CASES.items() for s in neg])
+def test_the_rule_stays_quiet_on_correct_code(code, source):
+    assert code not in codes(source), source
+
+
+def test_a_finding_says_where_what_and_how_to_fix_it():
+    (finding,) = lint_source("import numpy as np\n\nrng  = np.random.default_rng()\n", "train.py")
+    assert (finding.path, finding.line, finding.col, finding.code) == ("train.py", 3, 8, "RK101")
+    assert str(finding) == (
+        "train.py:3:8: RK101 np.random.default_rng() without a seed draws fresh OS entropy in every run. "
+        "Fix: default_rng(seed)"
+    )
+
+
+def test_ignore_comments_silence_all_rules_or_the_named_ones():
+    source = (
+        "import numpy as np\n"
+        "a = np.random.default_rng()  # reprokit: ignore\n"
+        "b = np.random.default_rng()  # reprokit: ignore[RK105]\n"
+    )
+    assert [(f.line, f.code) for f in lint_source(source)] == [(3, "RK101")]
+    assert lint_source("import numpy as np\nc = np.random.default_rng()  # reprokit: ignore[RK101, RK105]\n") == []
+
+
+def test_select_and_ignore_choose_rules_and_unknown_codes_are_bad_input(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("import os, random\nr = random.Random()\nfor f in os.listdir('.'):\n    pass\n")
+    assert [f.code for f in lint_paths([tmp_path])] == ["RK101", "RK105"]
+    assert [f.code for f in lint_paths([script], select=["RK105"])] == ["RK105"]
+    assert [f.code for f in lint_paths([script], ignore=["RK105"])] == ["RK101"]
+    with pytest.raises(UsageError, match="expected rule codes among RK101"):
+        lint_paths([script], select=["RK999"])
+    with pytest.raises(UsageError, match="no such file or folder"):
+        lint_paths([tmp_path / "missing.py"])
+
+
+def test_a_file_that_does_not_parse_is_bad_input():
+    with pytest.raises(UsageError, match=r"cannot lint bad\.py: syntax error at line 1"):
+        lint_source("def (", "bad.py")
+
+
+def test_the_examples_are_linted_as_their_docstrings_say():
+    from helpers import EXAMPLES
+
+    found = {(f.path.rsplit("/", 1)[-1], f.code) for f in lint_paths([EXAMPLES])}
+    assert ("unseeded_augmentation.py", "RK101") in found
+    assert ("nondeterministic_pipeline.py", "RK104") in found
+    assert not {path for path, _ in found} - {"unseeded_augmentation.py", "nondeterministic_pipeline.py"}
+
+
+def test_the_lint_command_prints_findings_and_exits_1(tmp_path):
+    from helpers import EXAMPLES, reprokit
+
+    result = reprokit("lint", EXAMPLES / "nondeterministic_pipeline.py")
+    assert result.returncode == 1
+    assert "nondeterministic_pipeline.py:41:90: RK104 interleave(deterministic=False)" in result.stdout
+    clean = tmp_path / "clean.py"
+    clean.write_text("import numpy as np\nrng = np.random.default_rng(0)\n")
+    as_json = reprokit("lint", clean, "--format", "json")
+    assert (as_json.returncode, as_json.report) == (0, [])
+    assert reprokit("lint", tmp_path / "missing.py").returncode == 2
