@@ -20,9 +20,10 @@ uncontrolled randomness already makes every pair differ.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from reprokit.compare import Comparison, short_name
+from reprokit.compare import Comparison, Divergence, short_name
+from reprokit.lint import LintFinding
 from reprokit.trace import Pin
 
 SOURCES = ("seed", "nondeterministic_ops", "uncontrolled")
@@ -118,6 +119,32 @@ def classify(comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] =
     )
 
 
+LINT_SOURCES = {
+    "RK101": "uncontrolled",
+    "RK102": "uncontrolled",
+    "RK103": "uncontrolled",
+    "RK104": "nondeterministic_ops",
+    "RK108": "nondeterministic_ops",
+    "RK106": "seed",
+}
+"""Which source a lint rule's hazard shows up as when the script runs."""
+
+
+def linked_lint(source: str, lint: Sequence[LintFinding]) -> list[LintFinding]:
+    """The lint findings that can explain ``source``."""
+    return [f for f in lint if LINT_SOURCES.get(f.code) == source]
+
+
+def link_lint(findings: Sequence[Finding], lint: Sequence[LintFinding]) -> tuple[Finding, ...]:
+    """Adds the script lines that likely cause each detected source to its evidence."""
+    linked = []
+    for finding in findings:
+        causes = linked_lint(finding.source, lint) if finding.detected else []
+        lines = "; ".join(f"{_short(c.path)}:{c.line}: {c.message} ({c.code})" for c in causes[:3])
+        linked.append(replace(finding, evidence=f"{finding.evidence} Likely cause: {lines}") if causes else finding)
+    return tuple(linked)
+
+
 def verdict(findings: Sequence[Finding]) -> str:
     """``reproducible`` exactly when uncontrolled randomness was not detected."""
     uncontrolled = next(f for f in findings if f.source == "uncontrolled")
@@ -131,8 +158,30 @@ def _where(c: Comparison) -> str:
     at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
     names = [short_name(d.model, v) for v in d.variables]
     variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    inputs = " The input batch of that step already differed." if d.inputs_differ else ""
-    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + inputs
+    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + stage_sentence(d)
+
+
+CHANGES = {
+    "order": "the same examples, in another order",
+    "values": "other examples or other values",
+}
+
+
+def stage_sentence(d: Divergence) -> str:
+    """One sentence naming the stage where two runs first went apart."""
+    if d.stage == "initialization":
+        return " The initial weights already differ: the model was built from other random numbers."
+    if d.stage == "input pipeline":
+        how = f" ({CHANGES[d.input_change]})" if d.input_change else ""
+        return (
+            f" Stage: input pipeline: the weights before step {d.step} were identical but its input batch differs{how}."
+        )
+    if d.stage == "computation":
+        return (
+            f" Stage: computation: the weights before step {d.step} and its input batch were identical, "
+            "the weights after it are not (the forward/backward ops or the update)."
+        )
+    return ""
 
 
 def _pins_text(pins: Sequence[Pin], kind: str) -> str:

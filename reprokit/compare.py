@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reprokit.fingerprint import add_fingerprints
 from reprokit.trace import Point, RunTrace
 
 Arrays = Mapping[str, np.ndarray]
@@ -38,12 +39,25 @@ class Divergence:
         variables: the variables that differ there.
         inputs_differ: whether that step's input batches already differed
             (None where they were not observed).
+        input_change: how the inputs differ: ``order`` (the same examples,
+            in another order), ``values`` (other examples or other values),
+            or None (inputs identical or not observed).
     """
 
     model: str
     step: int
     variables: tuple[str, ...]
     inputs_differ: bool | None
+    input_change: str | None = None
+
+    @property
+    def stage(self) -> str | None:
+        """Where training first went apart: initialization, input pipeline or computation."""
+        if self.step == 0:
+            return "initialization"
+        if self.inputs_differ is None:
+            return None
+        return "input pipeline" if self.inputs_differ else "computation"
 
 
 def short_name(model: str, variable: str) -> str:
@@ -124,11 +138,34 @@ def first_divergence(a: tuple[Point, ...], b: tuple[Point, ...]) -> Divergence |
             names = sorted(set(point.weights) | set(other.weights))
             changed = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
             inputs = None if not (point.inputs and other.inputs) else point.inputs != other.inputs
-            return Divergence(point.model, point.step, changed, inputs)
+            change = _input_change(a, b, point.model, point.step) if inputs else None
+            return Divergence(point.model, point.step, changed, inputs, change)
     for point in b:  # b went on where a stopped (more steps, or another model)
         if (point.model, point.step) not in index_a:
             return Divergence(point.model, point.step, (), None)
     return None
+
+
+def _input_change(a: tuple[Point, ...], b: tuple[Point, ...], model: str, step: int) -> str | None:
+    """``order`` if both runs fed the same examples, only in another order; else ``values``.
+
+    Compares order-free fingerprints: of the batch at ``step``, then of all
+    batches from ``step`` on, summed step by step: if the sums meet again (at
+    the end of an epoch, say), the same examples went by in another order.
+    """
+    rows_a = {p.step: p.input_rows for p in a if p.model == model and p.step >= step}
+    rows_b = {p.step: p.input_rows for p in b if p.model == model and p.step >= step}
+    if not rows_a.get(step) or not rows_b.get(step):
+        return None
+    total_a = total_b = "0" * 16
+    for k in sorted(set(rows_a) & set(rows_b)):
+        if len(rows_a[k]) != len(rows_b[k]):
+            return "values"
+        for x, y in zip(rows_a[k], rows_b[k]):
+            total_a, total_b = add_fingerprints(total_a, x), add_fingerprints(total_b, y)
+        if total_a == total_b:
+            return "order"
+    return "values"
 
 
 def _final_divergence(

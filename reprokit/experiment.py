@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import numpy as np
 
 from reprokit import __version__
 from reprokit import baseline as lockfile
-from reprokit.classify import Finding, classify, verdict
+from reprokit.classify import Finding, classify, link_lint, verdict
 from reprokit.compare import Comparison, compare_runs
 from reprokit.errors import NoTrainingError, NotReproducibleError, UsageError
+from reprokit.lint import LintFinding, lint_source
 from reprokit.report import Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls
@@ -102,8 +103,10 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     with _runs(options, specs, on_event) as traces:
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
     pins = tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
-    findings = classify(comparisons, options.seed, pins)
-    return _report(options, specs, traces, verdict(findings), findings, tuple(comparisons), started)
+    lint = _lint(options.target)
+    findings = link_lint(classify(comparisons, options.seed, pins), lint)
+    report = _report(options, specs, traces, verdict(findings), findings, tuple(comparisons), started)
+    return replace(report, lint=lint)
 
 
 def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:
@@ -170,6 +173,14 @@ def _runs(options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | N
             runner.kill_all()
             raise
         yield traces
+
+
+def _lint(target: Target) -> tuple[LintFinding, ...]:
+    """The script's lint findings (none if it cannot be read or parsed: running it will say why)."""
+    try:
+        return tuple(lint_source(target.script.read_text(encoding="utf-8"), str(target.script)))
+    except (OSError, UnicodeDecodeError, UsageError):
+        return ()
 
 
 def _baseline_config(target: Target, trace: RunTrace) -> dict[str, Any]:

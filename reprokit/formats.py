@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 
 from rich.console import Console
 
-from reprokit.classify import Finding
+from reprokit.classify import Finding, linked_lint
 from reprokit.errors import UsageError
 from reprokit.report import Report
 
@@ -173,9 +173,17 @@ def _cell(text: str) -> str:
 
 def github_annotations(report: Report, fail_on: Collection[str]) -> Iterator[str]:
     """GitHub Actions workflow commands: an error per failure, a notice per script line of note."""
+    failing = failing_sources(fail_on)
     for case in cases(report, fail_on):
         if case.status == "failed":
             yield f"::error file={_prop(report.script)},title={_prop('reprokit: ' + case.name)}::{_data(case.message)}"
+    for f in report.lint:
+        detected = any(
+            x.detected and x.source in failing and f in linked_lint(x.source, report.lint) for x in report.findings
+        )
+        level = "error" if detected and report.baseline is None else "warning"
+        location = f"file={_prop(f.path)},line={f.line},col={f.col}"
+        yield f"::{level} {location},title={_prop('reprokit ' + f.code)}::{_data(f.message + ' Fix: ' + f.fix)}"
     for pin in report.pins:
         message = f"the script fixes its own {'seed' if pin.kind == 'seed' else 'op determinism'}: {pin.call}"
         yield f"::notice file={_prop(pin.file)},line={pin.line},title=reprokit::{_data(message)}"

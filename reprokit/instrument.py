@@ -39,7 +39,7 @@ from tensorflow.python.eager.polymorphic_function.polymorphic_function import Fu
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import control_flow_util
 
-from reprokit.fingerprint import combine, fingerprint
+from reprokit.fingerprint import combine, fingerprint, rows_fingerprint
 
 PROBE_ROWS = 256
 MAX_INPUTS_PER_STEP = 16
@@ -89,6 +89,7 @@ class Recorder:
     models: dict[int, _Tracked] = field(default_factory=dict)
     optimizers: dict[int, _OptimizerState] = field(default_factory=dict)
     pending_inputs: list[str] = field(default_factory=list)
+    pending_input_rows: list[str] = field(default_factory=list)
     pending_loss: float | None = None
     finalizing: bool = False
     max_steps: int | None = None
@@ -138,6 +139,7 @@ class Recorder:
         def seen(arrays: list[np.ndarray], structure: Any) -> None:
             if len(self.pending_inputs) < MAX_INPUTS_PER_STEP:
                 self.pending_inputs.append(combine([fingerprint(a) for a in arrays]))
+                self.pending_input_rows.append(rows_fingerprint(arrays[0]))
             if tracked.probe is None and structure is not None:
                 tracked.probe = tf.nest.pack_sequence_as(structure, [a[:PROBE_ROWS] for a in arrays])
 
@@ -192,6 +194,7 @@ class Recorder:
             tracked.step += delta
             self._emit_weights("step", tracked)
         self.pending_inputs = []
+        self.pending_input_rows = []
         self.pending_loss = None
         self.optimizer_steps += delta
         if self.budget_spent:
@@ -227,6 +230,7 @@ class Recorder:
         }
         if kind == "step":
             event["inputs"] = list(self.pending_inputs)
+            event["input_rows"] = list(self.pending_input_rows)
             event["loss"] = self.pending_loss
         self.emit(event)
 

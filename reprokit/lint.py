@@ -141,8 +141,7 @@ def non_deterministic_options(tree: ast.Module) -> Iterator[tuple[ast.AST, str, 
             if keyword.arg == "deterministic" and _false(keyword.value):
                 yield (
                     keyword.value,
-                    f"{_callee(call)}(deterministic=False) lets tf.data "
-                    "reorder elements by thread timing.",
+                    f"{_callee(call)}(deterministic=False) lets tf.data reorder elements by thread timing.",
                     "remove deterministic=False (or enable op determinism)",
                 )
     for node in ast.walk(tree):

@@ -37,6 +37,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     for finding in report.findings:
         if finding.detected:
             yield _fix_panel(finding)
+    if report.lint:
+        yield _lint_table(report)
     yield _environment(report)
 
 
@@ -172,8 +174,9 @@ def _first_divergence(c: Comparison) -> Text:
     if d.variables:
         more = f" +{len(d.variables) - 1}" if len(d.variables) > 1 else ""
         text.append(f"\n{short_name(d.model, d.variables[0])}{more}", style="dim")
-    if d.inputs_differ:
-        text.append("\ninput batch differs", style="dim")
+    if d.stage in ("input pipeline", "computation"):
+        how = {"order": ": reordered", "values": ": other values"}.get(d.input_change or "", "")
+        text.append(f"\n{d.stage}{how}", style="dim")
     return text
 
 
@@ -252,3 +255,13 @@ def _baseline_parts(report: Report, result: BaselineResult) -> Iterator[Renderab
         for m in result.metric_differences:
             table.add_row(m.model, m.metric, f"{m.unit} {m.index}", _num(m.baseline, 6), _num(m.current, 6))
         yield table
+
+
+def _lint_table(report: Report) -> Table:
+    table = Table(title="Hazards in the script (reprokit lint)", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+    table.add_column("where", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("what, and the fix", ratio=1)
+    for f in report.lint:
+        table.add_row(f"{f.path.rsplit('/', 1)[-1]}:{f.line}", f.code, f"{f.message} Fix: {f.fix}")
+    return table

@@ -8,6 +8,7 @@ terminal report (``Report.__rich_console__``) and the JSON document
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison
 from reprokit.files import finite, json_text
+from reprokit.lint import LintFinding
 from reprokit.trace import Pin
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class Report:
     notes: tuple[str, ...] = field(default=())
     max_steps: int | None = None
     baseline: BaselineResult | None = None
+    lint: tuple[LintFinding, ...] = ()
 
     @property
     def reproducible(self) -> bool:
@@ -111,6 +114,7 @@ class Report:
                 "notes": list(self.notes),
                 "max_steps": self.max_steps,
                 "baseline": _baseline_dict(self.baseline) if self.baseline is not None else None,
+                "lint": [dataclasses.asdict(f) for f in self.lint],
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )
@@ -135,6 +139,8 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
         "first_divergent_model": d.model if d else None,
         "first_divergent_variables": list(c.first_divergent_variables),
         "inputs_differ_at_divergence": d.inputs_differ if d else None,
+        "first_divergence_stage": d.stage if d else None,
+        "input_change": d.input_change if d else None,
         "max_abs_diff": c.max_abs_diff,
         "relative_l2": c.relative_l2,
         "prediction_agreement": c.prediction_agreement,

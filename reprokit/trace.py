@@ -31,7 +31,9 @@ class Point:
 
     ``step`` 0 is the initial weights (before the first optimizer step); step
     k is after the k-th step. ``inputs`` are fingerprints of the batches the
-    model was called on in that step, ``loss`` the loss it was trained on.
+    model was called on in that step, ``input_rows`` order-free fingerprints
+    of their rows (see ``fingerprint.rows_fingerprint``), ``loss`` the loss it
+    was trained on.
     """
 
     model: str
@@ -39,6 +41,7 @@ class Point:
     weights: Mapping[str, str]
     inputs: tuple[str, ...] = ()
     loss: float | None = None
+    input_rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class TraceBuilder:
                     dict(event["weights"]),
                     tuple(event.get("inputs", ())),
                     event.get("loss"),
+                    tuple(event.get("input_rows", ())),
                 )
             )
             if kind == "step":

@@ -95,3 +95,35 @@ def test_variable_names_lose_their_model_prefix_for_display():
     assert short_name("sequential", "sequential/dense/kernel") == "dense/kernel"
     assert short_name("gen#2", "gen/dense/kernel") == "dense/kernel"
     assert short_name("m", "other/kernel") == "other/kernel"
+
+
+def points(model, steps):
+    """Points from (inputs, input_rows, weights) per step, step 1 on; step 0 shared."""
+    made = [Point(model, 0, {"w": "init"})]
+    for k, (inputs, rows, weights) in enumerate(steps, start=1):
+        made.append(Point(model, k, {"w": weights}, (inputs,), None, (rows,)))
+    return tuple(made)
+
+
+def test_a_divergence_in_the_initial_weights_is_the_initialization_stage():
+    a = (Point("m", 0, {"w": "x"}),)
+    b = (Point("m", 0, {"w": "y"}),)
+    assert first_divergence(a, b).stage == "initialization"
+
+
+def test_identical_inputs_with_different_weights_after_the_step_is_the_computation_stage():
+    a = points("m", [("i1", "r1", "w1"), ("i2", "r2", "w2")])
+    b = points("m", [("i1", "r1", "w1"), ("i2", "r2", "other")])
+    d = first_divergence(a, b)
+    assert (d.step, d.stage, d.input_change) == (2, "computation", None)
+
+
+def test_batches_that_hold_the_same_examples_by_the_end_are_a_reordering():
+    # Rows fingerprints are order-free sums: 1+2 == 2+1 (in hex, summed mod 2**64).
+    one, two, three = "0" * 15 + "1", "0" * 15 + "2", "0" * 15 + "3"
+    a = points("m", [("i1", one, "w1"), ("i2", two, "w2")])
+    b = points("m", [("j1", two, "v1"), ("j2", one, "v2")])
+    d = first_divergence(a, b)
+    assert (d.step, d.stage, d.input_change) == (1, "input pipeline", "order")
+    c = points("m", [("j1", two, "v1"), ("j2", three, "v2")])
+    assert first_divergence(a, c).input_change == "values"

@@ -21,6 +21,7 @@ TOP_LEVEL = {
     "wall_seconds",
     "max_steps",
     "baseline",
+    "lint",
 }
 COMPARISON = {
     "name",
@@ -30,6 +31,8 @@ COMPARISON = {
     "first_divergent_model",
     "first_divergent_variables",
     "inputs_differ_at_divergence",
+    "first_divergence_stage",
+    "input_change",
     "max_abs_diff",
     "relative_l2",
     "prediction_agreement",
