@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from reprokit.compare import Comparison, Divergence, short_name
 from reprokit.lint import LintFinding
+from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 
 SOURCES = ("seed", "nondeterministic_ops", "uncontrolled")
@@ -51,6 +52,7 @@ class Finding:
     evidence: str
     fix: str | None = None
     explanation: str | None = None
+    fix_is_code: bool = True
 
     @property
     def title(self) -> str:
@@ -102,15 +104,21 @@ FIXES = {
 }
 
 
-def classify(comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] = ()) -> tuple[Finding, ...]:
+def classify(
+    comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] = (), refusal: Refusal | None = None
+) -> tuple[Finding, ...]:
     """Returns one Finding per source, in the order of ``SOURCES``.
 
     Args:
-        comparisons: the pairs that were run, by name (``controlled`` is required).
+        comparisons: the pairs that were run, by name (``controlled`` is
+            required unless TensorFlow refused op determinism).
         seed: the seed S of the controlled runs (used in the fixes).
         pins: calls by which the script fixes seeds or determinism itself.
+        refusal: TensorFlow's refusal to run the script with op determinism.
     """
     by_name = {c.name: c for c in comparisons}
+    if refusal is not None:
+        return _refused(refusal, by_name.get("ops"))
     controlled = by_name["controlled"]
     return (
         _seed(by_name.get("seed"), controlled, seed, pins),
@@ -146,9 +154,43 @@ def link_lint(findings: Sequence[Finding], lint: Sequence[LintFinding]) -> tuple
 
 
 def verdict(findings: Sequence[Finding]) -> str:
-    """``reproducible`` exactly when uncontrolled randomness was not detected."""
+    """``reproducible`` exactly when the controlled pair was shown identical (uncontrolled: False)."""
     uncontrolled = next(f for f in findings if f.source == "uncontrolled")
-    return "not_reproducible" if uncontrolled.detected else "reproducible"
+    return "reproducible" if uncontrolled.detected is False else "not_reproducible"
+
+
+def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
+    """Findings when the runs with op determinism could not run at all."""
+    where = f" at {refusal.where}" if refusal.where else ""
+    op = f" (op {refusal.op})" if refusal.op else ""
+    refused = Finding(
+        refusal.source,
+        True,
+        f"With op determinism on, TensorFlow refused to run the script{where}{op}: {refusal.error} "
+        f"It means {refusal.meaning}.",
+        refusal.options,
+        EXPLANATIONS[refusal.source],
+        fix_is_code=False,
+    )
+    not_run = Finding(
+        "seed", None, "Not checked: the runs with op determinism could not run (TensorFlow refused, see above)."
+    )
+    if refusal.source == "nondeterministic_ops":
+        uncontrolled = replace(not_run, source="uncontrolled")
+        return not_run, refused, uncontrolled
+    if ops is None:
+        ops_finding = Finding("nondeterministic_ops", None, "Not checked (--quick runs only the controlled pair).")
+    elif ops.identical:
+        ops_finding = Finding(
+            "nondeterministic_ops", False, "2 runs with the same seed and default ops are bit-identical."
+        )
+    else:
+        ops_finding = Finding(
+            "nondeterministic_ops",
+            None,
+            "Not separable: 2 runs with default ops differ, but the refused randomness may explain it. Fix that first.",
+        )
+    return not_run, ops_finding, refused
 
 
 def _where(c: Comparison) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from reprokit.refusals import Refusal
     from reprokit.report import Report
 
 EXIT_OK = 0
@@ -31,6 +32,12 @@ class UsageError(ReprokitError):
 
 class NoTrainingError(ReprokitError):
     """The script ran to the end without a single Keras training step."""
+
+
+class CheckFailedError(ReprokitError):
+    """The check itself shows a problem, with no report to carry (e.g. no baseline could be written)."""
+
+    exit_code = EXIT_FAILED_CHECK
 
 
 class ScriptFailedError(ReprokitError):
@@ -71,3 +78,15 @@ class NotReproducibleError(ReprokitError):
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
+
+
+class DeterminismRefusedError(ScriptFailedError):
+    """TensorFlow refused to run the script with op determinism on.
+
+    A finding rather than a crash: the check goes on without the runs that
+    need op determinism and reports the refusal (see :mod:`reprokit.refusals`).
+    """
+
+    def __init__(self, message: str, run: str, details: str, refusal: Refusal) -> None:
+        super().__init__(message, run, details)
+        self.refusal = refusal

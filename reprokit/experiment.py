@@ -23,8 +23,9 @@ from reprokit import __version__
 from reprokit import baseline as lockfile
 from reprokit.classify import Finding, classify, link_lint, verdict
 from reprokit.compare import Comparison, compare_runs
-from reprokit.errors import NoTrainingError, NotReproducibleError, UsageError
+from reprokit.errors import CheckFailedError, DeterminismRefusedError, NoTrainingError, NotReproducibleError, UsageError
 from reprokit.lint import LintFinding, lint_source
+from reprokit.refusals import Refusal
 from reprokit.report import Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls
@@ -100,13 +101,15 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         return _check_against_baseline(options, options.baseline, on_event)
     started = time.monotonic()
     specs = plan(options.seed, options.quick)
-    with _runs(options, specs, on_event) as traces:
+    with _runs(options, specs, on_event) as runs:
+        traces = runs.traces
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
     pins = tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
     lint = _lint(options.target)
-    findings = link_lint(classify(comparisons, options.seed, pins), lint)
-    report = _report(options, specs, traces, verdict(findings), findings, tuple(comparisons), started)
-    return replace(report, lint=lint)
+    findings = link_lint(classify(comparisons, options.seed, pins, runs.refusal), lint)
+    ran = [s for s in specs if s.name in traces]
+    report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
+    return replace(report, lint=lint, refusal=runs.refusal)
 
 
 def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:
@@ -117,7 +120,10 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
     """
     started = time.monotonic()
     specs = plan(options.seed, quick=True)
-    with _runs(options, specs, on_event) as traces:
+    with _runs(options, specs, on_event) as runs:
+        if runs.refusal is not None:
+            raise CheckFailedError(f"no baseline was written: TensorFlow refused op determinism: {runs.refusal.error}")
+        traces = runs.traces
         comparison = _compare("controlled", traces["controlled-1"], traces["controlled-2"])
     findings = classify([comparison], options.seed)
     report = _report(options, specs, traces, verdict(findings), findings, (comparison,), started)
@@ -141,7 +147,12 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
     document = lockfile.load(path, target.script, target.args, config)
     specs = [RunSpec("controlled-1", "controlled", Controls(int(document["seed"]), True))]
-    with _runs(options, specs, on_event) as traces:
+    with _runs(options, specs, on_event) as runs:
+        if runs.refusal is not None:
+            raise UsageError(
+                f"cannot compare with the baseline: TensorFlow refused op determinism: {runs.refusal.error}"
+            )
+        traces = runs.traces
         result = lockfile.compare(document, traces["controlled-1"], path, options.rtol, options.atol)
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
     findings = (
@@ -153,26 +164,52 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
 
 
+@dataclass
+class _Runs:
+    """The completed runs of a check, and TensorFlow's refusal of op determinism if there was one."""
+
+    traces: dict[str, RunTrace]
+    refusal: Refusal | None = None
+
+
 @contextmanager
-def _runs(options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None) -> Iterator[dict[str, RunTrace]]:
-    """Runs ``specs`` (the first alone, to fail fast); their arrays live until the block ends."""
+def _runs(options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None) -> Iterator[_Runs]:
+    """Runs ``specs``, the first alone to fail fast; their arrays live until the block ends.
+
+    If TensorFlow refuses op determinism, the runs that need it are skipped
+    and the refusal is kept as a finding; the other runs still happen.
+    """
     target = options.target
     validate_script(target.script)
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
         runner = Runner(target, Path(workdir), on_event)
+        done = _Runs({})
         try:
-            first = runner.run(specs[0])
-            if first.steps == 0:
-                raise NoTrainingError(
-                    f"no Keras training step was observed in {target.label}: it must train a Keras "
-                    "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
-                    "optimizer.apply_gradients), or define build_model() and load_data()"
-                )
-            traces = {t.spec.name: t for t in [first, *runner.run_many(specs[1:], options.jobs)]}
+            pending = list(specs)
+            while pending:
+                batch = pending[:1] if not done.traces and done.refusal is None else pending
+                pending = pending[len(batch) :]
+                for spec, result in zip(batch, runner.run_many(batch, options.jobs, tolerate=DeterminismRefusedError)):
+                    if isinstance(result, RunTrace):
+                        done.traces[spec.name] = result
+                        _require_training(result, target)
+                    else:
+                        assert isinstance(result, DeterminismRefusedError)
+                        done.refusal = done.refusal or result.refusal
+                        pending = [s for s in pending if not s.controls.op_determinism]
         except BaseException:
             runner.kill_all()
             raise
-        yield traces
+        yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
+
+
+def _require_training(trace: RunTrace, target: Target) -> None:
+    if trace.steps == 0:
+        raise NoTrainingError(
+            f"no Keras training step was observed in {target.label}: it must train a Keras "
+            "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
+            "optimizer.apply_gradients), or define build_model() and load_data()"
+        )
 
 
 def _lint(target: Target) -> tuple[LintFinding, ...]:
@@ -202,7 +239,7 @@ def _report(
     seed: int | None = None,
 ) -> Report:
     target = options.target
-    first = traces[specs[0].name]
+    environment = traces[specs[0].name].environment if specs else {}
     return Report(
         script=target.label,
         script_args=target.args,
@@ -211,7 +248,7 @@ def _report(
         findings=findings,
         comparisons=comparisons,
         runs=tuple(_summary(traces[s.name]) for s in specs),
-        environment=first.environment,
+        environment=environment,
         pins=tuple(dict.fromkeys(p for t in traces.values() for p in t.pins)),
         reprokit_version=__version__,
         quick=options.quick,

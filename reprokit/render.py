@@ -33,7 +33,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
         return
     yield _verdict_panel(report)
     yield _sources_table(report)
-    yield _comparisons_table(report)
+    if report.comparisons:
+        yield _comparisons_table(report)
     for finding in report.findings:
         if finding.detected:
             yield _fix_panel(finding)
@@ -49,7 +50,12 @@ def _verdict_panel(report: Report) -> Panel:
         style = "green"
     else:
         headline = Text("✘ NOT REPRODUCIBLE", style="bold red")
-        headline.append(" even with every seed fixed and op determinism on", style="red")
+        why = (
+            ": TensorFlow refused op determinism"
+            if report.refusal
+            else " even with every seed fixed and op determinism on"
+        )
+        headline.append(why, style="red")
         style = "red"
     runs = f"{len(report.runs)} runs"
     args = " " + " ".join(report.script_args) if report.script_args else ""
@@ -68,6 +74,14 @@ def summary(report: Report) -> str:
     ops = report.finding("nondeterministic_ops")
     controlled = report.comparison("controlled")
     steps = controlled.steps[0] if controlled else 0
+    if report.refusal is not None:
+        r = report.refusal
+        at = f" at {r.where}" if r.where else ""
+        compared = " The runs that did not need op determinism were still compared." if report.comparisons else ""
+        return (
+            f"TensorFlow refused to run the script with op determinism on{at}: {r.error} "
+            f"That is a finding, not a crash: {r.meaning}.{compared} See the options below."
+        )
     if not report.reproducible:
         assert controlled is not None
         text = (
@@ -196,7 +210,9 @@ def _fix_panel(finding: Finding) -> Panel:
     parts: list[RenderableType] = []
     if finding.explanation:
         parts.append(Text(finding.explanation))
-    if finding.fix:
+    if finding.fix and not finding.fix_is_code:
+        parts += [Text(""), Text("Options:", style="bold"), Text(finding.fix)]
+    elif finding.fix:
         parts += [
             Text(""),
             Text("Fix:", style="bold"),

@@ -18,6 +18,7 @@ from reprokit.classify import Finding
 from reprokit.compare import Comparison
 from reprokit.files import finite, json_text
 from reprokit.lint import LintFinding
+from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Report:
     max_steps: int | None = None
     baseline: BaselineResult | None = None
     lint: tuple[LintFinding, ...] = ()
+    refusal: Refusal | None = None
 
     @property
     def reproducible(self) -> bool:
@@ -115,6 +117,7 @@ class Report:
                 "max_steps": self.max_steps,
                 "baseline": _baseline_dict(self.baseline) if self.baseline is not None else None,
                 "lint": [dataclasses.asdict(f) for f in self.lint],
+                "determinism_refusal": dataclasses.asdict(self.refusal) if self.refusal is not None else None,
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprokit.errors import ReprokitError, ScriptFailedError
+from reprokit.errors import DeterminismRefusedError, ReprokitError, ScriptFailedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.worker import CONFIG_VAR
@@ -96,12 +96,27 @@ class Runner:
         self._live: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
 
-    def run_many(self, specs: Sequence[RunSpec], jobs: int = 1) -> list[RunTrace]:
-        """Runs ``specs`` (in parallel up to ``jobs``); results in spec order."""
+    def run_many(
+        self, specs: Sequence[RunSpec], jobs: int = 1, tolerate: type[Exception] | None = None
+    ) -> list[RunTrace | Exception]:
+        """Runs ``specs`` (in parallel up to ``jobs``); results in spec order.
+
+        An exception of type ``tolerate`` is returned in the run's place
+        instead of raised; any other failure stops every run and is raised.
+        """
+
+        def attempt(spec: RunSpec) -> RunTrace | Exception:
+            try:
+                return self.run(spec)
+            except Exception as e:
+                if tolerate is not None and isinstance(e, tolerate):
+                    return e
+                raise
+
         if jobs <= 1 or len(specs) <= 1:
-            return [self.run(spec) for spec in specs]
+            return [attempt(spec) for spec in specs]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(self.run, spec) for spec in specs]
+            futures = [pool.submit(attempt, spec) for spec in specs]
             try:
                 return [f.result() for f in futures]
             except BaseException:
@@ -170,6 +185,14 @@ class Runner:
             raise ReprokitError(
                 f"could not prepare a training run with {sys.executable} "
                 f"(are TensorFlow and Keras 3 installed there?): {builder.setup_error}"
+            )
+        if builder.refusal is not None:
+            raise DeterminismRefusedError(
+                f"TensorFlow refused to run the script in run {spec.name} with op determinism on: "
+                f"{builder.refusal.error}",
+                spec.name,
+                _tail(run_dir / "stderr"),
+                builder.refusal,
             )
         if builder.error is not None or proc.returncode != 0 or builder.end is None:
             raise ScriptFailedError(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprokit.refusals import Refusal
 from reprokit.settings import Controls
 
 
@@ -110,6 +111,7 @@ class TraceBuilder:
         self.end: dict[str, Any] | None = None
         self.error: str | None = None
         self.setup_error: str | None = None
+        self.refusal: Refusal | None = None
         self.steps = 0
 
     def add(self, event: Mapping[str, Any]) -> None:
@@ -135,6 +137,8 @@ class TraceBuilder:
             self.pins.append(Pin(event["call"], event["kind"], event["file"], int(event["line"])))
         elif kind == "error":
             self.error = str(event["message"])
+            if event.get("refusal"):
+                self.refusal = Refusal(**event["refusal"])
         elif kind == "setup_error":
             self.setup_error = str(event["message"])
         elif kind == "end":

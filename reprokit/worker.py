@@ -10,6 +10,7 @@ predictions go to an ``.npz`` file so the parent never imports TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -22,6 +23,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from reprokit.refusals import recognize
 
 CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
 IN_WORKER_VAR = "REPROKIT_IN_WORKER"
@@ -56,28 +59,18 @@ def main() -> int:
     os.environ[IN_WORKER_VAR] = "1"  # decorated functions must not verify themselves again
     emit({"type": "start", "pid": os.getpid()})
 
-    mode = "script"
     try:
-        if config.get("function"):
-            mode = "function"
-            _call_function(config["function"], script)
-        else:
-            namespace = _run_script(script, config["args"])
-            if recorder.total_steps == 0 and _is_model_file(namespace):
-                mode = "model-file"
-                _train_model_file(namespace, config["epochs"], config["batch_size"])
+        mode = _train(config, script, recorder)
     except instrument.StepBudgetSpent:
-        pass  # --max-steps: the run ends here, as if the script had returned
+        mode = "function" if config.get("function") else "script"  # --max-steps: the run ends here
     except SystemExit as exc:
         if exc.code not in (None, 0):
             message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
             emit({"type": "error", "message": str(message)})
             return EXIT_SCRIPT_FAILED
+        mode = "script"
     except BaseException as exc:  # noqa: BLE001 - every failure of the user's code is reported
-        sys.stderr.write(_user_traceback(exc, script))
-        sys.stderr.flush()
-        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        emit({"type": "error", "message": message.splitlines()[-1] if message else type(exc).__name__})
+        emit(_failure_event(exc, script, config["op_determinism"]))
         return EXIT_SCRIPT_FAILED
 
     import numpy as np
@@ -95,6 +88,31 @@ def main() -> int:
     )
     channel.close()
     return 0
+
+
+def _train(config: dict[str, Any], script: str, recorder: Any) -> str:
+    """Runs the script (or calls the function, or trains the model file); returns the mode."""
+    if config.get("function"):
+        _call_function(config["function"], script)
+        return "function"
+    namespace = _run_script(script, config["args"])
+    if recorder.total_steps == 0 and _is_model_file(namespace):
+        _train_model_file(namespace, config["epochs"], config["batch_size"])
+        return "model-file"
+    return "script"
+
+
+def _failure_event(exc: BaseException, script: str, op_determinism: bool) -> dict[str, Any]:
+    """Shows the user's traceback on stderr; the error event, with a determinism refusal if it is one."""
+    sys.stderr.write(_user_traceback(exc, script))
+    sys.stderr.flush()
+    message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    event: dict[str, Any] = {"type": "error", "message": message.splitlines()[-1] if message else type(exc).__name__}
+    if op_determinism:
+        refusal = recognize(f"{type(exc).__name__}: {exc}", *_innermost_user_frame(exc))
+        if refusal is not None:
+            event["refusal"] = dataclasses.asdict(refusal)
+    return event
 
 
 def _run_script(script: str, args: list[str]) -> dict[str, Any]:
@@ -140,6 +158,17 @@ def _train_model_file(namespace: dict[str, Any], epochs: int, batch_size: int) -
         model.fit(data[0], data[1], epochs=epochs, batch_size=batch_size, verbose=0)
     else:  # a tf.data.Dataset (or anything else fit() accepts on its own)
         model.fit(data, epochs=epochs, verbose=0)
+
+
+def _innermost_user_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The deepest frame of the traceback in the user's own code (not a library's)."""
+    found: tuple[str | None, int | None] = (None, None)
+    library = ("site-packages", "dist-packages", os.path.dirname(os.__file__), os.path.dirname(__file__))
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and not any(part in filename for part in library):
+            found = (filename, line)
+    return found
 
 
 def _user_traceback(exc: BaseException, script: str) -> str:

@@ -22,6 +22,7 @@ TOP_LEVEL = {
     "max_steps",
     "baseline",
     "lint",
+    "determinism_refusal",
 }
 COMPARISON = {
     "name",
