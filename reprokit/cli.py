@@ -162,6 +162,9 @@ def check(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = 1,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Find the layer, op or tf.data call where the first difference arises.")
+    ] = False,
 ) -> None:
     """Train SCRIPT several times under controlled settings and explain every difference.
 
@@ -180,12 +183,52 @@ def check(
             _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), baseline)
             return
         options = CheckOptions(
-            target=target, seed=seed, quick=quick, jobs=jobs, baseline=baseline, rtol=rtol, atol=atol
+            target=target,
+            seed=seed,
+            quick=quick,
+            jobs=jobs,
+            baseline=baseline,
+            rtol=rtol,
+            atol=atol,
+            explain=explain,
         )
-        with progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
-            report = run_check(options, on_event)
-        _emit(report, outputs, fail)
-        raise typer.Exit(exit_code(report, fail))
+        _check_and_exit(options, outputs, fail)
+
+
+def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: Sequence[str]) -> None:
+    with progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
+        report = run_check(options, on_event)
+    _emit(report, outputs, fail)
+    raise typer.Exit(exit_code(report, fail))
+
+
+@app.command()
+def explain(
+    script: ScriptArg,
+    script_args: ScriptArgs = None,
+    seed: SeedOpt = DEFAULT_SEED,
+    output_format: Annotated[
+        list[str] | None,
+        typer.Option("--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable)."),
+    ] = None,
+    max_steps: MaxStepsOpt = None,
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = 1,
+) -> None:
+    """Say where the first difference between two trainings of SCRIPT comes from.
+
+    Runs the check, then for the first differing pair names the tf.data call
+    behind an input-pipeline difference, or replays the first divergent step
+    with every layer and gradient probed and names the first layer whose
+    inputs match but whose outputs differ (or the gradient, or the update).
+    The same as `reprokit check --explain`.
+    """
+    with _exit_codes():
+        outputs = parse_outputs(output_format or [], None)
+        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
+        _check_and_exit(CheckOptions(target=target, seed=seed, jobs=jobs, explain=True), outputs, ["uncontrolled"])
 
 
 @app.command(name="baseline")

@@ -22,8 +22,9 @@ import numpy as np
 from reprokit import __version__
 from reprokit import baseline as lockfile
 from reprokit.classify import Finding, classify, link_lint, verdict
-from reprokit.compare import Comparison, compare_runs
+from reprokit.compare import Comparison, compare_runs, first_divergence
 from reprokit.errors import CheckFailedError, DeterminismRefusedError, NoTrainingError, NotReproducibleError, UsageError
+from reprokit.explain import Explanation, explain_replay, explain_without_replay, not_reproduced
 from reprokit.lint import LintFinding, lint_source
 from reprokit.refusals import Refusal
 from reprokit.report import Report, RunSummary
@@ -52,6 +53,8 @@ class CheckOptions:
         rtol: relative tolerance for losses and metrics when a baseline comes
             from another environment.
         atol: absolute tolerance, likewise.
+        explain: find where the first difference comes from (layer, op or
+            dataset transformation), replaying the divergent step if needed.
     """
 
     target: Target
@@ -61,6 +64,7 @@ class CheckOptions:
     baseline: Path | None = None
     rtol: float = lockfile.DEFAULT_RTOL
     atol: float = lockfile.DEFAULT_ATOL
+    explain: bool = False
 
 
 def plan(seed: int, quick: bool) -> list[RunSpec]:
@@ -108,8 +112,32 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     lint = _lint(options.target)
     findings = link_lint(classify(comparisons, options.seed, pins, runs.refusal), lint)
     ran = [s for s in specs if s.name in traces]
+    explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
-    return replace(report, lint=lint, refusal=runs.refusal)
+    pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
+    return replace(report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline)
+
+
+def _explain(
+    options: CheckOptions, comparisons: Sequence[Comparison], traces: dict[str, RunTrace], on_event: OnEvent | None
+) -> Explanation | None:
+    """Where the first differing pair (controlled before ops) first went apart."""
+    pair = next((c for c in comparisons if c.name in ("controlled", "ops") and not c.identical), None)
+    if pair is None or pair.divergence is None:
+        return None
+    d = pair.divergence
+    pipeline = tuple(dict.fromkeys(c for name in pair.runs for c in traces[name].pipeline))
+    found = explain_without_replay(pair.name, d, pipeline)
+    if found is not None:
+        return found
+    controls = traces[pair.runs[0]].spec.controls
+    specs = [RunSpec("replay-1", "replay", controls), RunSpec("replay-2", "replay", controls)]
+    replay_target = replace(options.target, max_steps=d.step, explain_step=d.step)
+    with _runs(replace(options, target=replay_target), specs, on_event) as runs:
+        a, b = runs.traces.get("replay-1"), runs.traces.get("replay-2")
+        if a is None or b is None or first_divergence(a.points, b.points) is None:
+            return not_reproduced(pair.name, d)
+        return explain_replay(pair.name, d, a.replay, b.replay)
 
 
 def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:

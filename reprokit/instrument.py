@@ -94,6 +94,7 @@ class Recorder:
     finalizing: bool = False
     max_steps: int | None = None
     optimizer_steps: int = 0
+    step_listeners: list[Callable[[int], None]] = field(default_factory=list)
     fitting: list[Any] = field(default_factory=list)
     _local: threading.local = field(default_factory=threading.local)
     _labels: set[str] = field(default_factory=set)
@@ -143,13 +144,13 @@ class Recorder:
             if tracked.probe is None and structure is not None:
                 tracked.probe = tf.nest.pack_sequence_as(structure, [a[:PROBE_ROWS] for a in arrays])
 
-        _observe(inputs, seen)
+        observe(inputs, seen)
 
     def observe_loss(self, target: Any) -> None:
         def seen(arrays: list[np.ndarray], _structure: Any) -> None:
             self.pending_loss = float(arrays[0])
 
-        _observe(target, seen)
+        observe(target, seen)
 
     # -- optimizer steps ------------------------------------------------
     def optimizer_state(self, optimizer: Any, variables: list[Any]) -> _OptimizerState:
@@ -197,6 +198,8 @@ class Recorder:
         self.pending_input_rows = []
         self.pending_loss = None
         self.optimizer_steps += delta
+        for listener in self.step_listeners:
+            listener(self.optimizer_steps)
         if self.budget_spent:
             self._stop_training()
 
@@ -283,7 +286,7 @@ def variable_fingerprints(variables: list[Any]) -> dict[str, str]:
     }
 
 
-def _observe(structure: Any, callback: Callable[[list[np.ndarray], Any], None]) -> None:
+def observe(structure: Any, callback: Callable[[list[np.ndarray], Any], None]) -> None:
     """Hands the values in ``structure`` to ``callback``, eagerly or in-graph."""
     try:
         flat = tf.nest.flatten(structure, expand_composites=True)

@@ -16,6 +16,7 @@ from rich.text import Text
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison, short_name
+from reprokit.explain import Explanation
 from reprokit.report import Report
 
 PAIR_TITLES = {
@@ -35,6 +36,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     yield _sources_table(report)
     if report.comparisons:
         yield _comparisons_table(report)
+    if report.explanation is not None:
+        yield _explanation_panel(report.explanation)
     for finding in report.findings:
         if finding.detected:
             yield _fix_panel(finding)
@@ -281,3 +284,15 @@ def _lint_table(report: Report) -> Table:
     for f in report.lint:
         table.add_row(f"{f.path.rsplit('/', 1)[-1]}:{f.line}", f.code, f"{f.message} Fix: {f.fix}")
     return table
+
+
+def _explanation_panel(e: Explanation) -> Panel:
+    lines = Text(f"{e.pair} pair, step {e.step}", style="bold")
+    if e.stage:
+        lines.append(f" · stage: {e.stage}", style="bold")
+    lines.append(f"\n{e.detail[0].upper()}{e.detail[1:]}.")
+    named = [("layer", e.layer), ("class", e.layer_class), ("op", e.op), ("variable", e.variable)]
+    shown = [f"{label} {value}" for label, value in named if value]
+    if shown:
+        lines.append("\n" + " · ".join(shown), style="dim")
+    return Panel(lines, title="Where the difference comes from (explain)", border_style="cyan", box=box.ROUNDED)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison
+from reprokit.explain import Explanation
 from reprokit.files import finite, json_text
 from reprokit.lint import LintFinding
 from reprokit.refusals import Refusal
-from reprokit.trace import Pin
+from reprokit.trace import Pin, PipelineCall
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -81,6 +82,8 @@ class Report:
     baseline: BaselineResult | None = None
     lint: tuple[LintFinding, ...] = ()
     refusal: Refusal | None = None
+    explanation: Explanation | None = None
+    pipeline: tuple[PipelineCall, ...] = ()
 
     @property
     def reproducible(self) -> bool:
@@ -118,6 +121,8 @@ class Report:
                 "baseline": _baseline_dict(self.baseline) if self.baseline is not None else None,
                 "lint": [dataclasses.asdict(f) for f in self.lint],
                 "determinism_refusal": dataclasses.asdict(self.refusal) if self.refusal is not None else None,
+                "explanation": dataclasses.asdict(self.explanation) if self.explanation is not None else None,
+                "pipeline": [dataclasses.asdict(c) for c in self.pipeline],
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )

@@ -49,6 +49,8 @@ class Target:
         explicit_model_options: whether epochs or batch size were given
             (the report notes it when the script trains by itself).
         max_steps: end every run after this many optimizer steps (None: all).
+        function: a training function to call instead of running the script.
+        explain_step: probe every layer and gradient in this step (replays).
     """
 
     script: Path
@@ -59,6 +61,7 @@ class Target:
     explicit_model_options: bool = False
     max_steps: int | None = None
     function: FunctionRef | None = None
+    explain_step: int | None = None
 
     @property
     def label(self) -> str:
@@ -141,6 +144,7 @@ class Runner:
             "epochs": self.target.epochs,
             "batch_size": self.target.batch_size,
             "max_steps": self.target.max_steps,
+            "explain_step": self.target.explain_step,
             "function": self._function_config(),
         }
         env = child_environment(spec.controls, os.environ)

@@ -62,6 +62,19 @@ class ModelResult:
 
 
 @dataclass(frozen=True)
+class PipelineCall:
+    """A tf.data call of the script that gives up element order."""
+
+    call: str
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}" if self.file else ""
+
+
+@dataclass(frozen=True)
 class Pin:
     """A call by which the script fixes a seed or op determinism itself."""
 
@@ -84,6 +97,8 @@ class RunTrace:
     wall_seconds: float
     arrays_path: Path | None = None
     stopped_at_max_steps: bool = False
+    pipeline: tuple[PipelineCall, ...] = ()
+    replay: Mapping[str, Any] | None = None
 
     @property
     def steps(self) -> int:
@@ -112,6 +127,8 @@ class TraceBuilder:
         self.error: str | None = None
         self.setup_error: str | None = None
         self.refusal: Refusal | None = None
+        self.pipeline: list[PipelineCall] = []
+        self.replay: dict[str, Any] | None = None
         self.steps = 0
 
     def add(self, event: Mapping[str, Any]) -> None:
@@ -139,6 +156,12 @@ class TraceBuilder:
             self.error = str(event["message"])
             if event.get("refusal"):
                 self.refusal = Refusal(**event["refusal"])
+        elif kind == "pipeline":
+            call = PipelineCall(str(event["call"]), event.get("file"), event.get("line"))
+            if call not in self.pipeline:
+                self.pipeline.append(call)
+        elif kind == "replay":
+            self.replay = dict(event)
         elif kind == "setup_error":
             self.setup_error = str(event["message"])
         elif kind == "end":
@@ -166,4 +189,6 @@ class TraceBuilder:
             wall_seconds=wall_seconds,
             arrays_path=arrays_path,
             stopped_at_max_steps=bool(end.get("stopped_at_max_steps", False)),
+            pipeline=tuple(self.pipeline),
+            replay=self.replay,
         )

@@ -48,10 +48,16 @@ def main() -> int:
 
         os.environ["KERAS_BACKEND"] = "tensorflow"
         apply_in_process(Controls(config["seed"], config["op_determinism"]))
-        from reprokit import instrument  # imports TensorFlow
+        from reprokit import (
+            diagnose,
+            instrument,  # imports TensorFlow
+        )
 
         recorder = instrument.Recorder(emit, max_steps=config.get("max_steps"))
+        if config.get("explain_step"):
+            diagnose.install_replay(recorder, int(config["explain_step"]))
         instrument.install(recorder)
+        diagnose.install_pipeline_hooks(recorder)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit({"type": "setup_error", "message": f"{type(exc).__name__}: {exc}"})
         return EXIT_SETUP_FAILED

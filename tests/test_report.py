@@ -23,6 +23,8 @@ TOP_LEVEL = {
     "baseline",
     "lint",
     "determinism_refusal",
+    "explanation",
+    "pipeline",
 }
 COMPARISON = {
     "name",

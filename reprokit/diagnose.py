@@ -1,0 +1,153 @@
+"""Finer instruments for a run process (imports TensorFlow).
+
+* Pipeline calls: every tf.data transformation the script asks to give up
+  order (``deterministic=False``, ``Options.deterministic = False``) is
+  reported with the user's line, in every run; it names the transformation
+  behind an input-pipeline divergence.
+* Replay probes (``reprokit explain``): in the step given as
+  ``explain_step``, the input and output fingerprints of every Keras layer
+  call and the gradient fingerprint of every trained variable, so the parent
+  can name the first layer whose inputs match but whose outputs do not.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+from reprokit.fingerprint import combine, fingerprint
+from reprokit.instrument import Recorder, _subclasses, _user_frame, observe, variable_names
+
+
+def install_pipeline_hooks(recorder: Recorder) -> None:
+    """Reports tf.data calls that give up element order, with the script line."""
+    dataset = tf.data.Dataset
+    for method in ("interleave", "map", "batch", "padded_batch", "parallel_interleave"):
+        original = getattr(dataset, method, None)
+        if original is not None:
+            setattr(dataset, method, _wrap_transformation(recorder, method, original))
+    with_options = dataset.with_options
+
+    @functools.wraps(with_options)
+    def hooked_with_options(self: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
+        for attribute in ("deterministic", "experimental_deterministic"):
+            if getattr(options, attribute, None) is False:
+                _report(recorder, f"Dataset.with_options(options with {attribute}=False)")
+        return with_options(self, options, *args, **kwargs)
+
+    dataset.with_options = hooked_with_options
+
+
+def _wrap_transformation(recorder: Recorder, method: str, original: Any) -> Any:
+    @functools.wraps(original)
+    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("deterministic") is False:
+            parallel = kwargs.get("num_parallel_calls")
+            shown = f", num_parallel_calls={parallel}" if parallel is not None else ""
+            _report(recorder, f"Dataset.{method}(...{shown}, deterministic=False)")
+        return original(self, *args, **kwargs)
+
+    return hooked
+
+
+def _report(recorder: Recorder, call: str) -> None:
+    where = _user_frame(2)
+    event: dict[str, Any] = {"type": "pipeline", "call": call}
+    if where is not None:
+        event.update(file=where[0], line=where[1])
+    recorder.emit(event)
+
+
+class Replay:
+    """Collects layer and gradient fingerprints of one step and emits them at its end."""
+
+    def __init__(self, recorder: Recorder, step: int) -> None:
+        self.recorder = recorder
+        self.step = step
+        self.layers: list[dict[str, Any]] = []
+        self.gradients: dict[str, dict[str, Any]] = {}
+        self.calls: Counter[str] = Counter()
+        recorder.step_listeners.append(self._step_done)
+
+    def active(self) -> bool:
+        return self.recorder.optimizer_steps + 1 == self.step and not self.recorder.finalizing
+
+    def layer_called(self, layer: Any, inputs: Any, outputs: Any) -> None:
+        name = str(getattr(layer, "path", None) or layer.name)
+        kind = type(layer).__name__
+
+        def seen(arrays: list[np.ndarray], _structure: Any, count: int = len(tf.nest.flatten(inputs))) -> None:
+            if not self.active():
+                return
+            self.calls[name] += 1
+            self.layers.append(
+                {
+                    "layer": name,
+                    "class": kind,
+                    "call": self.calls[name],
+                    "inputs": combine([fingerprint(a) for a in arrays[:count]]),
+                    "outputs": combine([fingerprint(a) for a in arrays[count:]]),
+                }
+            )
+
+        observe([inputs, outputs], seen)
+
+    def gradients_applied(self, grads: Any, variables: list[Any]) -> None:
+        names = variable_names(variables)
+        for name, grad in zip(names, grads):
+            if grad is None:
+                continue
+            sparse = isinstance(grad, tf.IndexedSlices)
+
+            def seen(arrays: list[np.ndarray], _structure: Any, name: str = name, sparse: bool = sparse) -> None:
+                if self.active():
+                    self.gradients[name] = {"fingerprint": combine([fingerprint(a) for a in arrays]), "sparse": sparse}
+
+            observe(grad, seen)
+
+    def _step_done(self, steps: int) -> None:
+        if steps >= self.step and (self.layers or self.gradients):
+            self.recorder.emit(
+                {"type": "replay", "step": self.step, "layers": self.layers, "gradients": self.gradients}
+            )
+            self.layers, self.gradients = [], {}
+
+
+def install_replay(recorder: Recorder, step: int) -> Replay:
+    """Probes every layer call and every gradient in ``step``; install before the other hooks."""
+    replay = Replay(recorder, step)
+    layer_call = keras.layers.Layer.__call__
+
+    @functools.wraps(layer_call)
+    def probed_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outputs = layer_call(self, *args, **kwargs)
+        if not replay.recorder.finalizing:
+            replay.layer_called(self, args[0] if args else kwargs.get("inputs"), outputs)
+        return outputs
+
+    keras.layers.Layer.__call__ = probed_call
+
+    def wrap(apply: Any) -> Any:
+        @functools.wraps(apply)
+        def probed_apply(self: Any, grads: Any, trainable_variables: Any = None) -> Any:
+            with recorder.entered("replay-apply") as outermost:
+                if outermost:
+                    if trainable_variables is not None:
+                        trainable_variables = list(trainable_variables)
+                    variables = trainable_variables or list(getattr(self, "_trainable_variables", []) or [])
+                    grads = list(grads)
+                    replay.gradients_applied(grads, variables)
+                return apply(self, grads, trainable_variables)
+
+        return probed_apply
+
+    for cls in [BaseOptimizer, *_subclasses(BaseOptimizer)]:
+        if "apply" in vars(cls):
+            cls.apply = wrap(vars(cls)["apply"])
+    return replay
