@@ -7,7 +7,7 @@ matrices; is that a bug?
 
 What reprokit reports (``reprokit check examples/seed_question.py``):
     verdict reproducible; seed-driven: detected (the runs with different seeds
-    differ from the initial weights on); nondeterministic ops: not detected;
+    differ from the initial weights on: stage initialization); nondeterministic ops: not detected;
     uncontrolled: not detected. Exit code 0. The fix is one line:
     ``keras.utils.set_random_seed(...)`` at the top of the script.
 """

@@ -6,10 +6,12 @@ generator, so no global setting makes two trainings the same.
 
 What reprokit reports (``reprokit check examples/unseeded_augmentation.py``):
     verdict not reproducible; uncontrolled: detected (two runs with every seed
-    fixed and op determinism on differ from the first step, whose input batch
-    already differs); seed-driven and nondeterministic ops: not separable
+    fixed and op determinism on differ from the first step; stage: input
+    pipeline, other values; likely cause: the line that calls
+    ``np.random.default_rng()`` without a seed); seed-driven and nondeterministic ops: not separable
     (null), because uncontrolled randomness already makes every pair differ.
-    Exit code 1. The fix: ``np.random.default_rng(seed)``.
+    Exit code 1. The fix: ``np.random.default_rng(seed)``. With ``--explain``:
+    the input batches differ before any layer runs.
 """
 
 import keras

@@ -11,6 +11,12 @@ from reprokit import CheckOptions, Target, run_check
 pytestmark = pytest.mark.e2e
 
 
+def line_of(example: str, text: str) -> int:
+    """The first line of ``example`` that holds ``text``."""
+    lines = (EXAMPLES / example).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
 def detected(report: dict) -> dict:
     return {name: source["detected"] for name, source in report["sources"].items()}
 
@@ -26,6 +32,8 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
     assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
     seed = next(c for c in doc["comparisons"] if c["name"] == "seed")
     assert seed["first_divergent_step"] == 0  # the initial weights already differ
+    assert seed["first_divergence_stage"] == "initialization"
+    assert "The initial weights already differ" in doc["sources"]["seed"]["evidence"]
     assert seed["max_abs_diff"] > 0.01
     assert seed["prediction_agreement"] is not None and seed["prediction_agreement"] < 1
     controlled = next(c for c in doc["comparisons"] if c["name"] == "controlled")
@@ -74,7 +82,7 @@ def test_the_seed_question_report_explains_and_shows_the_one_line_fix(seed_quest
     ],
 )
 def test_each_example_gets_the_verdict_its_docstring_promises(example, expected, verdict, exit_code):
-    result = reprokit("check", EXAMPLES / example, "--format", "json")
+    result = reprokit("check", EXAMPLES / example, "--explain", "--format", "json")
     assert result.returncode == exit_code, result.stderr
     doc = result.report
     assert detected(doc) == expected
@@ -82,13 +90,29 @@ def test_each_example_gets_the_verdict_its_docstring_promises(example, expected,
     by_name = {c["name"]: c for c in doc["comparisons"]}
     if example == "nondeterministic_pipeline.py":
         ops = by_name["ops"]
-        # The order of examples changes: the very first batch already differs.
-        assert ops["first_divergent_step"] == 1 and ops["inputs_differ_at_divergence"] is True
+        # The order of examples changes: the very first batch already differs, the examples are the same.
+        assert (ops["first_divergent_step"], ops["first_divergence_stage"]) == (1, "input pipeline")
+        assert ops["input_change"] == "order"
         assert by_name["controlled"]["identical"]
+        line = line_of(example, ".interleave(load_shard")
+        assert (
+            f"nondeterministic_pipeline.py:{line}: interleave(deterministic=False)"
+            in (doc["sources"]["nondeterministic_ops"]["evidence"])
+        )
+        explanation = doc["explanation"]
+        assert (explanation["pair"], explanation["kind"]) == ("ops", "pipeline")
+        assert explanation["pipeline"][0]["line"] == line
+        assert "Dataset.interleave(..., num_parallel_calls=8, deterministic=False)" in explanation["detail"]
     if example == "unseeded_augmentation.py":
         controlled = by_name["controlled"]
-        assert controlled["first_divergent_step"] == 1
-        assert controlled["inputs_differ_at_divergence"] is True
+        assert (controlled["first_divergent_step"], controlled["first_divergence_stage"]) == (1, "input pipeline")
+        assert controlled["input_change"] == "values"
         assert "default_rng(1234)" in doc["sources"]["uncontrolled"]["fix"]
+        evidence = doc["sources"]["uncontrolled"]["evidence"]
+        line = line_of(example, "rng = np.random.default_rng()")
+        assert f"Likely cause: unseeded_augmentation.py:{line}: np.random.default_rng() without a seed" in evidence
+        assert doc["explanation"]["kind"] == "pipeline" and "before any layer runs" in doc["explanation"]["detail"]
     if example == "custom_loop.py":
         assert by_name["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop
+        assert by_name["seed"]["first_divergence_stage"] == "initialization"
+        assert doc["explanation"] is None  # nothing differs under fixed seeds: nothing to explain
