@@ -4,7 +4,7 @@
   order (``deterministic=False``, ``Options.deterministic = False``) is
   reported with the user's line, in every run; it names the transformation
   behind an input-pipeline divergence.
-* Replay probes (``reprokit explain``): in the step given as
+* Replay probes (``reprokit explain``): in every step up to
   ``explain_step``, the input and output fingerprints of every Keras layer
   call and the gradient fingerprint of every trained variable, so the parent
   can name the first layer whose inputs match but whose outputs do not.
@@ -65,18 +65,18 @@ def _report(recorder: Recorder, call: str) -> None:
 
 
 class Replay:
-    """Collects layer and gradient fingerprints of one step and emits them at its end."""
+    """Collects layer and gradient fingerprints of every step up to ``last_step``, emitted step by step."""
 
-    def __init__(self, recorder: Recorder, step: int) -> None:
+    def __init__(self, recorder: Recorder, last_step: int) -> None:
         self.recorder = recorder
-        self.step = step
+        self.last_step = last_step
         self.layers: list[dict[str, Any]] = []
         self.gradients: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
         recorder.step_listeners.append(self._step_done)
 
     def active(self) -> bool:
-        return self.recorder.optimizer_steps + 1 == self.step and not self.recorder.finalizing
+        return self.recorder.optimizer_steps < self.last_step and not self.recorder.finalizing
 
     def layer_called(self, layer: Any, inputs: Any, outputs: Any) -> None:
         name = str(getattr(layer, "path", None) or layer.name)
@@ -112,16 +112,15 @@ class Replay:
             observe(grad, seen)
 
     def _step_done(self, steps: int) -> None:
-        if steps >= self.step and (self.layers or self.gradients):
-            self.recorder.emit(
-                {"type": "replay", "step": self.step, "layers": self.layers, "gradients": self.gradients}
-            )
-            self.layers, self.gradients = [], {}
+        if self.layers or self.gradients:
+            event = {"type": "replay", "step": steps, "layers": self.layers, "gradients": self.gradients}
+            self.recorder.emit(event)
+        self.layers, self.gradients, self.calls = [], {}, Counter()
 
 
-def install_replay(recorder: Recorder, step: int) -> Replay:
-    """Probes every layer call and every gradient in ``step``; install before the other hooks."""
-    replay = Replay(recorder, step)
+def install_replay(recorder: Recorder, last_step: int) -> Replay:
+    """Probes every layer call and gradient up to ``last_step``; install before the other hooks."""
+    replay = Replay(recorder, last_step)
     layer_call = keras.layers.Layer.__call__
 
     @functools.wraps(layer_call)

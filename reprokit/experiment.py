@@ -32,6 +32,9 @@ from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls
 from reprokit.trace import RunSpec, RunTrace
 
+REPLAY_MARGIN = 16  # steps replayed past the first divergent one
+REPLAY_ATTEMPTS = 2
+
 PAIRS = (
     ("controlled", "controlled-1", "controlled-2"),
     ("ops", "ops-1", "ops-2"),
@@ -131,13 +134,16 @@ def _explain(
     if found is not None:
         return found
     controls = traces[pair.runs[0]].spec.controls
-    specs = [RunSpec("replay-1", "replay", controls), RunSpec("replay-2", "replay", controls)]
-    replay_target = replace(options.target, max_steps=d.step, explain_step=d.step)
-    with _runs(replace(options, target=replay_target), specs, on_event) as runs:
-        a, b = runs.traces.get("replay-1"), runs.traces.get("replay-2")
-        if a is None or b is None or first_divergence(a.points, b.points) is None:
-            return not_reproduced(pair.name, d)
-        return explain_replay(pair.name, d, a.replay, b.replay)
+    window = d.step + REPLAY_MARGIN  # a race may strike at another step in the replay
+    replay_target = replace(options.target, max_steps=window, explain_step=window)
+    for attempt in range(1, REPLAY_ATTEMPTS + 1):
+        specs = [RunSpec(f"replay-{attempt}a", "replay", controls), RunSpec(f"replay-{attempt}b", "replay", controls)]
+        with _runs(replace(options, target=replay_target), specs, on_event) as runs:
+            a, b = (runs.traces.get(s.name) for s in specs)
+            again = first_divergence(a.points, b.points) if a is not None and b is not None else None
+            if a is not None and b is not None and again is not None:
+                return explain_replay(pair.name, again, a.replay.get(again.step), b.replay.get(again.step))
+    return not_reproduced(pair.name, d)
 
 
 def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:

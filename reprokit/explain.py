@@ -183,6 +183,6 @@ def not_reproduced(pair: str, d: Divergence) -> Explanation:
         d.step,
         d.stage,
         "not reproduced",
-        f"the replay of step {d.step} did not diverge again: the nondeterminism is rare or depends on load; "
-        "run reprokit explain again",
+        f"two replays up to step {d.step} and beyond did not diverge again: the nondeterminism is rare or "
+        "depends on load; run reprokit explain again",
     )

@@ -98,7 +98,7 @@ class RunTrace:
     arrays_path: Path | None = None
     stopped_at_max_steps: bool = False
     pipeline: tuple[PipelineCall, ...] = ()
-    replay: Mapping[str, Any] | None = None
+    replay: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -128,7 +128,7 @@ class TraceBuilder:
         self.setup_error: str | None = None
         self.refusal: Refusal | None = None
         self.pipeline: list[PipelineCall] = []
-        self.replay: dict[str, Any] | None = None
+        self.replay: dict[int, dict[str, Any]] = {}
         self.steps = 0
 
     def add(self, event: Mapping[str, Any]) -> None:
@@ -161,7 +161,7 @@ class TraceBuilder:
             if call not in self.pipeline:
                 self.pipeline.append(call)
         elif kind == "replay":
-            self.replay = dict(event)
+            self.replay[int(event["step"])] = dict(event)
         elif kind == "setup_error":
             self.setup_error = str(event["message"])
         elif kind == "end":
