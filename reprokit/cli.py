@@ -104,6 +104,12 @@ TimeoutOpt = Annotated[float | None, typer.Option(min=0.001, help="Seconds one r
 EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")]
 BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
 JobsOpt = Annotated[int, typer.Option(min=1, help="How many runs may execute at once.")]
+FormatOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]"
+    ),
+]
 MaxStepsOpt = Annotated[
     int | None, typer.Option(min=1, help="Stop every run after this many optimizer steps (fast CI checks).")
 ]
@@ -138,14 +144,7 @@ def check(
         list[FailOn] | None,
         typer.Option(help="Exit 1 when this source is detected (repeatable). [default: uncontrolled]"),
     ] = None,
-    output_format: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]",
-        ),
-    ] = None,
+    output_format: FormatOpt = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")
     ] = None,
@@ -207,10 +206,7 @@ def explain(
     script: ScriptArg,
     script_args: ScriptArgs = None,
     seed: SeedOpt = DEFAULT_SEED,
-    output_format: Annotated[
-        list[str] | None,
-        typer.Option("--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable)."),
-    ] = None,
+    output_format: FormatOpt = None,
     max_steps: MaxStepsOpt = None,
     timeout: TimeoutOpt = None,
     epochs: EpochsOpt = None,
