@@ -212,7 +212,7 @@ CHANGES = {
 def stage_sentence(d: Divergence) -> str:
     """One sentence naming the stage where two runs first went apart."""
     if d.stage == "initialization":
-        return " The initial weights already differ: the model was built from other random numbers."
+        return " The model was built from other random numbers."
     if d.stage == "input pipeline":
         how = f" ({CHANGES[d.input_change]})" if d.input_change else ""
         return (

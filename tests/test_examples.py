@@ -33,7 +33,8 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
     seed = next(c for c in doc["comparisons"] if c["name"] == "seed")
     assert seed["first_divergent_step"] == 0  # the initial weights already differ
     assert seed["first_divergence_stage"] == "initialization"
-    assert "The initial weights already differ" in doc["sources"]["seed"]["evidence"]
+    assert "in the initial weights (before the first step)" in doc["sources"]["seed"]["evidence"]
+    assert "The model was built from other random numbers" in doc["sources"]["seed"]["evidence"]
     assert seed["max_abs_diff"] > 0.01
     assert seed["prediction_agreement"] is not None and seed["prediction_agreement"] < 1
     controlled = next(c for c in doc["comparisons"] if c["name"] == "controlled")
