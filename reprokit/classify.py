@@ -28,6 +28,14 @@ from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 
 SOURCES = ("seed", "nondeterministic_ops", "uncontrolled")
+PAIR_TITLES = {
+    "controlled": "same seed, op determinism on",
+    "ops": "same seed, default ops",
+    "seed": "other seed, op determinism on",
+}
+PAIR_OF_SOURCE = {"uncontrolled": "controlled", "nondeterministic_ops": "ops", "seed": "seed"}
+"""The pair whose difference shows each source (see the table above)."""
+
 SOURCE_TITLES = {
     "seed": "seed-driven",
     "nondeterministic_ops": "nondeterministic ops",

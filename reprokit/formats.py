@@ -14,16 +14,10 @@ from xml.etree import ElementTree as ET
 
 from rich.console import Console
 
-from reprokit.classify import Finding, linked_lint
+from reprokit.classify import PAIR_OF_SOURCE, PAIR_TITLES, Finding, linked_lint
 from reprokit.errors import UsageError
 from reprokit.report import Report
 
-PAIR_OF_SOURCE = {"uncontrolled": "controlled", "nondeterministic_ops": "ops", "seed": "seed"}
-PAIR_TITLES = {
-    "controlled": "same seed, op determinism on",
-    "ops": "same seed, default ops",
-    "seed": "other seed, op determinism on",
-}
 FAIL_ON_ALL = frozenset({"seed", "nondeterministic-ops", "uncontrolled"})
 
 FORMATS = ("rich", "json", "junit", "markdown")

@@ -14,16 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from reprokit.baseline import BaselineResult
-from reprokit.classify import Finding
+from reprokit.classify import PAIR_TITLES, Finding
 from reprokit.compare import Comparison, short_name
 from reprokit.explain import Explanation
 from reprokit.report import Report
-
-PAIR_TITLES = {
-    "controlled": "same seed, op determinism on",
-    "ops": "same seed, default ops",
-    "seed": "other seed, op determinism on",
-}
 
 
 def render_report(report: Report) -> Iterator[RenderableType]:
