@@ -65,16 +65,16 @@ def main() -> int:
     os.environ[IN_WORKER_VAR] = "1"  # decorated functions must not verify themselves again
     emit({"type": "start", "pid": os.getpid()})
 
+    mode = "function" if config.get("function") else "script"
     try:
         mode = _train(config, script, recorder)
     except instrument.StepBudgetSpent:
-        mode = "function" if config.get("function") else "script"  # --max-steps: the run ends here
+        pass  # --max-steps: the run ends here, as if the script had returned
     except SystemExit as exc:
         if exc.code not in (None, 0):
             message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
             emit({"type": "error", "message": str(message)})
             return EXIT_SCRIPT_FAILED
-        mode = "script"
     except BaseException as exc:  # noqa: BLE001 - every failure of the user's code is reported
         emit(_failure_event(exc, script, config["op_determinism"]))
         return EXIT_SCRIPT_FAILED
