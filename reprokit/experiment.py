@@ -30,7 +30,7 @@ from reprokit.refusals import Refusal
 from reprokit.report import Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls
-from reprokit.trace import RunSpec, RunTrace
+from reprokit.trace import Pin, RunSpec, RunTrace
 
 REPLAY_MARGIN = 16  # steps replayed past the first divergent one
 REPLAY_ATTEMPTS = 2
@@ -111,7 +111,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     with _runs(options, specs, on_event) as runs:
         traces = runs.traces
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
-    pins = tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
+    pins = _pins(traces)
     lint = _lint(options.target)
     findings = link_lint(classify(comparisons, options.seed, pins, runs.refusal), lint)
     ran = [s for s in specs if s.name in traces]
@@ -283,7 +283,7 @@ def _report(
         comparisons=comparisons,
         runs=tuple(_summary(traces[s.name]) for s in specs),
         environment=environment,
-        pins=tuple(dict.fromkeys(p for t in traces.values() for p in t.pins)),
+        pins=_pins(traces),
         reprokit_version=__version__,
         quick=options.quick,
         wall_seconds=time.monotonic() - started,
@@ -291,6 +291,11 @@ def _report(
         max_steps=target.max_steps,
         baseline=baseline_result,
     )
+
+
+def _pins(traces: dict[str, RunTrace]) -> tuple[Pin, ...]:
+    """The script's own seed and determinism calls, once each, over all runs."""
+    return tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
 
 
 def _compare(name: str, a: RunTrace, b: RunTrace) -> Comparison:
