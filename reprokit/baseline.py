@@ -26,7 +26,7 @@ from reprokit.files import json_text, write_atomic
 from reprokit.fingerprint import combine
 from reprokit.trace import Point, RunTrace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-step fingerprints are CRC-32 (reprokit 0.1 wrote BLAKE2b)
 KIND = "reprokit-baseline"
 DEFAULT_PATH = Path("reprokit.lock.json")
 DEFAULT_RTOL = 1e-3

@@ -25,7 +25,7 @@ def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script
     assert created.returncode == 0, created.stderr
     assert "wrote baseline" in created.stderr
     document = json.loads(lock.read_text())
-    assert document["kind"] == "reprokit-baseline" and document["schema_version"] == 1
+    assert document["kind"] == "reprokit-baseline" and document["schema_version"] == 2
     assert document["config"] == {"max_steps": 30}
     assert document["models"]["sequential"]["steps"] == 30
     assert len(document["models"]["sequential"]["step_fingerprints"]) == 30
@@ -85,16 +85,16 @@ def test_no_baseline_is_written_for_a_script_that_is_not_reproducible(tmp_path):
         ('{"kind": "something-else"}', "expected a reprokit baseline"),
         ('{"kind": "reprokit-baseline", "schema_version": 99}', "has schema version 99"),
         (
-            '{"kind": "reprokit-baseline", "schema_version": 1, "script": "other.py", "script_args": [],'
+            '{"kind": "reprokit-baseline", "schema_version": 2, "script": "other.py", "script_args": [],'
             ' "seed": 1, "config": {}, "environment": {}, "models": {}}',
             "is for other.py, not for",
         ),
         (
-            '{"kind": "reprokit-baseline", "schema_version": 1, "script": "train.py", "script_args": [],'
+            '{"kind": "reprokit-baseline", "schema_version": 2, "script": "train.py", "script_args": [],'
             ' "seed": 1, "config": {"max_steps": 50}, "environment": {}, "models": {}}',
             "was made with --max-steps 50; this check uses 30",
         ),
-        ('{"kind": "reprokit-baseline", "schema_version": 1, "script": "train.py"}', "incomplete or corrupt"),
+        ('{"kind": "reprokit-baseline", "schema_version": 2, "script": "train.py"}', "incomplete or corrupt"),
     ],
 )
 def test_a_bad_baseline_is_a_one_line_exit_2_before_any_training(script, tmp_path, content, message):
