@@ -8,12 +8,12 @@ agreement come from the final arrays each run saved.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from reprokit.fingerprint import add_fingerprints
+from reprokit.fingerprint import rows_of
 from reprokit.trace import Point, RunTrace
 
 Arrays = Mapping[str, np.ndarray]
@@ -110,8 +110,14 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
     finals_b = {m.name: dict(m.weights) for m in b.models}
     if divergence is None and finals_a != finals_b:
         divergence = _final_divergence(finals_a, finals_b, a, b)
-    variables = _variable_diffs(arrays_a, arrays_b)
-    max_abs = max((v.max_abs_diff for v in variables), default=0.0) if _same_keys(arrays_a, arrays_b) else None
+    if (a.stopped_early or b.stopped_early) and a.steps != b.steps:
+        # Stopped early at different steps: the final arrays are not of the same moment.
+        arrays_a = arrays_b = {}
+    stats = _variable_diffs(arrays_a, arrays_b)  # each array is read once, in chunks
+    variables = [v for v, _, _ in stats]
+    comparable = _same_keys(arrays_a, arrays_b) and bool(_weight_keys(arrays_a))
+    max_abs = max((v.max_abs_diff for v in variables), default=0.0) if comparable else None
+    relative_l2 = _ratio(math.sqrt(sum(s for _, s, _ in stats)), math.sqrt(sum(n for _, _, n in stats)))
     return Comparison(
         name=name,
         runs=(a.spec.name, b.spec.name),
@@ -119,15 +125,26 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
         divergence=divergence,
         steps=(a.steps, b.steps),
         max_abs_diff=max_abs,
-        relative_l2=_relative_l2(arrays_a, arrays_b),
+        relative_l2=relative_l2 if comparable else None,
         prediction_agreement=_prediction_agreement(a, b, arrays_a, arrays_b),
         final_losses=(a.final_loss(), b.final_loss()),
         variables=tuple(sorted((v for v in variables if v.max_abs_diff > 0), key=lambda v: -v.max_abs_diff)),
     )
 
 
-def first_divergence(a: tuple[Point, ...], b: tuple[Point, ...]) -> Divergence | None:
-    """The first point, in ``a``'s order, that ``b`` lacks or records differently."""
+ORDER_HORIZON = 32
+"""Steps on either side of a divergent batch within which its examples are looked for in the other run."""
+
+PENDING = "pending"
+"""What :func:`input_change` says while the runs have not gone far enough to tell."""
+
+
+def first_divergence(a: Sequence[Point], b: Sequence[Point], final: bool = True) -> Divergence | None:
+    """The first point, in ``a``'s order, that ``b`` lacks or records differently.
+
+    With ``final`` False the runs are still going: a divergence whose input
+    change is not settled yet has ``input_change`` :data:`PENDING`.
+    """
     index_b = {(p.model, p.step): p for p in b}
     index_a = {(p.model, p.step) for p in a}
     for point in a:
@@ -138,7 +155,7 @@ def first_divergence(a: tuple[Point, ...], b: tuple[Point, ...]) -> Divergence |
             names = sorted(set(point.weights) | set(other.weights))
             changed = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
             inputs = None if not (point.inputs and other.inputs) else point.inputs != other.inputs
-            change = _input_change(a, b, point.model, point.step) if inputs else None
+            change = input_change(a, b, point.model, point.step, final) if inputs else None
             return Divergence(point.model, point.step, changed, inputs, change)
     for point in b:  # b went on where a stopped (more steps, or another model)
         if (point.model, point.step) not in index_a:
@@ -146,26 +163,35 @@ def first_divergence(a: tuple[Point, ...], b: tuple[Point, ...]) -> Divergence |
     return None
 
 
-def _input_change(a: tuple[Point, ...], b: tuple[Point, ...], model: str, step: int) -> str | None:
-    """``order`` if both runs fed the same examples, only in another order; else ``values``.
+def input_change(a: Sequence[Point], b: Sequence[Point], model: str, step: int, final: bool = True) -> str | None:
+    """``order`` if both runs fed the same examples at ``step``, only in another order; else ``values``.
 
-    Compares order-free fingerprints: of the batch at ``step``, then of all
-    batches from ``step`` on, summed step by step: if the sums meet again (at
-    the end of an epoch, say), the same examples went by in another order.
+    The examples (row digests) of each run's batch at ``step`` are looked for
+    among the other run's batches within :data:`ORDER_HORIZON` steps of it: a
+    reordering (a shuffle, a parallel interleave) moves examples by a few
+    batches; augmentation or other data changes the rows themselves. The
+    window is bounded so that runs stopped early decide exactly as full runs.
+    None if the inputs were not observed; :data:`PENDING` if ``final`` is
+    False and neither answer is certain yet.
     """
-    rows_a = {p.step: p.input_rows for p in a if p.model == model and p.step >= step}
-    rows_b = {p.step: p.input_rows for p in b if p.model == model and p.step >= step}
-    if not rows_a.get(step) or not rows_b.get(step):
+    batch_a, batch_b = _rows(a, model, step, step), _rows(b, model, step, step)
+    if not batch_a or not batch_b:
         return None
-    total_a = total_b = "0" * 16
-    for k in sorted(set(rows_a) & set(rows_b)):
-        if len(rows_a[k]) != len(rows_b[k]):
-            return "values"
-        for x, y in zip(rows_a[k], rows_b[k]):
-            total_a, total_b = add_fingerprints(total_a, x), add_fingerprints(total_b, y)
-        if total_a == total_b:
-            return "order"
-    return "values"
+    low, high = step - ORDER_HORIZON, step + ORDER_HORIZON
+    if batch_a <= _rows(b, model, low, high) and batch_b <= _rows(a, model, low, high):
+        return "order"
+    if final or min(_last_step(a, model), _last_step(b, model)) >= high:
+        return "values"
+    return PENDING
+
+
+def _rows(points: Sequence[Point], model: str, low: int, high: int) -> set[str]:
+    steps = [p for p in points if p.model == model and low <= p.step <= high]
+    return {row for p in steps for text in p.input_rows for row in rows_of(text)}
+
+
+def _last_step(points: Sequence[Point], model: str) -> int:
+    return max((p.step for p in points if p.model == model), default=0)
 
 
 def _final_divergence(
@@ -199,23 +225,28 @@ def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(diff), np.inf, diff)
 
 
-def _variable_diffs(a: Arrays, b: Arrays) -> list[VariableDiff]:
+CHUNK = 1 << 20
+"""Elements compared at a time, so that the parent's memory stays flat as models grow."""
+
+
+def _variable_diffs(a: Arrays, b: Arrays) -> list[tuple[VariableDiff, float, float]]:
+    """Per variable: its diff, the sum of squared differences and the sum of squares of ``a``."""
     diffs = []
     for key in sorted(_weight_keys(a) & _weight_keys(b)):
         x, y = a[key], b[key]
         if x.shape != y.shape:
             continue
-        d = abs_diff(x, y)
-        norm = float(np.linalg.norm(np.nan_to_num(x.astype(np.float64))))
+        x, y = x.reshape(-1), y.reshape(-1)
+        largest = squared = norm = 0.0
+        for start in range(0, x.size, CHUNK):
+            xs, ys = x[start : start + CHUNK], y[start : start + CHUNK]
+            d = abs_diff(xs, ys)
+            largest = max(largest, float(d.max()))
+            squared += float(np.sum(np.square(d)))
+            norm += float(np.sum(np.square(np.nan_to_num(xs.astype(np.float64)))))
         _, model, variable = key.split("/", 2)
-        diffs.append(
-            VariableDiff(
-                model,
-                variable,
-                float(d.max()) if d.size else 0.0,
-                _ratio(float(np.linalg.norm(d)), norm),
-            )
-        )
+        diff = VariableDiff(model, variable, largest, _ratio(math.sqrt(squared), math.sqrt(norm)))
+        diffs.append((diff, squared, norm))
     return diffs
 
 
@@ -223,18 +254,6 @@ def _ratio(num: float, den: float) -> float:
     if num == 0:
         return 0.0
     return num / den if den > 0 else math.inf
-
-
-def _relative_l2(a: Arrays, b: Arrays) -> float | None:
-    """||w_a - w_b|| / ||w_a|| over all final weights together."""
-    if not _same_keys(a, b) or not _weight_keys(a):
-        return None
-    num = den = 0.0
-    for key in _weight_keys(a):
-        d = abs_diff(a[key], b[key])
-        num += float(np.sum(np.square(d)))
-        den += float(np.sum(np.square(np.nan_to_num(a[key].astype(np.float64)))))
-    return _ratio(math.sqrt(num), math.sqrt(den))
 
 
 def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> float | None:

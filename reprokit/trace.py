@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,8 @@ class Point:
 
     ``step`` 0 is the initial weights (before the first optimizer step); step
     k is after the k-th step. ``inputs`` are fingerprints of the batches the
-    model was called on in that step, ``input_rows`` order-free fingerprints
-    of their rows (see ``fingerprint.rows_fingerprint``), ``loss`` the loss it
-    was trained on.
+    model was called on in that step, ``input_rows`` the digests of their
+    rows (see ``fingerprint.rows_text``), ``loss`` the loss it was trained on.
     """
 
     model: str
@@ -97,6 +97,7 @@ class RunTrace:
     wall_seconds: float
     arrays_path: Path | None = None
     stopped_at_max_steps: bool = False
+    stopped_early: bool = False
     pipeline: tuple[PipelineCall, ...] = ()
     replay: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -113,6 +114,18 @@ class RunTrace:
             return last.final_loss
         losses = [p.loss for p in self.points if p.model == last.name and p.loss is not None]
         return losses[-1] if losses else None
+
+
+def point_of(event: Mapping[str, Any]) -> Point:
+    """The point an ``init`` or ``step`` event reports (variable names interned: they repeat every step)."""
+    return Point(
+        sys.intern(event["model"]),
+        int(event["step"]),
+        {sys.intern(name): fp for name, fp in event["weights"].items()},
+        tuple(event.get("inputs", ())),
+        event.get("loss"),
+        tuple(event.get("input_rows", ())),
+    )
 
 
 class TraceBuilder:
@@ -134,16 +147,7 @@ class TraceBuilder:
     def add(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         if kind in ("init", "step"):
-            self.points.append(
-                Point(
-                    event["model"],
-                    int(event["step"]),
-                    dict(event["weights"]),
-                    tuple(event.get("inputs", ())),
-                    event.get("loss"),
-                    tuple(event.get("input_rows", ())),
-                )
-            )
+            self.points.append(point_of(event))
             if kind == "step":
                 self.steps += 1
         elif kind == "history":
@@ -189,6 +193,7 @@ class TraceBuilder:
             wall_seconds=wall_seconds,
             arrays_path=arrays_path,
             stopped_at_max_steps=bool(end.get("stopped_at_max_steps", False)),
+            stopped_early=bool(end.get("stopped_early", False)),
             pipeline=tuple(self.pipeline),
             replay=self.replay,
         )
