@@ -29,7 +29,8 @@ def check(
     timeout: float | None = None,
     epochs: int = 5,
     batch_size: int = 32,
-    jobs: int = 1,
+    jobs: int | None = None,
+    full: bool = False,
     baseline: str | os.PathLike[str] | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
@@ -53,7 +54,8 @@ def check(
         timeout: seconds one run may take.
         epochs: epochs for a model file.
         batch_size: batch size for a model file.
-        jobs: how many runs may execute at once.
+        jobs: how many runs may execute at once (None: CPU cores + 1, 1 with a GPU).
+        full: train every run to the end, even after its pair's divergence is proven.
         baseline: compare one controlled run with this baseline file instead.
         rtol: relative tolerance when a baseline comes from another environment.
         atol: absolute tolerance, likewise.
@@ -85,6 +87,7 @@ def check(
         seed=seed,
         quick=quick,
         jobs=jobs,
+        full=full,
         baseline=Path(baseline) if baseline is not None else None,
         rtol=rtol,
         atol=atol,

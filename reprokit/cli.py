@@ -103,7 +103,10 @@ SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 2, help="The seed S of 
 TimeoutOpt = Annotated[float | None, typer.Option(min=0.001, help="Seconds one run may take before it is killed.")]
 EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")]
 BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
-JobsOpt = Annotated[int, typer.Option(min=1, help="How many runs may execute at once.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="How many runs may execute at once. [default: CPU cores + 1, 1 with a GPU]"),
+]
 FormatOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -160,9 +163,12 @@ def check(
     timeout: TimeoutOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
     explain: Annotated[
         bool, typer.Option("--explain", help="Find the layer, op or tf.data call where the first difference arises.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Train every run to the end, even after its pair's divergence is proven.")
     ] = False,
 ) -> None:
     """Train SCRIPT several times under controlled settings and explain every difference.
@@ -190,6 +196,7 @@ def check(
             rtol=rtol,
             atol=atol,
             explain=explain,
+            full=full,
         )
         _check_and_exit(options, outputs, fail)
 
@@ -211,7 +218,7 @@ def explain(
     timeout: TimeoutOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
 ) -> None:
     """Say where the first difference between two trainings of SCRIPT comes from.
 
@@ -237,7 +244,7 @@ def baseline_command(
     timeout: TimeoutOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
 ) -> None:
     """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
 

@@ -23,13 +23,14 @@ from reprokit import __version__
 from reprokit import baseline as lockfile
 from reprokit.classify import Finding, classify, link_lint, verdict
 from reprokit.compare import Comparison, compare_runs, first_divergence
+from reprokit.early import EarlyExit
 from reprokit.errors import CheckFailedError, DeterminismRefusedError, NoTrainingError, NotReproducibleError, UsageError
 from reprokit.explain import Explanation, explain_replay, explain_without_replay, not_reproduced
 from reprokit.lint import LintFinding, lint_source
 from reprokit.refusals import Refusal
 from reprokit.report import Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
-from reprokit.settings import DEFAULT_SEED, Controls
+from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import Pin, RunSpec, RunTrace
 
 REPLAY_MARGIN = 16  # steps replayed past the first divergent one
@@ -50,7 +51,11 @@ class CheckOptions:
         target: the script (or function), its arguments and the per-run limits.
         seed: the seed S; the seed run uses S + 1. A baseline brings its own.
         quick: run only the controlled pair.
-        jobs: how many runs may execute at once.
+        jobs: how many runs may execute at once (None: what the machine can
+            take, see :func:`reprokit.settings.default_jobs`).
+        full: train every run to the end, even a pair whose divergence is
+            already proven (by default such runs stop early, see
+            :mod:`reprokit.early`).
         baseline: compare one controlled run with this baseline file instead
             of running the pairs.
         rtol: relative tolerance for losses and metrics when a baseline comes
@@ -63,7 +68,8 @@ class CheckOptions:
     target: Target
     seed: int = DEFAULT_SEED
     quick: bool = False
-    jobs: int = 1
+    jobs: int | None = None
+    full: bool = False
     baseline: Path | None = None
     rtol: float = lockfile.DEFAULT_RTOL
     atol: float = lockfile.DEFAULT_ATOL
@@ -108,7 +114,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         return _check_against_baseline(options, options.baseline, on_event)
     started = time.monotonic()
     specs = plan(options.seed, options.quick)
-    with _runs(options, specs, on_event) as runs:
+    with _runs(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
     pins = _pins(traces)
@@ -207,33 +213,43 @@ class _Runs:
 
 
 @contextmanager
-def _runs(options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None) -> Iterator[_Runs]:
-    """Runs ``specs``, the first alone to fail fast; their arrays live until the block ends.
+def _runs(
+    options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None, early: bool = False
+) -> Iterator[_Runs]:
+    """Runs ``specs`` concurrently; their arrays live until the block ends.
 
-    If TensorFlow refuses op determinism, the runs that need it are skipped
-    and the refusal is kept as a finding; the other runs still happen.
+    If TensorFlow refuses op determinism, the runs that need it and have not
+    started are skipped, and the refusal is kept as a finding; the other runs
+    still happen. With ``early``, the runs of a pair whose divergence is
+    proven stop early (see :mod:`reprokit.early`).
     """
     target = options.target
     validate_script(target.script)
+    jobs = options.jobs or default_jobs(len(specs))
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
         runner = Runner(target, Path(workdir), on_event)
+        names = {s.name for s in specs}
+        if early:
+            runner.monitor = EarlyExit([p for p in PAIRS if p[1] in names and p[2] in names], runner.stop)
         done = _Runs({})
+
+        def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:
+            return bool(tolerated) and spec.controls.op_determinism
+
+        # The ops pair starts first, both runs together, so both can stop early;
+        # the reports list the runs in plan order.
+        order = sorted(specs, key=lambda s: s.role != "ops")
         try:
-            pending = list(specs)
-            while pending:
-                batch = pending[:1] if not done.traces and done.refusal is None else pending
-                pending = pending[len(batch) :]
-                for spec, result in zip(batch, runner.run_many(batch, options.jobs, tolerate=DeterminismRefusedError)):
-                    if isinstance(result, RunTrace):
-                        done.traces[spec.name] = result
-                        _require_training(result, target)
-                    else:
-                        assert isinstance(result, DeterminismRefusedError)
-                        done.refusal = done.refusal or result.refusal
-                        pending = [s for s in pending if not s.controls.op_determinism]
+            results = runner.run_many(order, jobs, tolerate=DeterminismRefusedError, skip=refused)
         except BaseException:
             runner.kill_all()
             raise
+        for spec, result in zip(order, results):
+            if isinstance(result, RunTrace):
+                done.traces[spec.name] = result
+                _require_training(result, target)
+            elif isinstance(result, DeterminismRefusedError):
+                done.refusal = done.refusal or result.refusal
         yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
 
 
@@ -323,6 +339,7 @@ def _summary(trace: RunTrace) -> RunSummary:
         op_determinism_observed=trace.environment.get("op_determinism"),
         history={m.name: m.history for m in trace.models if m.history},
         stopped_at_max_steps=trace.stopped_at_max_steps,
+        stopped_early=trace.stopped_early,
     )
 
 
@@ -341,6 +358,18 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
         )
     if any(t.stopped_at_max_steps for t in traces):
         notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
+    early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
+    if early:
+        notes.append(
+            f"Stopped early once their pair's divergence was proven: {', '.join(early)} "
+            "(--full trains every run to the end)."
+        )
+    threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
+    if len(threads) > 1:
+        notes.append(
+            "The runs did not all use the same TensorFlow thread settings (the script sets them itself?): "
+            "thread counts change the bits of some models."
+        )
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend != "tensorflow":
         notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")

@@ -44,6 +44,7 @@ class RunSummary:
     op_determinism_observed: bool | None = None
     history: Mapping[str, Mapping[str, tuple[float, ...]]] = field(default_factory=dict)
     stopped_at_max_steps: bool = False
+    stopped_early: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "op_determinism_observed": r.op_determinism_observed,
         "history": {model: {k: list(v) for k, v in logs.items()} for model, logs in r.history.items()},
         "stopped_at_max_steps": r.stopped_at_max_steps,
+        "stopped_early": r.stopped_early,
     }
 
 

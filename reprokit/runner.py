@@ -20,11 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from reprokit.early import EarlyExit
 from reprokit.errors import DeterminismRefusedError, ReprokitError, ScriptFailedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
@@ -96,37 +97,61 @@ class Runner:
         self.target = target
         self.workdir = workdir
         self.on_event = on_event
+        self.monitor: EarlyExit | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
+        self._control: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
 
     def run_many(
-        self, specs: Sequence[RunSpec], jobs: int = 1, tolerate: type[Exception] | None = None
-    ) -> list[RunTrace | Exception]:
-        """Runs ``specs`` (in parallel up to ``jobs``); results in spec order.
+        self,
+        specs: Sequence[RunSpec],
+        jobs: int = 1,
+        tolerate: type[Exception] | None = None,
+        skip: Callable[[RunSpec, Sequence[Exception]], bool] | None = None,
+    ) -> list[RunTrace | Exception | None]:
+        """Runs ``specs``, up to ``jobs`` at once, in order of start; results in spec order.
 
         An exception of type ``tolerate`` is returned in the run's place
-        instead of raised; any other failure stops every run and is raised.
+        instead of raised; any other failure kills every run at once and is
+        raised. A spec for which ``skip(spec, tolerated_so_far)`` is true when
+        its turn comes is not run (None in its place).
         """
+        tolerated: list[Exception] = []
 
-        def attempt(spec: RunSpec) -> RunTrace | Exception:
+        def attempt(spec: RunSpec) -> RunTrace | Exception | None:
+            if skip is not None and skip(spec, tolerated):
+                return None
             try:
                 return self.run(spec)
             except Exception as e:
                 if tolerate is not None and isinstance(e, tolerate):
+                    tolerated.append(e)
                     return e
                 raise
 
         if jobs <= 1 or len(specs) <= 1:
             return [attempt(spec) for spec in specs]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(attempt, spec) for spec in specs]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                self.kill_all()
-                raise
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="reprokit-run")
+        futures = [pool.submit(attempt, spec) for spec in specs]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)  # a failed run ends the check at once
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            self.kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self, name: str, step: int) -> None:
+        """Asks the live run ``name`` to end after optimizer step ``step`` (early exit)."""
+        with self._lock:
+            control = self._control.get(name)
+        if control is not None:
+            with contextlib.suppress(OSError, ValueError):
+                control.write(f"stop {step}\n")
+                control.flush()
 
     def run(self, spec: RunSpec) -> RunTrace:
         """Runs one training; raises ScriptFailedError if the script fails."""
@@ -134,12 +159,14 @@ class Runner:
         run_dir.mkdir(parents=True)
         arrays_path = run_dir / "arrays.npz"
         read_end, write_end = os.pipe()
+        control_read, control_write = os.pipe()
         config = {
             "script": str(self.target.script.resolve()),
             "args": list(self.target.args),
             "seed": spec.controls.seed,
             "op_determinism": spec.controls.op_determinism,
             "events_fd": write_end,
+            "control_fd": control_read,
             "arrays_path": str(arrays_path),
             "epochs": self.target.epochs,
             "batch_size": self.target.batch_size,
@@ -159,13 +186,15 @@ class Runner:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
-                    pass_fds=(write_end,),
+                    pass_fds=(write_end, control_read),
                     start_new_session=True,  # its own process group, killed as a whole
                 )
             finally:
                 os.close(write_end)
+                os.close(control_read)
         with self._lock:
             self._live.add(proc)
+            self._control[spec.name] = os.fdopen(control_write, "w", encoding="utf-8")
         if self.on_event is not None:
             self.on_event(spec, {"type": "launched", "pid": proc.pid})
         reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
@@ -183,7 +212,12 @@ class Runner:
             _kill_group(proc)  # the script's own children too, whatever happened
             with self._lock:
                 self._live.discard(proc)
+                control = self._control.pop(spec.name)
+            with contextlib.suppress(OSError):
+                control.close()
         reader.join()
+        if self.monitor is not None:
+            self.monitor.finish(spec.name)
         wall = time.monotonic() - started
         if builder.setup_error is not None:
             raise ReprokitError(
@@ -228,6 +262,8 @@ class Runner:
                 except json.JSONDecodeError:
                     continue
                 builder.add(event)
+                if self.monitor is not None and event.get("type") in ("init", "step"):
+                    self.monitor.add(builder.spec.name, builder.points[-1])
                 if self.on_event is not None:
                     self.on_event(builder.spec, event)
 

@@ -54,6 +54,8 @@ def main() -> int:
         )
 
         recorder = instrument.Recorder(emit, max_steps=config.get("max_steps"))
+        if config.get("control_fd") is not None:
+            _listen(config["control_fd"], recorder)
         if config.get("explain_step"):
             diagnose.install_replay(recorder, int(config["explain_step"]))
         instrument.install(recorder)
@@ -89,7 +91,8 @@ def main() -> int:
             "mode": mode,
             "models": summaries,
             "environment": environment(),
-            "stopped_at_max_steps": recorder.budget_spent,
+            "stopped_at_max_steps": recorder.stopped_at_max_steps,
+            "stopped_early": recorder.stopped_early,
         }
     )
     channel.close()
@@ -252,6 +255,23 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _listen(fd: int, recorder: Any) -> None:
+    """Takes the parent's requests to stop early (``stop <step>`` lines) on a pipe.
+
+    The run then ends after that optimizer step, the way ``--max-steps`` ends it.
+    """
+    os.set_inheritable(fd, False)
+
+    def listen() -> None:
+        with os.fdopen(fd, encoding="utf-8") as requests:
+            for line in requests:
+                kind, _, step = line.partition(" ")
+                if kind == "stop" and step.strip().isdigit():
+                    recorder.stop_at = int(step)
+
+    threading.Thread(target=listen, name="reprokit-control", daemon=True).start()
 
 
 def _exit_with_parent() -> None:

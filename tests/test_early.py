@@ -1,0 +1,93 @@
+"""Early exit: which runs stop, and when (pure logic on made-up points)."""
+
+from reprokit.compare import ORDER_HORIZON
+from reprokit.early import STOP_MARGIN, EarlyExit
+from reprokit.experiment import PAIRS
+from reprokit.trace import Point
+
+
+def step(k, weights, inputs="i", rows=None):
+    return Point("m", k, {"w": weights}, (f"{inputs}{k}",), None, (rows or f"{k:016x}",))
+
+
+class Stops(dict):
+    def __call__(self, run, at):
+        self[run] = at
+
+
+def feed(monitor, run, points):
+    for p in points:
+        monitor.add(run, p)
+
+
+def same(n, start=0):
+    return [step(k, f"w{k}") for k in range(start, n)]
+
+
+def test_identical_runs_never_stop():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    for run in ("controlled-1", "controlled-2", "ops-1", "ops-2"):
+        feed(monitor, run, same(50))
+    assert stops == {}
+
+
+def test_a_computation_divergence_stops_both_runs_of_the_pair_a_few_steps_later():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    feed(monitor, "ops-1", same(10))
+    feed(monitor, "ops-2", same(3) + [step(k, f"other{k}") for k in range(3, 6)])
+    assert stops == {"ops-1": 9 + STOP_MARGIN, "ops-2": 9 + STOP_MARGIN}
+
+
+def test_the_seed_pair_trains_to_the_end_for_its_effect_size():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    feed(monitor, "controlled-1", same(10))
+    feed(monitor, "seed-1", [step(k, f"seed{k}") for k in range(10)])
+    assert stops == {}
+
+
+def test_when_the_controlled_runs_differ_every_differing_pair_stops():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    feed(monitor, "controlled-1", same(10))
+    feed(monitor, "controlled-2", same(2) + [step(k, f"x{k}") for k in range(2, 10)])
+    feed(monitor, "seed-1", [step(k, f"seed{k}") for k in range(10)])
+    assert set(stops) == {"controlled-1", "controlled-2", "seed-1"}
+
+
+def test_a_reordered_input_stops_once_every_example_was_seen_in_the_other_run():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    swapped = {1: 2, 2: 1}
+    a = [step(k, f"w{k}") for k in range(0, 40)]
+    b = [step(0, "w0")] + [step(k, f"v{k}", inputs="j", rows=f"{swapped.get(k, k):016x}") for k in range(1, 40)]
+    feed(monitor, "ops-1", a[:2])
+    feed(monitor, "ops-2", b[:2])
+    assert stops == {}  # step 1's examples are not all in ops-2 yet
+    feed(monitor, "ops-1", a[2:3])
+    feed(monitor, "ops-2", b[2:3])
+    assert stops == {"ops-1": 2 + STOP_MARGIN, "ops-2": 2 + STOP_MARGIN}
+
+
+def test_changed_input_values_stop_after_the_order_horizon():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    a = same(80)
+    b = [step(0, "w0")] + [step(k, f"v{k}", inputs="j", rows=f"{k + 1000:016x}") for k in range(1, 80)]
+    for k in range(80):
+        monitor.add("ops-1", a[k])
+        monitor.add("ops-2", b[k])
+        if k < 1 + ORDER_HORIZON:
+            assert stops == {}, k
+    assert stops["ops-2"] == 1 + ORDER_HORIZON + STOP_MARGIN
+
+
+def test_a_run_whose_partner_already_ended_stops_a_few_steps_after_its_own_progress():
+    stops = Stops()
+    monitor = EarlyExit(PAIRS, stops)
+    feed(monitor, "ops-1", same(100))
+    monitor.finish("ops-1")
+    feed(monitor, "ops-2", [*same(3), step(3, "x")])
+    assert stops == {"ops-2": 3 + STOP_MARGIN}
