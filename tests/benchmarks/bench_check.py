@@ -1,0 +1,215 @@
+"""How much a reprokit check costs, against what a user would write instead.
+
+    python tests/benchmarks/bench_check.py [--repeat 3]
+
+Prints medians over ``--repeat`` interleaved repetitions and the ratios of
+issue 5 (lower is better):
+
+* ``reprokit check --quick`` and a full ``reprokit check`` of the digits
+  example, each ÷ a hand-written "train twice in two processes and compare
+  the weights with np.array_equal";
+* per-step overhead of reprokit's hooks: ``fit`` time with them ÷ without,
+  in one process each, for the digits MLP and a ~1.2M-parameter conv net;
+* time to verdict on the nondeterministic-ops example ÷ a ``--full`` check;
+* peak memory of the reprokit parent process checking a ~1M- and a
+  ~10M-parameter model (and whether it imported TensorFlow).
+
+Not a test: it asserts nothing and takes minutes. Timings depend on the
+machine and its load; compare ratios from one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "examples" / "seed_question.py"
+OPS = ROOT / "examples" / "nondeterministic_pipeline.py"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+HAND_WRITTEN = """
+import runpy, sys
+import keras, numpy as np
+
+trained = []
+fit = keras.Model.fit
+def remember(self, *args, **kwargs):
+    trained.append(self)
+    return fit(self, *args, **kwargs)
+keras.Model.fit = remember
+script, out = sys.argv[1], sys.argv[2]
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+np.savez(out, *[w.numpy() for w in trained[-1].weights])
+"""
+"""One training of the script, saving the final weights (what a user's own script would do)."""
+
+OVERHEAD = """
+import sys, time
+import keras, numpy as np
+if sys.argv[2] == "hooks":
+    from reprokit import instrument
+    recorder = instrument.Recorder(lambda event: None)
+    instrument.install(recorder)
+keras.utils.set_random_seed(1)
+rng = np.random.default_rng(0)
+if sys.argv[1] == "mlp":  # the digits MLP of examples/seed_question.py
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x, y = (digits.data / 16.0).astype("float32"), digits.target
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(30, activation="sigmoid"),
+                              keras.layers.Dense(10, activation="softmax")])
+    batch, epochs = 10, 7
+else:  # a conv net of ~1.2M parameters on 28x28 images
+    x, y = rng.random((1024, 28, 28, 1), dtype="float32"), rng.integers(0, 10, 1024)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                              keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                              keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10)])
+    batch, epochs = 32, 5
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=sys.argv[1] != "mlp"))
+model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0)  # trace and warm up
+times = []
+class Clock(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None):
+        times.append(time.perf_counter() - self.start)
+model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
+print(sorted(times)[len(times) // 2], model.count_params())
+"""
+"""The median epoch time of ``fit`` in one process, with or without reprokit's hooks."""
+
+BIG_MODEL = """
+import keras, numpy as np
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).random((256, 64), dtype="float32")
+y = np.random.default_rng(1).integers(0, 10, 256)
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense({width}, activation="relu"),
+                          keras.layers.Dense({width}, activation="relu"), keras.layers.Dense(10)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+"""
+"""A training script whose model has about width**2 parameters."""
+
+PARENT_MEMORY = """
+import resource, sys
+from pathlib import Path
+from reprokit import CheckOptions, Target, run_check
+report = run_check(CheckOptions(Target(Path(sys.argv[1])), quick=True))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "tensorflow" in sys.modules, report.verdict)
+"""
+"""Runs a check in this process and reports this (the parent) process's peak RSS in MiB."""
+
+
+def wall(command: list[str]) -> float:
+    start = time.monotonic()
+    subprocess.run(command, check=False, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
+def hand_written_pair(script: Path) -> float:
+    """Two trainings in two processes, one after the other, then np.array_equal on every weight."""
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp) / f"run{i}.npz" for i in (1, 2)]
+        for out in outs:
+            subprocess.run(
+                [sys.executable, "-c", HAND_WRITTEN, str(script), str(out)],
+                check=True,
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        import numpy as np
+
+        with np.load(outs[0]) as a, np.load(outs[1]) as b:
+            _ = all(np.array_equal(a[k], b[k]) for k in a.files)
+    return time.monotonic() - start
+
+
+def reprokit_check(*args: str) -> float:
+    return wall([sys.executable, "-m", "reprokit", "check", *args])
+
+
+def fit_overhead(model: str) -> float:
+    """Median epoch time of fit with hooks ÷ without, in fresh processes (alternated twice)."""
+    times: dict[str, list[float]] = {"none": [], "hooks": []}
+    for mode in ("none", "hooks", "hooks", "none"):
+        out = subprocess.run(
+            [sys.executable, "-c", OVERHEAD, model, mode], check=True, env=ENV, capture_output=True, text=True
+        ).stdout.split()
+        times[mode].append(float(out[0]))
+    return statistics.median(times["hooks"]) / statistics.median(times["none"])
+
+
+def parent_memory(width: int) -> tuple[float, bool, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / f"dense_{width}.py"
+        script.write_text(textwrap.dedent(BIG_MODEL.format(width=width)))
+        out = subprocess.run(
+            [sys.executable, "-c", PARENT_MEMORY, str(script)], check=True, env=ENV, capture_output=True, text=True
+        ).stdout.split()
+    params = 64 * width + width + width * width + width + width * 10 + 10
+    return float(out[0]), out[1] == "True", params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    repeat = parser.parse_args().repeat
+    measures: dict[str, Callable[[], float]] = {
+        "hand-written pair, digits": lambda: hand_written_pair(DIGITS),
+        "reprokit check --quick, digits": lambda: reprokit_check("--quick", str(DIGITS)),
+        "reprokit check, digits": lambda: reprokit_check(str(DIGITS)),
+        "reprokit check, ops example": lambda: reprokit_check(str(OPS)),
+        "reprokit check --full, ops example": lambda: reprokit_check("--full", str(OPS)),
+        "fit overhead, digits MLP": lambda: fit_overhead("mlp"),
+        "fit overhead, conv net": lambda: fit_overhead("conv"),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in measures}
+    for i in range(repeat):  # interleaved: every measure once per round
+        for name, measure in measures.items():
+            samples[name].append(measure())
+            print(f"round {i + 1}: {name}: {samples[name][-1]:.3f}", file=sys.stderr)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    memory = [parent_memory(width) for width in (1000, 3000)]
+
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {repeat} rounds, medians")
+    for name, value in median.items():
+        unit = "" if name.startswith("fit overhead") else " s"
+        print(f"  {name:40s} {value:8.2f}{unit}")
+    hand = median["hand-written pair, digits"]
+    rows = [
+        ("check --quick ÷ hand-written pair (target ≤ 0.8)", median["reprokit check --quick, digits"] / hand),
+        ("full check ÷ hand-written pair (target ≤ 1.3)", median["reprokit check, digits"] / hand),
+        ("per-step overhead, digits MLP (target ≤ 1.05)", median["fit overhead, digits MLP"]),
+        ("per-step overhead, ~1.2M conv net (target ≤ 1.05)", median["fit overhead, conv net"]),
+        (
+            "time to verdict ÷ --full, ops example",
+            median["reprokit check, ops example"] / median["reprokit check --full, ops example"],
+        ),
+    ]
+    print("ratios:")
+    for name, ratio in rows:
+        print(f"  {name:52s} {ratio:6.2f}")
+    print("parent process peak memory (check --quick, target ≤ 300 MB):")
+    for mib, imported_tf, params in memory:
+        print(f"  {params / 1e6:5.1f}M parameters: {mib:6.0f} MiB, imported TensorFlow: {imported_tf}")
+    print(json.dumps({"medians": median, "ratios": dict(rows)}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
