@@ -26,7 +26,7 @@ _EXPORTS = {
     "Comparison": "reprokit.compare",
     "reproducible": "reprokit.decorator",
     "NoTrainingError": "reprokit.errors",
-    "NotReproducibleError": "reprokit.errors",
+    "NotReproducibleError": "reprokit.report",
     "ReprokitError": "reprokit.errors",
     "ScriptFailedError": "reprokit.errors",
     "UsageError": "reprokit.errors",
@@ -65,9 +65,9 @@ if TYPE_CHECKING:
     from reprokit.classify import Finding
     from reprokit.compare import Comparison
     from reprokit.decorator import reproducible
-    from reprokit.errors import NoTrainingError, NotReproducibleError, ReprokitError, ScriptFailedError, UsageError
+    from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
     from reprokit.experiment import CheckOptions, run_check
-    from reprokit.report import Report
+    from reprokit.report import NotReproducibleError, Report
     from reprokit.runner import Target
     from reprokit.settings import DEFAULT_SEED, Controls, ReprokitWarning, controlled
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
-from reprokit.errors import NotReproducibleError, UsageError
+from reprokit.errors import UsageError
 from reprokit.experiment import CheckOptions, run_check
-from reprokit.formats import failing_sources, plain_summary
-from reprokit.report import Report
+from reprokit.formats import plain_summary
+from reprokit.report import NotReproducibleError, Report
 from reprokit.runner import FunctionRef, Target
 from reprokit.settings import DEFAULT_SEED
+from reprokit.vocabulary import FailOn, fail_on_sources
 
 
 def check(
@@ -104,23 +105,22 @@ def assert_reproducible(report: Report, fail_on: Collection[str] = ("uncontrolle
             ``uncontrolled``, ``any`` or ``none``. A baseline that does not match
             always fails.
     """
-    problem = failure(report, fail_on)
+    problem = failure(report, fail_on_sources(fail_on))
     if problem is not None:
         raise AssertionError(f"{problem}\n\n{plain_summary(report)}")
 
 
-def failure(report: Report, fail_on: Collection[str]) -> str | None:
+def failure(report: Report, fail_on: FailOn) -> str | None:
     """Why ``report`` fails under ``fail_on``, in one sentence; None if it does not."""
-    if report.baseline is not None:
-        return None if report.baseline.passed else f"{report.script} {report.baseline.message}"
-    failing = failing_sources(fail_on)
-    found = [f for f in report.findings if f.detected and f.source in failing]
-    if not found:
+    failures = report.failures(fail_on)
+    if not failures:
         return None
-    return f"{report.script} is not reproducible: " + "; ".join(f"{f.title}: {f.evidence}" for f in found)
+    if report.baseline is not None:
+        return failures[0].message
+    return f"{report.script} is not reproducible: " + "; ".join(f.message for f in failures)
 
 
-def raise_if_failed(report: Report, fail_on: Collection[str]) -> Report:
+def raise_if_failed(report: Report, fail_on: FailOn) -> Report:
     """Returns ``report``, or raises NotReproducibleError carrying it."""
     problem = failure(report, fail_on)
     if problem is not None:

@@ -12,35 +12,21 @@ seed          seed S vs S+1, determinism on   seed-driven (if controlled is
                                               identical)
 ============  ==============================  ===================================
 
-A source is ``detected`` True or False when its pair settles it, and None when
-it was not checked (``--quick``) or could not be told apart because
-uncontrolled randomness already makes every pair differ.
+Each source gets a :class:`~reprokit.vocabulary.Status`: detected or none
+when its pair settles it, not checked when its pair did not run (``--quick``),
+not separable when uncontrolled randomness already makes every pair differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from reprokit.compare import Comparison, Divergence, short_name
-from reprokit.lint import LintFinding
+from reprokit.lint import LintFinding, hazards_for
 from reprokit.refusals import Refusal
 from reprokit.trace import Pin
-
-SOURCES = ("seed", "nondeterministic_ops", "uncontrolled")
-PAIR_TITLES = {
-    "controlled": "same seed, op determinism on",
-    "ops": "same seed, default ops",
-    "seed": "other seed, op determinism on",
-}
-PAIR_OF_SOURCE = {"uncontrolled": "controlled", "nondeterministic_ops": "ops", "seed": "seed"}
-"""The pair whose difference shows each source (see the table above)."""
-
-SOURCE_TITLES = {
-    "seed": "seed-driven",
-    "nondeterministic_ops": "nondeterministic ops",
-    "uncontrolled": "uncontrolled",
-}
+from reprokit.vocabulary import Pair, Source, Status, Verdict
 
 
 @dataclass(frozen=True)
@@ -48,40 +34,46 @@ class Finding:
     """What the experiment says about one source of differences.
 
     Attributes:
-        source: ``seed``, ``nondeterministic_ops`` or ``uncontrolled``.
-        detected: True, False, or None when not checked / not separable.
+        source: the source.
+        status: detected, none, not checked or not separable.
         evidence: one or two sentences a user can check.
         fix: code to paste (None when there is nothing to fix).
         explanation: what this source is, in plain words (set when detected).
+        fix_is_code: whether ``fix`` is code (else a list of options in words).
     """
 
-    source: str
-    detected: bool | None
+    source: Source
+    status: Status
     evidence: str
     fix: str | None = None
     explanation: str | None = None
     fix_is_code: bool = True
 
     @property
+    def detected(self) -> bool | None:
+        """True, False, or None when not checked or not separable (the JSON's ``detected``)."""
+        return self.status.detected
+
+    @property
     def title(self) -> str:
-        return SOURCE_TITLES[self.source]
+        return self.source.label
 
 
 EXPLANATIONS = {
-    "seed": (
+    Source.SEED: (
         "Random initialization, shuffling and dropout draw from generators that "
         "your script does not seed, so every training starts from other random "
         "numbers. This is expected, and fixed by seeding everything once at the top "
         "of the script."
     ),
-    "nondeterministic_ops": (
+    Source.NONDETERMINISTIC_OPS: (
         "Some TensorFlow kernels do not compute in a fixed order (parallel "
         "reductions, atomic updates, tf.data pipelines that give up order for "
         "speed), so two trainings with the same seed still differ in the last "
         "bits, and the differences grow. TensorFlow op determinism makes them "
         "deterministic, usually at a small cost in speed."
     ),
-    "uncontrolled": (
+    Source.UNCONTROLLED: (
         "Something in the training draws randomness that neither the global seeds "
         "nor op determinism reach: an unseeded np.random.default_rng() or "
         "random.Random(), the clock, os.urandom, or file or set order. Two "
@@ -90,18 +82,18 @@ EXPLANATIONS = {
 }
 
 FIXES = {
-    "seed": (
+    Source.SEED: (
         "import keras\n\n"
         "# at the top of the script, before any model or dataset is built\n"
         "# seeds random, NumPy, TensorFlow and Keras:\n"
         "keras.utils.set_random_seed({seed})"
     ),
-    "nondeterministic_ops": (
+    Source.NONDETERMINISTIC_OPS: (
         "import tensorflow as tf\n\n"
         "# before building the model (or run with TF_DETERMINISTIC_OPS=1)\n"
         "tf.config.experimental.enable_op_determinism()"
     ),
-    "uncontrolled": (
+    Source.UNCONTROLLED: (
         "# seed every generator the script creates itself ...\n"
         "rng = np.random.default_rng({seed})  # not default_rng()\n"
         "py_rng = random.Random({seed})       # not random.Random()\n"
@@ -115,7 +107,7 @@ FIXES = {
 def classify(
     comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] = (), refusal: Refusal | None = None
 ) -> tuple[Finding, ...]:
-    """Returns one Finding per source, in the order of ``SOURCES``.
+    """Returns one Finding per source, in the order of :class:`~reprokit.vocabulary.Source`.
 
     Args:
         comparisons: the pairs that were run, by name (``controlled`` is
@@ -126,45 +118,29 @@ def classify(
     """
     by_name = {c.name: c for c in comparisons}
     if refusal is not None:
-        return _refused(refusal, by_name.get("ops"))
-    controlled = by_name["controlled"]
+        return _refused(refusal, by_name.get(Pair.OPS))
+    controlled = by_name[Pair.CONTROLLED]
     return (
-        _seed(by_name.get("seed"), controlled, seed, pins),
-        _ops(by_name.get("ops"), controlled, pins),
+        _seed(by_name.get(Pair.SEED), controlled, seed, pins),
+        _ops(by_name.get(Pair.OPS), controlled, pins),
         _uncontrolled(controlled, seed),
     )
 
 
-LINT_SOURCES = {
-    "RK101": "uncontrolled",
-    "RK102": "uncontrolled",
-    "RK103": "uncontrolled",
-    "RK104": "nondeterministic_ops",
-    "RK108": "nondeterministic_ops",
-    "RK106": "seed",
-}
-"""Which source a lint rule's hazard shows up as when the script runs."""
-
-
-def linked_lint(source: str, lint: Sequence[LintFinding]) -> list[LintFinding]:
-    """The lint findings that can explain ``source``."""
-    return [f for f in lint if LINT_SOURCES.get(f.code) == source]
-
-
-def link_lint(findings: Sequence[Finding], lint: Sequence[LintFinding]) -> tuple[Finding, ...]:
+def add_likely_causes(findings: Sequence[Finding], lint: Sequence[LintFinding]) -> tuple[Finding, ...]:
     """Adds the script lines that likely cause each detected source to its evidence."""
     linked = []
     for finding in findings:
-        causes = linked_lint(finding.source, lint) if finding.detected else []
+        causes = hazards_for(finding.source, lint) if finding.status is Status.DETECTED else []
         lines = "; ".join(f"{_short(c.path)}:{c.line}: {c.message} ({c.code})" for c in causes[:3])
         linked.append(replace(finding, evidence=f"{finding.evidence} Likely cause: {lines}") if causes else finding)
     return tuple(linked)
 
 
-def verdict(findings: Sequence[Finding]) -> str:
-    """``reproducible`` exactly when the controlled pair was shown identical (uncontrolled: False)."""
-    uncontrolled = next(f for f in findings if f.source == "uncontrolled")
-    return "reproducible" if uncontrolled.detected is False else "not_reproducible"
+def verdict(findings: Sequence[Finding]) -> Verdict:
+    """Reproducible exactly when the controlled pair was shown identical (uncontrolled: none)."""
+    uncontrolled = next(f for f in findings if f.source is Source.UNCONTROLLED)
+    return Verdict.REPRODUCIBLE if uncontrolled.status is Status.NONE else Verdict.NOT_REPRODUCIBLE
 
 
 def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
@@ -173,7 +149,7 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
     op = f" (op {refusal.op})" if refusal.op else ""
     refused = Finding(
         refusal.source,
-        True,
+        Status.DETECTED,
         f"With op determinism on, TensorFlow refused to run the script{where}{op}: {refusal.error} "
         f"It means {refusal.meaning}.",
         refusal.options,
@@ -181,24 +157,30 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
         fix_is_code=False,
     )
     not_run = Finding(
-        "seed", None, "Not checked: the runs with op determinism could not run (TensorFlow refused, see above)."
+        Source.SEED,
+        Status.NOT_CHECKED,
+        "Not checked: the runs with op determinism could not run (TensorFlow refused, see above).",
     )
-    if refusal.source == "nondeterministic_ops":
-        uncontrolled = replace(not_run, source="uncontrolled")
+    if refusal.source is Source.NONDETERMINISTIC_OPS:
+        uncontrolled = replace(not_run, source=Source.UNCONTROLLED)
         return not_run, refused, uncontrolled
     if ops is None:
-        ops_finding = Finding("nondeterministic_ops", None, "Not checked (--quick runs only the controlled pair).")
+        ops_finding = _not_checked(Source.NONDETERMINISTIC_OPS)
     elif ops.identical:
         ops_finding = Finding(
-            "nondeterministic_ops", False, "2 runs with the same seed and default ops are bit-identical."
+            Source.NONDETERMINISTIC_OPS, Status.NONE, "2 runs with the same seed and default ops are bit-identical."
         )
     else:
         ops_finding = Finding(
-            "nondeterministic_ops",
-            None,
+            Source.NONDETERMINISTIC_OPS,
+            Status.NOT_SEPARABLE,
             "Not separable: 2 runs with default ops differ, but the refused randomness may explain it. Fix that first.",
         )
     return not_run, ops_finding, refused
+
+
+def _not_checked(source: Source) -> Finding:
+    return Finding(source, Status.NOT_CHECKED, "Not checked (--quick runs only the controlled pair).")
 
 
 def _where(c: Comparison) -> str:
@@ -246,51 +228,51 @@ def _short(path: str) -> str:
 def _uncontrolled(c: Comparison, seed: int) -> Finding:
     if c.identical:
         return Finding(
-            "uncontrolled",
-            False,
+            Source.UNCONTROLLED,
+            Status.NONE,
             f"2 runs with seed {seed} and op determinism on are bit-identical "
             f"({c.steps[0]} steps, every variable at every step).",
         )
     return Finding(
-        "uncontrolled",
-        True,
+        Source.UNCONTROLLED,
+        Status.DETECTED,
         f"2 runs with seed {seed} and op determinism on differ {_where(c)}",
-        FIXES["uncontrolled"].format(seed=seed),
-        EXPLANATIONS["uncontrolled"],
+        FIXES[Source.UNCONTROLLED].format(seed=seed),
+        EXPLANATIONS[Source.UNCONTROLLED],
     )
 
 
 def _ops(c: Comparison | None, controlled: Comparison, pins: Sequence[Pin]) -> Finding:
     if c is None:
-        return Finding("nondeterministic_ops", None, "Not checked (--quick runs only the controlled pair).")
+        return _not_checked(Source.NONDETERMINISTIC_OPS)
     own = _pins_text(pins, "determinism")
     if c.identical:
         note = f" The script enables op determinism itself ({own})." if own else ""
         return Finding(
-            "nondeterministic_ops",
-            False,
+            Source.NONDETERMINISTIC_OPS,
+            Status.NONE,
             f"2 runs with the same seed and default ops are bit-identical.{note}",
         )
     if not controlled.identical:
         return Finding(
-            "nondeterministic_ops",
-            None,
+            Source.NONDETERMINISTIC_OPS,
+            Status.NOT_SEPARABLE,
             "Not separable: 2 runs with default ops differ, but so do the controlled "
             "runs, so uncontrolled randomness may explain it. Fix that first.",
         )
     return Finding(
-        "nondeterministic_ops",
-        True,
+        Source.NONDETERMINISTIC_OPS,
+        Status.DETECTED,
         f"2 runs with the same seed and default ops differ {_where(c)} "
         "With op determinism on, the same runs are bit-identical.",
-        FIXES["nondeterministic_ops"],
-        EXPLANATIONS["nondeterministic_ops"],
+        FIXES[Source.NONDETERMINISTIC_OPS],
+        EXPLANATIONS[Source.NONDETERMINISTIC_OPS],
     )
 
 
 def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequence[Pin]) -> Finding:
     if c is None:
-        return Finding("seed", None, "Not checked (--quick runs only the controlled pair).")
+        return _not_checked(Source.SEED)
     own = _pins_text(pins, "seed")
     if c.identical:
         why = (
@@ -298,22 +280,18 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
             if own
             else "this training does not depend on the seed"
         )
-        return Finding("seed", False, f"Runs with seeds {seed} and {seed + 1} are bit-identical: {why}.")
+        return Finding(Source.SEED, Status.NONE, f"Runs with seeds {seed} and {seed + 1} are bit-identical: {why}.")
     if not controlled.identical:
         return Finding(
-            "seed",
-            None,
+            Source.SEED,
+            Status.NOT_SEPARABLE,
             f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do runs with the same seed.",
         )
     partial = f" The script seeds only part of it itself ({own})." if own else ""
     return Finding(
-        "seed",
-        True,
+        Source.SEED,
+        Status.DETECTED,
         f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed are bit-identical.{partial}",
-        FIXES["seed"].format(seed=seed),
-        EXPLANATIONS["seed"],
+        FIXES[Source.SEED].format(seed=seed),
+        EXPLANATIONS[Source.SEED],
     )
-
-
-def detected_sources(findings: Sequence[Finding]) -> Mapping[str, bool | None]:
-    return {f.source: f.detected for f in findings}

@@ -14,6 +14,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -30,19 +31,19 @@ from reprokit.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    NotReproducibleError,
     ReprokitError,
     ScriptFailedError,
     UsageError,
 )
 from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import json_text, write_atomic
-from reprokit.formats import Output, failing_sources, github_annotations, markdown, parse_outputs, render
+from reprokit.formats import Format, github_annotations, markdown, render
 from reprokit.lint import lint_paths
 from reprokit.progress import progress
-from reprokit.report import Report
+from reprokit.report import NotReproducibleError, Report
 from reprokit.runner import Target
 from reprokit.settings import DEFAULT_SEED
+from reprokit.vocabulary import FailOn, Source, fail_on_sources
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -72,12 +73,46 @@ app = typer.Typer(
 )
 
 
-class FailOn(str, Enum):
+class FailOnChoice(str, Enum):
+    """``--fail-on`` as typer shows and validates it; converted once, where it enters, by ``fail_on_sources``."""
+
     seed = "seed"
     nondeterministic_ops = "nondeterministic-ops"
     uncontrolled = "uncontrolled"
     any = "any"
     none = "none"
+
+
+DEFAULT_FAIL_ON: FailOn = frozenset({Source.UNCONTROLLED})
+
+
+@dataclass(frozen=True)
+class Output:
+    """One report format and where it goes (None: stdout)."""
+
+    format: Format
+    path: Path | None
+
+
+def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
+    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
+    outputs = []
+    for spec in formats or ["rich"]:
+        name, _, path = spec.partition("=")
+        try:
+            chosen = Format(name)
+        except ValueError:
+            names = ", ".join(f.value for f in Format)
+            raise UsageError(f"expected a format among {names} (optionally NAME=PATH), received {spec!r}") from None
+        outputs.append(Output(chosen, Path(path) if path else None))
+    to_stdout = [o for o in outputs if o.path is None]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
+    if output is not None:
+        if not to_stdout:
+            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
+        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
+    return outputs
 
 
 def _version(value: bool) -> None:
@@ -144,7 +179,7 @@ def check(
     seed: SeedOpt = DEFAULT_SEED,
     quick: Annotated[bool, typer.Option("--quick", help="Run only the controlled pair (2 runs).")] = False,
     fail_on: Annotated[
-        list[FailOn] | None,
+        list[FailOnChoice] | None,
         typer.Option(help="Exit 1 when this source is detected (repeatable). [default: uncontrolled]"),
     ] = None,
     output_format: FormatOpt = None,
@@ -180,7 +215,7 @@ def check(
     """
     with _exit_codes():
         outputs = parse_outputs(output_format or [], output)
-        fail = [f.value for f in fail_on or [FailOn.uncontrolled]]
+        fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
         if update_baseline:
             if baseline is None:
@@ -201,8 +236,8 @@ def check(
         _check_and_exit(options, outputs, fail)
 
 
-def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: Sequence[str]) -> None:
-    with progress(quiet=any(o.path is None and o.format != "rich" for o in outputs)) as on_event:
+def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: FailOn) -> None:
+    with progress(quiet=any(o.path is None and o.format is not Format.RICH for o in outputs)) as on_event:
         report = run_check(options, on_event)
     _emit(report, outputs, fail)
     raise typer.Exit(exit_code(report, fail))
@@ -231,7 +266,7 @@ def explain(
     with _exit_codes():
         outputs = parse_outputs(output_format or [], None)
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        _check_and_exit(CheckOptions(target=target, seed=seed, jobs=jobs, explain=True), outputs, ["uncontrolled"])
+        _check_and_exit(CheckOptions(target=target, seed=seed, jobs=jobs, explain=True), outputs, DEFAULT_FAIL_ON)
 
 
 @app.command(name="baseline")
@@ -291,27 +326,22 @@ def _write_baseline(options: CheckOptions, path: Path) -> None:
     )
 
 
-def exit_code(report: Report, fail_on: Sequence[str]) -> int:
-    """1 if a baseline did not match, or a source named in ``fail_on`` was detected; else 0."""
-    if report.baseline is not None:
-        return EXIT_OK if report.baseline.passed else EXIT_FAILED_CHECK
-    failing = failing_sources(fail_on)
-    return EXIT_FAILED_CHECK if any(f.detected and f.source in failing for f in report.findings) else EXIT_OK
+def exit_code(report: Report, fail_on: FailOn) -> int:
+    """1 if the report fails under ``fail_on`` (see :meth:`Report.failures`); else 0."""
+    return EXIT_FAILED_CHECK if report.failures(fail_on) else EXIT_OK
 
 
-def _emit(report: Report, outputs: Sequence[Output], fail_on: Sequence[str]) -> None:
+def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
     """Writes every requested format; a Markdown summary for GitHub; annotations in Actions."""
     stdout_taken = False
     for out in outputs:
-        text = render(report, out.format, fail_on, terminal=out.path is None)
-        if out.path is None:
-            stdout_taken = out.format != "rich"
-            if out.format == "rich":
-                Console(highlight=False).print(report)
-            else:
-                sys.stdout.write(text)
+        if out.path is not None:
+            write_atomic(out.path, render(report, out.format, fail_on))
+        elif out.format is Format.RICH:
+            Console(highlight=False).print(report)
         else:
-            write_atomic(out.path, text)
+            stdout_taken = True
+            sys.stdout.write(render(report, out.format, fail_on))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as f:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from reprokit.report import Report
-from reprokit.settings import DEFAULT_SEED, controlled
-from reprokit.worker import IN_WORKER_VAR
+from reprokit.settings import DEFAULT_SEED, IN_WORKER_VAR, controlled
+from reprokit.vocabulary import Source, fail_on_sources
 
 VERIFY_VAR = "REPROKIT_VERIFY"
 """Set to 1 to verify every decorated function (once per process) when it is first called."""
@@ -32,9 +32,9 @@ class Reproducible:
         self.__reprokit_function__ = function
         self.seed = seed
         self.op_determinism = op_determinism
-        self.fail_on = tuple(fail_on)
+        self.fail_on = fail_on_sources(fail_on)
         # Only the controlled pair is needed unless seed or ops sources can fail it.
-        self.quick = set(self.fail_on) <= {"uncontrolled", "none"} if quick is None else quick
+        self.quick = self.fail_on <= {Source.UNCONTROLLED} if quick is None else quick
         self.max_steps = max_steps
         self.timeout = timeout
         self._verified = False

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from reprokit.compare import PENDING, Divergence, first_divergence
 from reprokit.trace import Point
+from reprokit.vocabulary import Pair
 
 STOP_MARGIN = 4
 """Steps a run may go on after its pairs settled, so that both runs of a pair reach the stop step."""
@@ -100,8 +101,8 @@ class EarlyExit:
 
     def _stop_settled_runs(self) -> None:
         settled = {p.name for p in self._pairs if p.settled}
-        controlled_differs = "controlled" in settled
-        done = {p.name for p in self._pairs if p.settled and (p.name != "seed" or controlled_differs)}
+        controlled_differs = Pair.CONTROLLED in settled
+        done = {p.name for p in self._pairs if p.settled and (p.name != Pair.SEED or controlled_differs)}
         runs = {r for p in self._pairs for r in (p.a, p.b)}
         for run in sorted(runs - set(self._stopped) - self._finished):
             mine = [p for p in self._pairs if run in (p.a, p.b)]

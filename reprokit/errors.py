@@ -2,15 +2,12 @@
 
 Library code raises :class:`ReprokitError` subclasses; only the CLI turns them
 into a one-line message on stderr and an exit code (see ``reprokit.cli``).
+This module imports nothing of reprokit's: errors that carry a result live
+beside it (``reprokit.report.NotReproducibleError``,
+``reprokit.refusals.DeterminismRefusedError``).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from reprokit.refusals import Refusal
-    from reprokit.report import Report
 
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1  # a --fail-on source was detected
@@ -64,29 +61,3 @@ class ScriptFailedError(ReprokitError):
     @property
     def message(self) -> str:
         return str(self.args[0])
-
-
-class NotReproducibleError(ReprokitError):
-    """A check found what it was told to fail on (or a baseline no longer matches).
-
-    Attributes:
-        report: the full report of the check.
-    """
-
-    exit_code = EXIT_FAILED_CHECK
-
-    def __init__(self, message: str, report: Report) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class DeterminismRefusedError(ScriptFailedError):
-    """TensorFlow refused to run the script with op determinism on.
-
-    A finding rather than a crash: the check goes on without the runs that
-    need op determinism and reports the refusal (see :mod:`reprokit.refusals`).
-    """
-
-    def __init__(self, message: str, run: str, details: str, refusal: Refusal) -> None:
-        super().__init__(message, run, details)
-        self.refusal = refusal

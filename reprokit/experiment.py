@@ -21,25 +21,26 @@ import numpy as np
 
 from reprokit import __version__
 from reprokit import baseline as lockfile
-from reprokit.classify import Finding, classify, link_lint, verdict
+from reprokit.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.compare import Comparison, compare_runs, first_divergence
 from reprokit.early import EarlyExit
-from reprokit.errors import CheckFailedError, DeterminismRefusedError, NoTrainingError, NotReproducibleError, UsageError
+from reprokit.errors import CheckFailedError, NoTrainingError, UsageError
 from reprokit.explain import Explanation, explain_replay, explain_without_replay, not_reproduced
 from reprokit.lint import LintFinding, lint_source
-from reprokit.refusals import Refusal
-from reprokit.report import Report, RunSummary
+from reprokit.refusals import DeterminismRefusedError, Refusal
+from reprokit.report import NotReproducibleError, Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import Pin, RunSpec, RunTrace
+from reprokit.vocabulary import Pair, Source, Status, Verdict
 
 REPLAY_MARGIN = 16  # steps replayed past the first divergent one
 REPLAY_ATTEMPTS = 2
 
 PAIRS = (
-    ("controlled", "controlled-1", "controlled-2"),
-    ("ops", "ops-1", "ops-2"),
-    ("seed", "controlled-1", "seed-1"),
+    (Pair.CONTROLLED, "controlled-1", "controlled-2"),
+    (Pair.OPS, "ops-1", "ops-2"),
+    (Pair.SEED, "controlled-1", "seed-1"),
 )
 
 
@@ -79,14 +80,14 @@ class CheckOptions:
 def plan(seed: int, quick: bool) -> list[RunSpec]:
     """The runs of a check, the controlled pair first."""
     specs = [
-        RunSpec("controlled-1", "controlled", Controls(seed, True)),
-        RunSpec("controlled-2", "controlled", Controls(seed, True)),
+        RunSpec("controlled-1", Pair.CONTROLLED, Controls(seed, True)),
+        RunSpec("controlled-2", Pair.CONTROLLED, Controls(seed, True)),
     ]
     if not quick:
         specs += [
-            RunSpec("ops-1", "ops", Controls(seed, False)),
-            RunSpec("ops-2", "ops", Controls(seed, False)),
-            RunSpec("seed-1", "seed", Controls(seed + 1, True)),
+            RunSpec("ops-1", Pair.OPS, Controls(seed, False)),
+            RunSpec("ops-2", Pair.OPS, Controls(seed, False)),
+            RunSpec("seed-1", Pair.SEED, Controls(seed + 1, True)),
         ]
     return specs
 
@@ -119,7 +120,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
     pins = _pins(traces)
     lint = _lint(options.target)
-    findings = link_lint(classify(comparisons, options.seed, pins, runs.refusal), lint)
+    findings = add_likely_causes(classify(comparisons, options.seed, pins, runs.refusal), lint)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
@@ -131,7 +132,7 @@ def _explain(
     options: CheckOptions, comparisons: Sequence[Comparison], traces: dict[str, RunTrace], on_event: OnEvent | None
 ) -> Explanation | None:
     """Where the first differing pair (controlled before ops) first went apart."""
-    pair = next((c for c in comparisons if c.name in ("controlled", "ops") and not c.identical), None)
+    pair = next((c for c in comparisons if c.name in (Pair.CONTROLLED, Pair.OPS) and not c.identical), None)
     if pair is None or pair.divergence is None:
         return None
     d = pair.divergence
@@ -161,10 +162,9 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
     started = time.monotonic()
     specs = plan(options.seed, quick=True)
     with _runs(options, specs, on_event) as runs:
-        if runs.refusal is not None:
-            raise CheckFailedError(f"no baseline was written: TensorFlow refused op determinism: {runs.refusal.error}")
+        _refuse_baseline(runs.refusal, "no baseline was written")
         traces = runs.traces
-        comparison = _compare("controlled", traces["controlled-1"], traces["controlled-2"])
+        comparison = _compare(Pair.CONTROLLED, traces["controlled-1"], traces["controlled-2"])
     findings = classify([comparison], options.seed)
     report = _report(options, specs, traces, verdict(findings), findings, (comparison,), started)
     if not report.reproducible:
@@ -186,22 +186,21 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     started = time.monotonic()
     config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
     document = lockfile.load(path, target.script, target.args, config)
-    specs = [RunSpec("controlled-1", "controlled", Controls(int(document["seed"]), True))]
+    specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
     with _runs(options, specs, on_event) as runs:
-        if runs.refusal is not None:
-            raise UsageError(
-                f"cannot compare with the baseline: TensorFlow refused op determinism: {runs.refusal.error}"
-            )
+        _refuse_baseline(runs.refusal, "cannot compare with the baseline")
         traces = runs.traces
         result = lockfile.compare(document, traces["controlled-1"], path, options.rtol, options.atol)
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
-    findings = (
-        Finding("seed", None, not_checked),
-        Finding("nondeterministic_ops", None, not_checked),
-        Finding("uncontrolled", None, not_checked),
-    )
-    verdict_ = "reproducible" if result.passed else "not_reproducible"
+    findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked) for source in Source)
+    verdict_ = Verdict.REPRODUCIBLE if result.passed else Verdict.NOT_REPRODUCIBLE
     return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
+
+
+def _refuse_baseline(refusal: Refusal | None, what: str) -> None:
+    """A refusal of op determinism fails a baseline command as it fails a check: exit 1."""
+    if refusal is not None:
+        raise CheckFailedError(f"{what}: TensorFlow refused op determinism: {refusal.error}")
 
 
 @dataclass
@@ -238,16 +237,21 @@ def _runs(
 
         # The ops pair starts first, both runs together, so both can stop early;
         # the reports list the runs in plan order.
-        order = sorted(specs, key=lambda s: s.role != "ops")
+        order = sorted(specs, key=lambda s: s.role != Pair.OPS)
         try:
-            results = runner.run_many(order, jobs, tolerate=DeterminismRefusedError, skip=refused)
+            results = runner.run_many(
+                order,
+                jobs,
+                tolerate=DeterminismRefusedError,
+                skip=refused,
+                require=lambda trace: _require_training(trace, target),  # fail fast, the others killed
+            )
         except BaseException:
             runner.kill_all()
             raise
         for spec, result in zip(order, results):
             if isinstance(result, RunTrace):
                 done.traces[spec.name] = result
-                _require_training(result, target)
             elif isinstance(result, DeterminismRefusedError):
                 done.refusal = done.refusal or result.refusal
         yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
@@ -281,7 +285,7 @@ def _report(
     options: CheckOptions,
     specs: Sequence[RunSpec],
     traces: dict[str, RunTrace],
-    verdict_: str,
+    verdict_: Verdict,
     findings: tuple[Finding, ...],
     comparisons: tuple[Comparison, ...],
     started: float,

@@ -80,10 +80,10 @@ def row_digests(array: Any) -> np.ndarray:
         arr = arr.reshape(1)
     rows = arr.shape[0]
     if arr.dtype.hasobject:  # strings: hash each row's repr (rare, and small)
-        return np.array(
-            [int.from_bytes(hashlib.blake2b(repr(r.tolist()).encode(), digest_size=8).digest(), "little") for r in arr],
-            dtype=np.uint64,
-        ).reshape(rows)
+        digests = [
+            int.from_bytes(hashlib.blake2b(repr(r.tolist()).encode(), digest_size=8).digest(), "little") for r in arr
+        ]
+        return np.asarray(digests, dtype=np.uint64)  # one per row
     raw = arr.reshape(rows, -1).view(np.uint8)
     if raw.shape[1] % 4:
         raw = np.pad(raw, ((0, 0), (0, -raw.shape[1] % 4)))
@@ -116,10 +116,12 @@ def rows_of(text: str) -> list[str]:
 def _seed(dtype: str, row_shape: tuple[int, ...]) -> np.uint64:
     """Mixes the dtype and the row shape into row digests."""
     digest = hashlib.blake2b(f"{dtype}{row_shape}".encode(), digest_size=8).digest()
-    return np.uint64(int.from_bytes(digest, "little"))
+    seed: np.uint64 = np.uint64(int.from_bytes(digest, "little"))
+    return seed
 
 
 @functools.lru_cache(maxsize=64)
 def _multipliers(n: int) -> np.ndarray:
     """``n`` fixed, odd 64-bit multipliers (the same in every process)."""
-    return np.random.default_rng(0x5EED).integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    drawn = np.random.default_rng(0x5EED).integers(0, 2**63, size=n, dtype=np.uint64)
+    return np.asarray(drawn * np.uint64(2) + np.uint64(1), dtype=np.uint64)

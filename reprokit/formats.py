@@ -1,36 +1,32 @@
 """CI formats of a report: JUnit XML, Markdown, GitHub annotations, a plain summary.
 
 Every function here is a pure function of a :class:`~reprokit.report.Report`
-(and the ``--fail-on`` sources that decide what counts as a failure).
+and the ``--fail-on`` sources; what fails is decided by
+:meth:`~reprokit.report.Report.failures` alone.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
 
-from reprokit.classify import PAIR_OF_SOURCE, PAIR_TITLES, Finding, linked_lint
-from reprokit.errors import UsageError
+from reprokit.classify import Finding
+from reprokit.lint import hazards_for
 from reprokit.report import Report
-
-FAIL_ON_ALL = frozenset({"seed", "nondeterministic-ops", "uncontrolled"})
-
-FORMATS = ("rich", "json", "junit", "markdown")
+from reprokit.vocabulary import FailOn, Source, Status, Word
 
 
-def failing_sources(fail_on: Collection[str]) -> frozenset[str]:
-    """The source names (``nondeterministic_ops`` style) that ``--fail-on`` makes failures."""
-    wanted = set(fail_on)
-    if "none" in wanted:
-        return frozenset()
-    if "any" in wanted:
-        wanted = set(FAIL_ON_ALL)
-    return frozenset(s.replace("-", "_") for s in wanted)
+class Format(Word):
+    """The formats a report is written in (``--format``)."""
+
+    RICH = "rich"
+    JSON = "json"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,12 @@ class Case:
     details: str
 
 
-def cases(report: Report, fail_on: Collection[str]) -> list[Case]:
+def _failing(report: Report, fail_on: FailOn) -> frozenset[Source | None]:
+    """The sources that fail ``report`` (None for a baseline mismatch)."""
+    return frozenset(f.source for f in report.failures(fail_on))
+
+
+def cases(report: Report, fail_on: FailOn) -> list[Case]:
     """The checks of a report, one per source (or one for a baseline)."""
     if report.baseline is not None:
         b = report.baseline
@@ -54,24 +55,25 @@ def cases(report: Report, fail_on: Collection[str]) -> list[Case]:
                 for d in b.environment_differences
             ]
         )
-        return [Case(f"baseline {b.path}", "passed" if b.passed else "failed", b.message, details)]
-    failing = failing_sources(fail_on)
+        failed = None in _failing(report, fail_on)
+        return [Case(f"baseline {b.path}", "failed" if failed else "passed", b.message, details)]
+    failing = _failing(report, fail_on)
     found = []
     for finding in report.findings:
-        pair = PAIR_OF_SOURCE[finding.source]
-        name = f"{pair} pair ({PAIR_TITLES[pair]}): {finding.title}"
+        pair = finding.source.pair
+        name = f"{pair} pair ({pair.description}): {finding.title}"
         details = finding.evidence + (f"\n\nFix:\n{finding.fix}" if finding.fix else "")
         if finding.detected is None:
             found.append(Case(name, "skipped", finding.evidence, details))
-        elif finding.detected and finding.source in failing:
+        elif finding.source in failing:
             found.append(Case(name, "failed", f"{finding.title} detected: {finding.evidence}", details))
         else:
-            note = " (detected, not in --fail-on)" if finding.detected else ""
+            note = " (detected, not in --fail-on)" if finding.status is Status.DETECTED else ""
             found.append(Case(name, "passed", finding.evidence + note, details))
     return found
 
 
-def junit(report: Report, fail_on: Collection[str]) -> str:
+def junit(report: Report, fail_on: FailOn) -> str:
     """JUnit XML: one test case per source (or per baseline), evidence in the failures."""
     found = cases(report, fail_on)
     failures = sum(c.status == "failed" for c in found)
@@ -89,7 +91,7 @@ def junit(report: Report, fail_on: Collection[str]) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("seed", report.seed),
-        ("verdict", report.verdict),
+        ("verdict", report.verdict.value),
         ("reprokit", report.reprokit_version),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": str(value)})
@@ -105,12 +107,12 @@ def junit(report: Report, fail_on: Collection[str]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def markdown(report: Report, fail_on: Collection[str]) -> str:
+def markdown(report: Report, fail_on: FailOn) -> str:
     """A compact Markdown summary (for pull requests and ``GITHUB_STEP_SUMMARY``)."""
     icon = "✅" if report.reproducible else "❌"
     env = report.environment
     lines = [
-        f"### {icon} reprokit check `{report.script}`: {report.verdict.replace('_', ' ')}",
+        f"### {icon} reprokit check `{report.script}`: {report.verdict.value.replace('_', ' ')}",
         "",
         f"seed {report.seed} · {len(report.runs)} runs · {report.wall_seconds:.1f} s · "
         f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')}",
@@ -119,7 +121,7 @@ def markdown(report: Report, fail_on: Collection[str]) -> str:
     if report.baseline is not None:
         lines += [f"**Baseline** `{report.baseline.path}`: {report.baseline.message}", ""]
     else:
-        failing = failing_sources(fail_on)
+        failing = _failing(report, fail_on)
         lines += ["| source | result | evidence |", "|---|---|---|"]
         for f in report.findings:
             lines.append(f"| {f.title} | {_result(f, failing)} | {_cell(f.evidence)} |")
@@ -139,7 +141,7 @@ def markdown(report: Report, fail_on: Collection[str]) -> str:
                 f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |"
             )
         for f in report.findings:
-            if f.detected and f.fix:
+            if f.status is Status.DETECTED and f.fix:
                 lines += [
                     "",
                     f"<details><summary>Fix: {f.title}</summary>",
@@ -153,29 +155,28 @@ def markdown(report: Report, fail_on: Collection[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _result(f: Finding, failing: frozenset[str]) -> str:
-    if f.detected is None:
-        return "not checked" if f.evidence.startswith("Not checked") else "unclear"
-    if f.detected:
+_RESULT_TEXT = {Status.NONE: "✅ none", Status.NOT_CHECKED: "not checked", Status.NOT_SEPARABLE: "unclear"}
+
+
+def _result(f: Finding, failing: frozenset[Source | None]) -> str:
+    if f.status is Status.DETECTED:
         return "❌ detected" if f.source in failing else "⚠️ detected"
-    return "✅ none"
+    return _RESULT_TEXT[f.status]
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def github_annotations(report: Report, fail_on: Collection[str]) -> Iterator[str]:
+def github_annotations(report: Report, fail_on: FailOn) -> Iterator[str]:
     """GitHub Actions workflow commands: an error per failure, a notice per script line of note."""
-    failing = failing_sources(fail_on)
+    failing = _failing(report, fail_on)
     for case in cases(report, fail_on):
         if case.status == "failed":
             yield f"::error file={_prop(report.script)},title={_prop('reprokit: ' + case.name)}::{_data(case.message)}"
+    causes = [hazard for source in failing if source is not None for hazard in hazards_for(source, report.lint)]
     for f in report.lint:
-        detected = any(
-            x.detected and x.source in failing and f in linked_lint(x.source, report.lint) for x in report.findings
-        )
-        level = "error" if detected and report.baseline is None else "warning"
+        level = "error" if f in causes else "warning"
         location = f"file={_prop(f.path)},line={f.line},col={f.col}"
         yield f"::{level} {location},title={_prop('reprokit ' + f.code)}::{_data(f.message + ' Fix: ' + f.fix)}"
     for pin in report.pins:
@@ -198,38 +199,12 @@ def plain_summary(report: Report, width: int = 100) -> str:
     return out.getvalue()
 
 
-@dataclass(frozen=True)
-class Output:
-    """One report format and where it goes (None: stdout)."""
-
-    format: str
-    path: Path | None
-
-
-def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
-    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
-    outputs = []
-    for spec in formats or ["rich"]:
-        name, _, path = spec.partition("=")
-        if name not in FORMATS:
-            raise UsageError(f"expected a format among {', '.join(FORMATS)} (optionally NAME=PATH), received {spec!r}")
-        outputs.append(Output(name, Path(path) if path else None))
-    to_stdout = [o for o in outputs if o.path is None]
-    if len(to_stdout) > 1:
-        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
-    if output is not None:
-        if not to_stdout:
-            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
-        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
-    return outputs
-
-
-def render(report: Report, output_format: str, fail_on: Sequence[str], terminal: bool = False) -> str:
-    """The report in one of FORMATS, as text (rich: plain text, 100 columns)."""
-    if output_format == "json":
+def render(report: Report, output_format: Format, fail_on: FailOn) -> str:
+    """The report in ``output_format``, as text (rich: plain text, 100 columns)."""
+    if output_format is Format.JSON:
         return report.to_json()
-    if output_format == "junit":
+    if output_format is Format.JUNIT:
         return junit(report, fail_on)
-    if output_format == "markdown":
+    if output_format is Format.MARKDOWN:
         return markdown(report, fail_on)
-    return "" if terminal else plain_summary(report)
+    return plain_summary(report)

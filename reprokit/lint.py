@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reprokit.errors import UsageError
+from reprokit.vocabulary import Source
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,21 @@ class LintFinding:
 
 @dataclass(frozen=True)
 class Rule:
+    """A lint rule.
+
+    Attributes:
+        code: ``RK101`` etc.
+        title: what it finds, in a few words.
+        check: yields ``(node, message, fix)`` for each hazard in a module.
+        source: the source of differences its hazard shows up as when the
+            script runs (None: not linked, e.g. file order, which is stable
+            between runs on one file system).
+    """
+
     code: str
     title: str
     check: Callable[[ast.Module], Iterator[tuple[ast.AST, str, str]]]
+    source: Source | None = None
 
 
 def _name(node: ast.AST) -> str:
@@ -334,16 +347,23 @@ def _environment_writes(tree: ast.Module) -> Iterator[tuple[ast.stmt | ast.expr,
 
 
 RULES = (
-    Rule("RK101", "unseeded random generator", unseeded_generators),
-    Rule("RK102", "generator from non-deterministic state", non_deterministic_state),
-    Rule("RK103", "seed taken from the clock or OS entropy", clock_seeds),
-    Rule("RK104", "tf.data told to give up determinism", non_deterministic_options),
+    Rule("RK101", "unseeded random generator", unseeded_generators, Source.UNCONTROLLED),
+    Rule("RK102", "generator from non-deterministic state", non_deterministic_state, Source.UNCONTROLLED),
+    Rule("RK103", "seed taken from the clock or OS entropy", clock_seeds, Source.UNCONTROLLED),
+    Rule("RK104", "tf.data told to give up determinism", non_deterministic_options, Source.NONDETERMINISTIC_OPS),
     Rule("RK105", "file listing used in file-system order", unsorted_listings),
-    Rule("RK106", "ordered data built from a set of strings", ordered_from_string_sets),
+    Rule("RK106", "ordered data built from a set of strings", ordered_from_string_sets, Source.SEED),
     Rule("RK107", "thread setting assigned instead of called", thread_settings_assigned),
-    Rule("RK108", "multiprocessing data workers", multiprocessing_workers),
+    Rule("RK108", "multiprocessing data workers", multiprocessing_workers, Source.NONDETERMINISTIC_OPS),
     Rule("RK109", "environment variable set too late", late_environment),
 )
+_SOURCE_OF_RULE = {rule.code: rule.source for rule in RULES}
+
+
+def hazards_for(source: Source, findings: Iterable[LintFinding]) -> list[LintFinding]:
+    """The lint findings whose hazard shows up as ``source`` when the script runs (its likely causes)."""
+    return [f for f in findings if _SOURCE_OF_RULE.get(f.code) == source]
+
 
 _IGNORE = re.compile(r"#\s*reprokit:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reprokit.errors import EXIT_FAILED_CHECK, ScriptFailedError
+from reprokit.vocabulary import Source
+
 
 @dataclass(frozen=True)
 class Refusal:
     """TensorFlow refused to run a part of the script with op determinism on.
 
     Attributes:
-        source: ``uncontrolled`` or ``nondeterministic_ops``.
+        source: uncontrolled randomness or nondeterministic ops.
         error: the error's last line, as TensorFlow wrote it.
         op: the TF op or API refused, where the message names it.
         file: the script file of the innermost user frame, if known.
@@ -27,13 +30,16 @@ class Refusal:
         options: what the user can do, one option per line.
     """
 
-    source: str
+    source: Source
     error: str
     op: str | None
     file: str | None
     line: int | None
     meaning: str
     options: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Source(self.source))  # from a run's JSON event
 
     @property
     def where(self) -> str:
@@ -64,30 +70,35 @@ _NO_KERNEL = (
     "on CPU, or accept the nondeterminism and keep op determinism off for this model",
 )
 
-PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, str], str | None], ...] = (
-    (re.compile(r"Random ops require a seed to be set when determinism is enabled"), "uncontrolled", _SEEDLESS, None),
+PATTERNS: tuple[tuple[re.Pattern[str], Source, tuple[str, str], str | None], ...] = (
+    (
+        re.compile(r"Random ops require a seed to be set when determinism is enabled"),
+        Source.UNCONTROLLED,
+        _SEEDLESS,
+        None,
+    ),
     (
         re.compile(r"When determinism is enabled, random ops must have a seed specified"),
-        "uncontrolled",
+        Source.UNCONTROLLED,
         _SEEDLESS,
         None,
     ),
     (
         re.compile(r'"from_non_deterministic_state" cannot be called when determinism is enabled'),
-        "uncontrolled",
+        Source.UNCONTROLLED,
         _ENTROPY_GENERATOR,
         "tf.random.Generator.from_non_deterministic_state",
     ),
     (
         re.compile(r'"get_global_generator" cannot be called if determinism is enabled'),
-        "uncontrolled",
+        Source.UNCONTROLLED,
         _ENTROPY_GENERATOR,
         "tf.random.get_global_generator",
     ),
-    (re.compile(r"Timestamp cannot be called when determinism is enabled"), "uncontrolled", _CLOCK, "Timestamp"),
+    (re.compile(r"Timestamp cannot be called when determinism is enabled"), Source.UNCONTROLLED, _CLOCK, "Timestamp"),
     (
         re.compile(r"(\w+) requires a non-zero seed"),
-        "uncontrolled",
+        Source.UNCONTROLLED,
         _SEEDLESS,
         None,
     ),
@@ -95,7 +106,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, str], str | None], ...] =
         re.compile(
             r"[Dd]eterministic (?:GPU )?implementation.*not (?:currently )?available|UnimplementedError.*determinis"
         ),
-        "nondeterministic_ops",
+        Source.NONDETERMINISTIC_OPS,
         _NO_KERNEL,
         None,
     ),
@@ -115,3 +126,19 @@ def recognize(error: str, file: str | None = None, line: int | None = None) -> R
         last = error.strip().splitlines()[-1] if error.strip() else error
         return Refusal(source, last, op, file, line, meaning, options)
     return None
+
+
+class DeterminismRefusedError(ScriptFailedError):
+    """TensorFlow refused to run the script with op determinism on.
+
+    A finding rather than a crash: a check goes on without the runs that need
+    op determinism and reports the refusal. Where no report can carry it (a
+    baseline), it fails the check with exit code 1, as the refusal's finding
+    does under the default ``--fail-on``.
+    """
+
+    exit_code = EXIT_FAILED_CHECK
+
+    def __init__(self, message: str, run: str, details: str, refusal: Refusal) -> None:
+        super().__init__(message, run, details)
+        self.refusal = refusal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -14,10 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from reprokit.baseline import BaselineResult
-from reprokit.classify import PAIR_TITLES, Finding
+from reprokit.classify import Finding
 from reprokit.compare import Comparison, short_name
 from reprokit.explain import Explanation
-from reprokit.report import Report
+from reprokit.vocabulary import Pair, Source, Status
+
+if TYPE_CHECKING:  # the report renders itself through this module
+    from reprokit.report import Report
 
 
 def render_report(report: Report) -> Iterator[RenderableType]:
@@ -33,7 +37,7 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     if report.explanation is not None:
         yield _explanation_panel(report.explanation)
     for finding in report.findings:
-        if finding.detected:
+        if finding.status is Status.DETECTED:
             yield _fix_panel(finding)
     if report.lint:
         yield _lint_table(report)
@@ -67,9 +71,9 @@ def _verdict_panel(report: Report) -> Panel:
 
 def summary(report: Report) -> str:
     """The answer to "why do my trainings differ?", in a few sentences."""
-    seed = report.finding("seed")
-    ops = report.finding("nondeterministic_ops")
-    controlled = report.comparison("controlled")
+    seed = report.finding(Source.SEED)
+    ops = report.finding(Source.NONDETERMINISTIC_OPS)
+    controlled = report.comparison(Pair.CONTROLLED)
     steps = controlled.steps[0] if controlled else 0
     if report.refusal is not None:
         r = report.refusal
@@ -91,19 +95,19 @@ def summary(report: Report) -> str:
         f"Two trainings with seed {report.seed} and op determinism on gave bit-identical "
         f"weights at every one of {steps} steps."
     )
-    causes = [f for f in (seed, ops) if f.detected]
+    causes = [f for f in (seed, ops) if f.status is Status.DETECTED]
     if not causes:
         if report.quick:
             return text + " Run without --quick to learn what makes unseeded trainings differ."
         return text + " Even with another seed or default ops the weights do not change."
     parts = []
-    if seed.detected:
-        c = report.comparison("seed")
+    if seed.status is Status.DETECTED:
+        c = report.comparison(Pair.SEED)
         parts.append(f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{_size(c)})")
-    if ops.detected:
-        c = report.comparison("ops")
+    if ops.status is Status.DETECTED:
+        c = report.comparison(Pair.OPS)
         parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
-    fixes = "set the seed" if len(parts) == 1 and seed.detected else "apply the fixes"
+    fixes = "set the seed" if causes == [seed] else "apply the fixes"
     return (
         f"{text} The differences between your own trainings come from "
         f"{' and from '.join(parts)}. {fixes.capitalize()} below and every training of "
@@ -129,12 +133,20 @@ def _size(c: Comparison | None) -> str:
     return ": " + ", ".join(parts) if parts else ""
 
 
+_STATUS_TEXT = {
+    Status.DETECTED: "● detected",
+    Status.NONE: "✔ none",
+    Status.NOT_CHECKED: "○ not checked",
+    Status.NOT_SEPARABLE: "? unclear",
+}
+
+
 def _status(finding: Finding) -> Text:
-    if finding.detected is None:
-        return Text("○ not checked" if "Not checked" in finding.evidence else "? unclear", style="yellow")
-    if finding.detected:
-        return Text("● detected", style="bold red" if finding.source == "uncontrolled" else "bold yellow")
-    return Text("✔ none", style="green")
+    if finding.status is Status.DETECTED:
+        style = "bold red" if finding.source is Source.UNCONTROLLED else "bold yellow"
+    else:
+        style = "green" if finding.status is Status.NONE else "yellow"
+    return Text(_STATUS_TEXT[finding.status], style=style)
 
 
 def _sources_table(report: Report) -> Table:
@@ -148,7 +160,7 @@ def _sources_table(report: Report) -> Table:
 
 
 def _comparisons_table(report: Report) -> Table:
-    legend = " · ".join(f"{c.name}: {PAIR_TITLES.get(c.name, '')}" for c in report.comparisons)
+    legend = " · ".join(f"{c.name}: {_pair_title(c.name)}" for c in report.comparisons)
     table = Table(
         title="Comparisons",
         title_justify="left",
@@ -175,6 +187,13 @@ def _comparisons_table(report: Report) -> Table:
             "\n".join(losses),
         )
     return table
+
+
+def _pair_title(name: str) -> str:
+    try:
+        return Pair(name).description
+    except ValueError:  # a comparison of the caller's own
+        return ""
 
 
 def _first_divergence(c: Comparison) -> Text:
@@ -215,7 +234,7 @@ def _fix_panel(finding: Finding) -> Panel:
             Text("Fix:", style="bold"),
             Syntax(finding.fix, "python", theme="ansi_dark", background_color="default"),
         ]
-    style = "red" if finding.source == "uncontrolled" else "yellow"
+    style = "red" if finding.source is Source.UNCONTROLLED else "yellow"
     return Panel(Group(*parts), title=f"{finding.title}: why, and the fix", border_style=style, box=box.ROUNDED)
 
 

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.compare import Comparison
+from reprokit.errors import EXIT_FAILED_CHECK, ReprokitError
 from reprokit.explain import Explanation
 from reprokit.files import finite, json_text
 from reprokit.lint import LintFinding
 from reprokit.refusals import Refusal
+from reprokit.render import render_report
 from reprokit.trace import Pin, PipelineCall
+from reprokit.vocabulary import FailOn, Source, Status, Verdict
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -55,7 +58,7 @@ class Report:
         script: the script as given on the command line.
         script_args: the script's own arguments.
         seed: the seed S of the controlled runs.
-        verdict: ``reproducible`` or ``not_reproducible``.
+        verdict: reproducible exactly when the controlled pair was shown identical.
         findings: one per source (seed, nondeterministic ops, uncontrolled).
         comparisons: the pairs that were compared.
         runs: the runs, in the order they were planned.
@@ -69,7 +72,7 @@ class Report:
     script: str
     script_args: tuple[str, ...]
     seed: int
-    verdict: str
+    verdict: Verdict
     findings: tuple[Finding, ...]
     comparisons: tuple[Comparison, ...]
     runs: tuple[RunSummary, ...]
@@ -88,14 +91,28 @@ class Report:
 
     @property
     def reproducible(self) -> bool:
-        return self.verdict == "reproducible"
+        return self.verdict is Verdict.REPRODUCIBLE
 
-    def finding(self, source: str) -> Finding:
-        """The finding for ``source`` (``seed``, ``nondeterministic_ops``, ``uncontrolled``)."""
+    def finding(self, source: Source | str) -> Finding:
+        """The finding for ``source`` (a :class:`~reprokit.vocabulary.Source` or its name, e.g. ``"seed"``)."""
         for f in self.findings:
             if f.source == source:
                 return f
-        raise KeyError(f"expected one of seed, nondeterministic_ops, uncontrolled; received {source!r}")
+        raise KeyError(f"expected one of {', '.join(s.value for s in Source)}; received {source!r}")
+
+    def failures(self, fail_on: FailOn) -> tuple[Failure, ...]:
+        """What fails this check under ``fail_on``: the one place that decides it.
+
+        A baseline that does not match always fails; otherwise each source in
+        ``fail_on`` that was detected fails. Empty when the check passes.
+        """
+        if self.baseline is not None:
+            return () if self.baseline.passed else (Failure(None, f"{self.script} {self.baseline.message}"),)
+        return tuple(
+            Failure(f.source, f"{f.title}: {f.evidence}")
+            for f in self.findings
+            if f.status is Status.DETECTED and f.source in fail_on
+        )
 
     def comparison(self, name: str) -> Comparison | None:
         return next((c for c in self.comparisons if c.name == name), None)
@@ -109,9 +126,10 @@ class Report:
                 "script": self.script,
                 "script_args": list(self.script_args),
                 "seed": self.seed,
-                "verdict": self.verdict,
+                "verdict": self.verdict.value,
                 "sources": {
-                    f.source: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix} for f in self.findings
+                    f.source.value: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix}
+                    for f in self.findings
                 },
                 "comparisons": [_comparison_dict(c) for c in self.comparisons],
                 "runs": [_run_dict(r) for r in self.runs],
@@ -133,9 +151,34 @@ class Report:
         return json_text(self.to_dict())
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from reprokit.render import render_report
-
         yield from render_report(self)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a check fails: a detected source named in ``--fail-on``, or a baseline mismatch.
+
+    Attributes:
+        source: the source, or None for a baseline that does not match.
+        message: one sentence, with the evidence.
+    """
+
+    source: Source | None
+    message: str
+
+
+class NotReproducibleError(ReprokitError):
+    """A check found what it was told to fail on (or a baseline no longer matches).
+
+    Attributes:
+        report: the full report of the check.
+    """
+
+    exit_code = EXIT_FAILED_CHECK
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def _comparison_dict(c: Comparison) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from reprokit.early import EarlyExit
-from reprokit.errors import DeterminismRefusedError, ReprokitError, ScriptFailedError
+from reprokit.errors import ReprokitError, ScriptFailedError
+from reprokit.refusals import DeterminismRefusedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.worker import CONFIG_VAR
@@ -108,13 +109,16 @@ class Runner:
         jobs: int = 1,
         tolerate: type[Exception] | None = None,
         skip: Callable[[RunSpec, Sequence[Exception]], bool] | None = None,
+        require: Callable[[RunTrace], None] | None = None,
     ) -> list[RunTrace | Exception | None]:
         """Runs ``specs``, up to ``jobs`` at once, in order of start; results in spec order.
 
         An exception of type ``tolerate`` is returned in the run's place
         instead of raised; any other failure kills every run at once and is
         raised. A spec for which ``skip(spec, tolerated_so_far)`` is true when
-        its turn comes is not run (None in its place).
+        its turn comes is not run (None in its place). ``require`` is called
+        on each finished run as soon as it ends, and may raise to end them all
+        (a script that trained nothing is known after its first run).
         """
         tolerated: list[Exception] = []
 
@@ -122,12 +126,15 @@ class Runner:
             if skip is not None and skip(spec, tolerated):
                 return None
             try:
-                return self.run(spec)
+                trace = self.run(spec)
             except Exception as e:
                 if tolerate is not None and isinstance(e, tolerate):
                     tolerated.append(e)
                     return e
                 raise
+            if require is not None:
+                require(trace)
+            return trace
 
         if jobs <= 1 or len(specs) <= 1:
             return [attempt(spec) for spec in specs]

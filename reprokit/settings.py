@@ -17,6 +17,9 @@ from typing import Any
 DEFAULT_SEED = 1234
 """The seed used when ``--seed`` is not given (printed in every report)."""
 
+IN_WORKER_VAR = "REPROKIT_IN_WORKER"
+"""Set in a run process while the script runs: decorated functions must not verify themselves again."""
+
 RUN_MEMORY_BYTES = 2 * 1024**3
 """Memory set aside per concurrent run when choosing how many to start."""
 

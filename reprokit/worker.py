@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.refusals import recognize
+from reprokit.settings import IN_WORKER_VAR
 
 CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
-IN_WORKER_VAR = "REPROKIT_IN_WORKER"
 EXIT_SCRIPT_FAILED = 3
 EXIT_SETUP_FAILED = 4
 

@@ -21,7 +21,6 @@ from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def recorded_trace(name: str) -> RunTrace:

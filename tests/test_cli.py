@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 from helpers import recorded_report, reprokit
 from reprokit import __version__
 from reprokit.cli import app, exit_code, main
+from reprokit.vocabulary import fail_on_sources
 
 
 def test_version_prints_the_version():
@@ -36,7 +37,7 @@ def test_check_help_documents_the_options():
     ],
 )
 def test_the_exit_code_follows_fail_on(fail_on, kind, expected):
-    assert exit_code(recorded_report(kind), fail_on) == expected
+    assert exit_code(recorded_report(kind), fail_on_sources(fail_on)) == expected
 
 
 def test_a_missing_script_is_a_one_line_error_with_exit_code_2(capsys):

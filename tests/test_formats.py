@@ -8,10 +8,13 @@ import pytest
 
 from helpers import recorded_report
 from reprokit.baseline import BaselineResult, EnvironmentDifference
-from reprokit.cli import exit_code
+from reprokit.cli import Output, exit_code, parse_outputs
 from reprokit.errors import UsageError
-from reprokit.formats import Output, github_annotations, junit, markdown, parse_outputs
+from reprokit.formats import Format, github_annotations, junit, markdown
 from reprokit.trace import Pin
+from reprokit.vocabulary import Source, fail_on_sources
+
+UNCONTROLLED = frozenset({Source.UNCONTROLLED})
 
 
 def cases(xml: str) -> dict[str, ET.Element]:
@@ -20,7 +23,7 @@ def cases(xml: str) -> dict[str, ET.Element]:
 
 
 def test_junit_has_a_testcase_per_source_and_fails_only_what_fail_on_names():
-    xml = junit(recorded_report("ops"), ["nondeterministic-ops"])
+    xml = junit(recorded_report("ops"), fail_on_sources(["nondeterministic-ops"]))
     root = ET.fromstring(xml)
     assert root.get("tests") == "3" and root.get("failures") == "1"
     found = cases(xml)
@@ -32,7 +35,7 @@ def test_junit_has_a_testcase_per_source_and_fails_only_what_fail_on_names():
 
 
 def test_junit_skips_what_was_not_checked():
-    found = cases(junit(recorded_report("none", quick=True), ["any"]))
+    found = cases(junit(recorded_report("none", quick=True), fail_on_sources(["any"])))
     assert found["seed-driven"].find("skipped") is not None
     assert found["uncontrolled"].find("failure") is None and found["uncontrolled"].find("skipped") is None
 
@@ -52,15 +55,15 @@ def test_a_baseline_is_one_junit_testcase_with_the_difference_as_its_failure():
             "differs from the baseline from step 12 of sequential (dense/kernel)",
         ),
     )
-    xml = junit(report, ["uncontrolled"])
+    xml = junit(report, UNCONTROLLED)
     (case,) = ET.fromstring(xml).iter("testcase")
     assert case.get("name") == "baseline reprokit.lock.json"
     assert "from step 12" in case.find("failure").get("message")
-    assert exit_code(report, ["none"]) == 1  # a baseline mismatch fails whatever --fail-on says
+    assert exit_code(report, frozenset()) == 1  # a baseline mismatch fails whatever --fail-on says
 
 
 def test_markdown_has_the_verdict_a_table_and_the_fixes():
-    text = markdown(recorded_report("seed"), ["uncontrolled"])
+    text = markdown(recorded_report("seed"), UNCONTROLLED)
     assert text.startswith("### ✅ reprokit check `examples/seed_question.py`: reproducible")
     assert "| seed-driven | ⚠️ detected |" in text
     assert "| seed | differs | initial weights (`sequential/dense/kernel`)" in text
@@ -72,7 +75,7 @@ def test_github_annotations_escape_their_data_and_point_at_script_lines():
         recorded_report("uncontrolled"),
         pins=(Pin("np.random.seed(0)", "seed", "/src/train, v2.py", 7),),
     )
-    lines = list(github_annotations(report, ["uncontrolled"]))
+    lines = list(github_annotations(report, UNCONTROLLED))
     assert lines[0].startswith("::error file=examples/seed_question.py,title=reprokit%3A controlled pair")
     assert "\n" not in lines[0]
     assert lines[-1].startswith("::notice file=/src/train%2C v2.py,line=7,title=reprokit::")
@@ -82,7 +85,7 @@ def test_environment_differences_are_listed_in_the_baseline_testcase():
     diff = EnvironmentDifference("tensorflow", "2.20.0", "2.21.0")
     result = BaselineResult("b.json", True, False, (diff,), None, None, (), (), "agree within rtol 0.001")
     report = dataclasses.replace(recorded_report("none"), baseline=result)
-    (case,) = ET.fromstring(junit(report, [])).iter("testcase")
+    (case,) = ET.fromstring(junit(report, frozenset())).iter("testcase")
     assert "tensorflow: '2.20.0' in the baseline, '2.21.0' now" in case.find("system-out").text
     assert json.loads(report.to_json())["baseline"]["environment_differences"][0]["field"] == "tensorflow"
 
@@ -90,10 +93,10 @@ def test_environment_differences_are_listed_in_the_baseline_testcase():
 def test_several_formats_go_to_files_and_one_to_stdout(tmp_path):
     outputs = parse_outputs(["rich", f"junit={tmp_path / 'r.xml'}", "json=r.json"], None)
     assert outputs == [
-        Output("rich", None),
-        Output("junit", tmp_path / "r.xml"),
-        Output("json", tmp_path.__class__("r.json")),
+        Output(Format.RICH, None),
+        Output(Format.JUNIT, tmp_path / "r.xml"),
+        Output(Format.JSON, tmp_path.__class__("r.json")),
     ]
-    assert parse_outputs(["json"], tmp_path / "r.json") == [Output("json", tmp_path / "r.json")]
+    assert parse_outputs(["json"], tmp_path / "r.json") == [Output(Format.JSON, tmp_path / "r.json")]
     with pytest.raises(UsageError, match="only one --format can go to stdout"):
         parse_outputs(["rich", "json"], None)

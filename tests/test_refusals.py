@@ -79,3 +79,8 @@ def test_a_refused_generator_is_an_uncontrolled_finding_with_its_line_and_the_ot
     assert [r["name"] for r in doc["runs"]] == ["ops-1", "ops-2"]  # the runs without op determinism still ran
     assert [c["name"] for c in doc["comparisons"]] == ["ops"]
     assert reprokit("check", path, "--quick", "--fail-on", "none").returncode == 0
+    # No baseline can be written: the same exit code as the check's finding.
+    baseline = reprokit("baseline", path, "--output", path.with_name("lock.json"))
+    assert baseline.returncode == 1, baseline.stderr
+    assert "no baseline was written: TensorFlow refused op determinism" in baseline.stderr
+    assert not path.with_name("lock.json").exists()

@@ -1,0 +1,129 @@
+"""The words a check answers in: sources, their status, the pairs and the verdict.
+
+Typed values instead of strings, so that a renderer never searches evidence
+text to learn what a finding means, and a ``--fail-on`` value is converted
+once, where it enters (:func:`fail_on_sources`). Each member's value is the
+string the JSON report has always used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+from reprokit.errors import UsageError
+
+
+class Word(str, Enum):
+    """A string enum whose ``str()`` and hash are its value (as ``enum.StrEnum``, which needs 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    __hash__ = str.__hash__
+
+
+class Pair(Word):
+    """Two runs that differ in one factor only (see :mod:`reprokit.classify`)."""
+
+    CONTROLLED = "controlled"
+    OPS = "ops"
+    SEED = "seed"
+
+    @property
+    def description(self) -> str:
+        """What the two runs share and what they vary (``same seed, default ops``)."""
+        return _PAIR_DESCRIPTIONS[self]
+
+
+_PAIR_DESCRIPTIONS = {
+    Pair.CONTROLLED: "same seed, op determinism on",
+    Pair.OPS: "same seed, default ops",
+    Pair.SEED: "other seed, op determinism on",
+}
+
+
+class Source(Word):
+    """A source of differences between trainings."""
+
+    SEED = "seed"
+    NONDETERMINISTIC_OPS = "nondeterministic_ops"
+    UNCONTROLLED = "uncontrolled"
+
+    @property
+    def label(self) -> str:
+        """How reports name the source (``nondeterministic ops``)."""
+        return _SOURCE_LABELS[self]
+
+    @property
+    def option(self) -> str:
+        """How ``--fail-on`` names the source (``nondeterministic-ops``)."""
+        return self.value.replace("_", "-")
+
+    @property
+    def pair(self) -> Pair:
+        """The pair whose difference shows this source."""
+        return _PAIR_OF_SOURCE[self]
+
+
+_SOURCE_LABELS = {
+    Source.SEED: "seed-driven",
+    Source.NONDETERMINISTIC_OPS: "nondeterministic ops",
+    Source.UNCONTROLLED: "uncontrolled",
+}
+_PAIR_OF_SOURCE = {Source.UNCONTROLLED: Pair.CONTROLLED, Source.NONDETERMINISTIC_OPS: Pair.OPS, Source.SEED: Pair.SEED}
+
+
+class Status(Word):
+    """What a check concluded about one source."""
+
+    DETECTED = "detected"
+    NONE = "none"
+    NOT_CHECKED = "not_checked"  # its pair did not run (--quick, a baseline check, a refusal)
+    NOT_SEPARABLE = "not_separable"  # its pair differs, but uncontrolled randomness may explain it
+
+    @property
+    def detected(self) -> bool | None:
+        """True, False, or None when the check could not say (the JSON's ``detected``)."""
+        if self is Status.DETECTED:
+            return True
+        if self is Status.NONE:
+            return False
+        return None
+
+
+class Verdict(Word):
+    """The answer of a check: ``reproducible`` exactly when the controlled pair was shown identical."""
+
+    REPRODUCIBLE = "reproducible"
+    NOT_REPRODUCIBLE = "not_reproducible"
+
+
+FailOn = frozenset[Source]
+"""The sources whose detection fails a check (``--fail-on``)."""
+
+FAIL_ON_CHOICES = ("seed", "nondeterministic-ops", "uncontrolled", "any", "none")
+
+
+def fail_on_sources(values: Iterable[str]) -> FailOn:
+    """Converts ``--fail-on`` values (``seed``, ``nondeterministic-ops``, ``uncontrolled``, ``any``, ``none``).
+
+    ``nondeterministic_ops`` is accepted too. ``none`` wins over everything else.
+
+    Raises:
+        UsageError: a value is none of these.
+    """
+    wanted: set[Source] = set()
+    words = [str(v) for v in values]
+    for word in words:
+        if word == "any":
+            wanted |= set(Source)
+        elif word != "none":
+            try:
+                wanted.add(Source(word.replace("-", "_")))
+            except ValueError:
+                raise UsageError(f"expected --fail-on among {', '.join(FAIL_ON_CHOICES)}, received {word!r}") from None
+    return frozenset() if "none" in words else frozenset(wanted)
