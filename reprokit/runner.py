@@ -100,6 +100,7 @@ class Runner:
         self.on_event = on_event
         self.monitor: EarlyExit | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
+        self._stopping = False  # set by kill_all: no run starts after it
         self._control: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
 
@@ -141,7 +142,11 @@ class Runner:
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="reprokit-run")
         futures = [pool.submit(attempt, spec) for spec in specs]
         try:
-            wait(futures, return_when=FIRST_EXCEPTION)  # a failed run ends the check at once
+            wait(futures, return_when=FIRST_EXCEPTION)  # a failed run ends the check at once,
+            for future in futures:  # whichever run it was, while the others still run
+                error = future.exception() if future.done() else None
+                if error is not None:
+                    raise error
             return [f.result() for f in futures]
         except BaseException:
             for f in futures:
@@ -162,6 +167,9 @@ class Runner:
 
     def run(self, spec: RunSpec) -> RunTrace:
         """Runs one training; raises ScriptFailedError if the script fails."""
+        with self._lock:
+            if self._stopping:
+                raise ReprokitError(f"run {spec.name} was not started: the check already ended")
         run_dir = self.workdir / spec.name
         run_dir.mkdir(parents=True)
         arrays_path = run_dir / "arrays.npz"
@@ -202,6 +210,9 @@ class Runner:
         with self._lock:
             self._live.add(proc)
             self._control[spec.name] = os.fdopen(control_write, "w", encoding="utf-8")
+            stopping = self._stopping
+        if stopping:  # the check ended while this run was starting
+            _kill_group(proc)
         if self.on_event is not None:
             self.on_event(spec, {"type": "launched", "pid": proc.pid})
         reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
@@ -275,8 +286,9 @@ class Runner:
                     self.on_event(builder.spec, event)
 
     def kill_all(self) -> None:
-        """Kills every live run with its process group (used on Ctrl-C)."""
+        """Kills every live run with its process group, and starts no other (a failure, Ctrl-C)."""
         with self._lock:
+            self._stopping = True
             live = list(self._live)
         for proc in live:
             _kill_group(proc)

@@ -52,12 +52,15 @@ def test_a_non_zero_exit_status_of_the_script_exits_3(write_script):
     assert "the script exited with status 4" in result.stderr
 
 
-def test_a_script_that_trains_nothing_exits_2_and_says_so(write_script):
+def test_a_script_that_trains_nothing_exits_2_as_soon_as_the_first_run_ends(write_script):
     path = write_script("import keras\nprint(keras.__version__)\n")
-    result = reprokit("check", path)
+    result = reprokit("check", path, "--jobs", "2")
     assert result.returncode == 2
     assert "no Keras training step was observed" in result.stderr
     assert "Traceback" not in result.stderr
+    # Known when the first run ends: the runs still going are stopped, the rest never start.
+    finished = re.findall(r"reprokit: run (\S+) finished", result.stderr)
+    assert 1 <= len(finished) <= 2, result.stderr
 
 
 def sleeper(marker: str) -> str:
