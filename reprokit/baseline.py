@@ -109,7 +109,7 @@ def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def step_fingerprint(weights: Mapping[str, str]) -> str:
+def model_step_fingerprint(weights: Mapping[str, str]) -> str:
     """One fingerprint for all of a model's variables at one step."""
     return combine([f"{name}={weights[name]}" for name in sorted(weights)])
 
@@ -127,7 +127,7 @@ def from_trace(
             "initial_weights": dict(sorted(init.items())) if init is not None else None,
             "final_weights": dict(sorted(model.weights.items())),
             "history": {k: list(v) for k, v in model.history.items()},
-            "step_fingerprints": {str(p.step): step_fingerprint(p.weights) for p in points if p.step > 0},
+            "step_fingerprints": {str(p.step): model_step_fingerprint(p.weights) for p in points if p.step > 0},
         }
         if not model.history:
             entry["losses"] = _sampled_losses(points)
@@ -329,7 +329,9 @@ def _points(document: Mapping[str, Any]) -> tuple[Point, ...]:
 
 
 def _current_points(trace: RunTrace) -> tuple[Point, ...]:
-    return tuple(p if p.step == 0 else Point(p.model, p.step, {"*": step_fingerprint(p.weights)}) for p in trace.points)
+    return tuple(
+        p if p.step == 0 else Point(p.model, p.step, {"*": model_step_fingerprint(p.weights)}) for p in trace.points
+    )
 
 
 def _sampled_losses(points: Sequence[Point]) -> list[list[float | int | None]]:

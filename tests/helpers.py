@@ -48,6 +48,23 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+@dataclass(frozen=True)
+class CheckedExample:
+    """An example checked once through the CLI: its exit code, terminal report and every file format."""
+
+    example: str
+    result: CliResult
+    folder: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads((self.folder / "json").read_text())
+
+    def text(self, name: str) -> str:
+        """The report in format ``name`` (``rich`` is what the terminal showed)."""
+        return self.result.stdout if name == "rich" else (self.folder / name).read_text()
+
+
 def reprokit(
     *args: str | Path, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
 ) -> CliResult:

@@ -1,27 +1,27 @@
-"""Early exit never changes a verdict: each class of example, checked with and without it."""
+"""Early exit never changes a verdict: the session's checks of the examples against full ones."""
 
 import pytest
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, reprokit
 from reprokit import CheckOptions, Target, run_check
 
 pytestmark = pytest.mark.e2e
 
 
-def classification(report):
+def classification(doc: dict) -> dict:
     """Everything a check concludes, without the sizes that depend on how long runs trained."""
     return {
-        "verdict": report.verdict,
-        "sources": {f.source: f.detected for f in report.findings},
+        "verdict": doc["verdict"],
+        "sources": {name: source["detected"] for name, source in doc["sources"].items()},
         "pairs": {
-            c.name: (
-                c.identical,
-                c.first_divergent_step,
-                c.divergence.stage if c.divergence else None,
-                c.divergence.input_change if c.divergence else None,
-                c.first_divergent_variables,
+            c["name"]: (
+                c["identical"],
+                c["first_divergent_step"],
+                c["first_divergence_stage"],
+                c["input_change"],
+                c["first_divergent_variables"],
             )
-            for c in report.comparisons
+            for c in doc["comparisons"]
         },
     }
 
@@ -31,18 +31,23 @@ def classification(report):
     [
         ("nondeterministic_pipeline.py", {"ops-1", "ops-2"}),  # nondeterministic ops: the ops pair stops
         ("unseeded_augmentation.py", {"controlled-1", "controlled-2", "ops-1", "ops-2", "seed-1"}),  # uncontrolled
-        ("custom_loop.py", set()),  # seed-driven, a hand-written loop: only the seed pair differs, and trains on
     ],
 )
-def test_a_check_that_stops_early_reaches_the_same_classification_as_a_full_one(example, stops):
-    target = Target(EXAMPLES / example)
-    early = run_check(CheckOptions(target))
-    full = run_check(CheckOptions(target, full=True))
+def test_a_check_that_stops_early_reaches_the_same_classification_as_a_full_one(checked_example, example, stops):
+    early = checked_example(example).report
+    full = reprokit("check", EXAMPLES / example, "--full", "--format", "json").report
     assert classification(early) == classification(full)
     # Whether a run stops before its end depends on timing (these examples train
     # for ~1 s after a ~5 s start); which runs may stop does not.
-    assert {r.name for r in early.runs if r.stopped_early} <= stops
-    assert not any(r.stopped_early for r in full.runs)
+    assert {r["name"] for r in early["runs"] if r["stopped_early"]} <= stops
+    assert not any(r["stopped_early"] for r in full["runs"])
+
+
+def test_a_seed_driven_check_trains_every_run_to_the_end(checked_example):
+    # Only the seed pair differs, and it trains on for its effect size: nothing may stop.
+    doc = checked_example("custom_loop.py").report
+    assert not any(r["stopped_early"] for r in doc["runs"])
+    assert {r["steps"] for r in doc["runs"]} == {58}
 
 
 UNSEEDED_DATA = """

@@ -1,12 +1,9 @@
 """reprokit as a library: check(), the decorator, controlled(), each run for real."""
 
-import random
 import subprocess
 import sys
 import textwrap
-import warnings
 
-import numpy as np
 import pytest
 import training_functions
 
@@ -90,23 +87,38 @@ def test_reprokit_verify_makes_a_plain_call_verify_a_script_function_first(tmp_p
     assert "trained" not in verified.stdout
 
 
-def test_controlled_restores_the_generators_and_says_what_it_cannot_undo():
-    import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config
+CONTROLLED_IN_A_FRESH_PROCESS = """
+import random, warnings
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+import reprokit
 
-    random.seed(11)
-    np.random.seed(11)
-    expected = (random.random(), np.random.rand())
-    random.seed(11)
-    np.random.seed(11)
-    was_on = tf_config.is_op_determinism_enabled()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with reprokit.controlled(seed=9) as settings:
-            inside = float(tf.random.uniform(()))
-    assert (random.random(), np.random.rand()) == expected
-    with reprokit.controlled(seed=9, warn=False):
-        assert float(tf.random.uniform(())) == inside
-    if not was_on:
-        assert any("op determinism stays enabled" in str(w.message) for w in caught)
-        assert "op determinism stays enabled" in settings.not_restored[0]
+random.seed(11)
+np.random.seed(11)
+expected = (random.random(), np.random.rand())
+random.seed(11)
+np.random.seed(11)
+assert not tf_config.is_op_determinism_enabled()  # a fresh process: off
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with reprokit.controlled(seed=9) as settings:
+        inside = float(tf.random.uniform(()))
+print("restored", (random.random(), np.random.rand()) == expected)
+with reprokit.controlled(seed=9, warn=False):
+    print("same draw", float(tf.random.uniform(())) == inside)
+print("warned", [str(w.message) for w in caught])
+print("not restored", settings.not_restored)
+"""
+
+
+def test_controlled_restores_the_generators_and_says_what_it_cannot_undo():
+    result = subprocess.run(
+        [sys.executable, "-c", CONTROLLED_IN_A_FRESH_PROCESS], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    said = {line.split(" ", 1)[0]: line for line in result.stdout.splitlines()}
+    assert said["restored"] == "restored True"
+    assert said["same"] == "same draw True"
+    assert "op determinism stays enabled (TensorFlow cannot switch it off reliably)" in said["warned"]
+    assert "op determinism stays enabled" in said["not"]  # settings.not_restored

@@ -140,10 +140,12 @@ def test_the_rule_stays_quiet_on_correct_code(code, source):
 
 
 def test_a_finding_says_where_what_and_how_to_fix_it():
-    (finding,) = lint_source("import numpy as np\n\nrng  = np.random.default_rng()\n", "train.py")
-    assert (finding.path, finding.line, finding.col, finding.code) == ("train.py", 3, 8, "RK101")
+    line = "rng  = np.random.default_rng()"
+    (finding,) = lint_source(f"import numpy as np\n\n{line}\n", "train.py")
+    col = line.index("np.random") + 1  # 1-based, like every editor
+    assert (finding.path, finding.line, finding.col, finding.code) == ("train.py", 3, col, "RK101")
     assert str(finding) == (
-        "train.py:3:8: RK101 np.random.default_rng() without a seed draws fresh OS entropy in every run. "
+        f"train.py:3:{col}: RK101 np.random.default_rng() without a seed draws fresh OS entropy in every run. "
         "Fix: default_rng(seed)"
     )
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+import reprokit
 from helpers import EXAMPLES
 
 pytest_plugins = ["pytester"]
@@ -9,7 +10,8 @@ pytest_plugins = ["pytester"]
 
 def test_the_seed_is_in_the_header_and_can_be_replayed(pytester):
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    assert "reprokit 0.1.0: seed 1234 (replay with --reprokit-seed=1234)" in pytester.runpytest().stdout.str()
+    header = f"reprokit {reprokit.__version__}: seed 1234 (replay with --reprokit-seed=1234)"
+    assert header in pytester.runpytest().stdout.str()
     replay = pytester.runpytest("--reprokit-seed=77")
     replay.stdout.fnmatch_lines(["*seed 77 (replay with --reprokit-seed=77)*"])
     replay.assert_outcomes(passed=1)
@@ -28,6 +30,11 @@ def test_the_marker_runs_the_body_under_the_seed_of_the_marker_or_the_session(py
         import numpy as np
         import pytest
 
+        np.random.seed(123)  # the state an unmarked test must find untouched
+
+        def test_unmarked_tests_are_left_alone():
+            assert np.random.rand() == np.random.RandomState(123).rand()
+
         @pytest.mark.reproducible(seed=5)
         def test_marker_seed():
             assert np.random.rand() == np.random.RandomState(5).rand()
@@ -35,12 +42,12 @@ def test_the_marker_runs_the_body_under_the_seed_of_the_marker_or_the_session(py
         @pytest.mark.reproducible
         def test_session_seed():
             assert np.random.rand() == np.random.RandomState(31).rand()
-
-        def test_unmarked_tests_are_left_alone():
-            np.random.seed(0)
         """
     )
-    pytester.runpytest_subprocess("--reprokit-seed=31").assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess("--reprokit-seed=31", "-rA")
+    result.assert_outcomes(passed=3)
+    sections = [line for line in result.outlines if "ran under controlled settings" in line]
+    assert sections == ["ran under controlled settings with seed 5", "ran under controlled settings with seed 31"]
 
 
 @pytest.mark.e2e
