@@ -15,6 +15,14 @@ seed          seed S vs S+1, determinism on   seed-driven (if controlled is
 Each source gets a :class:`~reprokit.vocabulary.Status`: detected or none
 when its pair settles it, not checked when its pair did not run (``--quick``),
 not separable when uncontrolled randomness already makes every pair differ.
+
+Attribution by time: when the controlled pair first differs at step k > 0 (of
+a model), the runs were bit-identical up to step k under one seed and op
+determinism. A seed or ops pair that differs strictly earlier (in the same
+model: step 0 being the initial weights) shows its own source at work before
+the uncontrolled randomness joined in, so that source is detected. Where the
+divergences start at the same step, or in other models, they stay not
+separable.
 """
 
 from __future__ import annotations
@@ -216,6 +224,18 @@ def stage_sentence(d: Divergence) -> str:
     return ""
 
 
+def _earlier(pair: Comparison, controlled: Comparison) -> bool:
+    """Whether ``pair`` first differs strictly before the controlled pair does, in the same model."""
+    d, k = pair.divergence, controlled.divergence
+    return d is not None and k is not None and d.model == k.model and d.step < k.step
+
+
+def _step_of(c: Comparison) -> str:
+    d = c.divergence
+    assert d is not None
+    return f"step {d.step} of {d.model}"
+
+
 def _pins_text(pins: Sequence[Pin], kind: str) -> str:
     calls = [f"{_short(p.file)}:{p.line} {p.call}" for p in pins if p.kind == kind]
     return "; ".join(dict.fromkeys(calls))
@@ -253,12 +273,22 @@ def _ops(c: Comparison | None, controlled: Comparison, pins: Sequence[Pin]) -> F
             Status.NONE,
             f"2 runs with the same seed and default ops are bit-identical.{note}",
         )
-    if not controlled.identical:
+    if not controlled.identical and not _earlier(c, controlled):
         return Finding(
             Source.NONDETERMINISTIC_OPS,
             Status.NOT_SEPARABLE,
             "Not separable: 2 runs with default ops differ, but so do the controlled "
             "runs, so uncontrolled randomness may explain it. Fix that first.",
+        )
+    if not controlled.identical:
+        return Finding(
+            Source.NONDETERMINISTIC_OPS,
+            Status.DETECTED,
+            f"2 runs with the same seed and default ops differ {_where(c)} With op determinism on, the same "
+            f"runs stayed bit-identical until {_step_of(controlled)}: the ops differ before the uncontrolled "
+            "randomness joins in.",
+            FIXES[Source.NONDETERMINISTIC_OPS],
+            EXPLANATIONS[Source.NONDETERMINISTIC_OPS],
         )
     return Finding(
         Source.NONDETERMINISTIC_OPS,
@@ -281,13 +311,23 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
             else "this training does not depend on the seed"
         )
         return Finding(Source.SEED, Status.NONE, f"Runs with seeds {seed} and {seed + 1} are bit-identical: {why}.")
-    if not controlled.identical:
+    if not controlled.identical and not _earlier(c, controlled):
         return Finding(
             Source.SEED,
             Status.NOT_SEPARABLE,
             f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do runs with the same seed.",
         )
     partial = f" The script seeds only part of it itself ({own})." if own else ""
+    if not controlled.identical:
+        return Finding(
+            Source.SEED,
+            Status.DETECTED,
+            f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed stayed "
+            f"bit-identical until {_step_of(controlled)}: the seed changes the result before the uncontrolled "
+            f"randomness joins in.{partial}",
+            FIXES[Source.SEED].format(seed=seed),
+            EXPLANATIONS[Source.SEED],
+        )
     return Finding(
         Source.SEED,
         Status.DETECTED,

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import recorded_comparison
 from reprokit.classify import classify, verdict
-from reprokit.compare import Comparison
+from reprokit.compare import Comparison, Divergence
 from reprokit.trace import Pin
 
 
@@ -80,3 +80,33 @@ def test_detected_sources_carry_an_explanation_and_undetected_ones_no_fix(same, 
     for f in classify(pairs(same, different, different), seed=1):
         assert (f.fix is not None) == bool(f.detected)
         assert (f.explanation is not None) == bool(f.detected)
+
+
+def differing_from(c: Comparison, step: int, model: str = "sequential") -> Comparison:
+    """``c`` as if its runs first differed after ``step`` optimizer steps of ``model``."""
+    divergence = Divergence(model, step, ("sequential/dense/kernel",), True, "values")
+    return dataclasses.replace(c, identical=False, divergence=divergence)
+
+
+def test_a_seed_pair_that_differs_before_the_controlled_pair_is_seed_driven_with_that_evidence(same, different):
+    controlled = differing_from(same, 5)  # identical under one seed until step 5
+    findings = classify(pairs(controlled, differing_from(same, 5), different), seed=7)
+    assert detected(findings) == {"seed": True, "nondeterministic_ops": None, "uncontrolled": True}
+    assert "stayed bit-identical until step 5 of sequential" in findings[0].evidence
+    assert "keras.utils.set_random_seed(7)" in findings[0].fix
+    assert verdict(findings) == "not_reproducible"
+
+
+def test_an_ops_pair_that_differs_before_the_controlled_pair_is_nondeterministic_ops(same):
+    controlled = differing_from(same, 9)
+    findings = classify(pairs(controlled, differing_from(same, 2), differing_from(same, 9)), seed=1)
+    assert detected(findings) == {"seed": None, "nondeterministic_ops": True, "uncontrolled": True}
+    assert "With op determinism on, the same runs stayed bit-identical until step 9" in findings[1].evidence
+
+
+def test_divergences_from_the_same_step_or_in_another_model_stay_not_separable(same, different):
+    controlled = differing_from(same, 0)  # the initial weights differ under one seed: nothing is earlier
+    assert detected(classify(pairs(controlled, different, different), seed=1))["seed"] is None
+    in_another_model = differing_from(same, 0, model="discriminator")
+    findings = classify(pairs(differing_from(same, 4), in_another_model, in_another_model), seed=1)
+    assert detected(findings) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": True}
