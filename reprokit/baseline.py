@@ -11,24 +11,20 @@ It is JSON, human-diffable, written atomically, never pickle.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from reprokit import __version__
 from reprokit.compare import first_divergence, short_name
-from reprokit.errors import UsageError
 from reprokit.files import json_text, write_atomic
 from reprokit.fingerprint import combine
+from reprokit.lockfile import KIND, SCHEMA_VERSION, args_hash, script_hash
 from reprokit.trace import Point, RunTrace
 
-SCHEMA_VERSION = 2  # 2: per-step fingerprints are CRC-32 (reprokit 0.1 wrote BLAKE2b)
-KIND = "reprokit-baseline"
-DEFAULT_PATH = Path("reprokit.lock.json")
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-6
 MAX_LOSSES = 1000  # per-step losses kept for models without a fit history
@@ -87,6 +83,10 @@ class BaselineResult:
         variables: the variables that differ there (at the start or end).
         metric_differences: losses or metrics that differ.
         message: one sentence saying what was compared and what was found.
+        script_changed: whether the script's source changed since the
+            baseline was recorded (None: the baseline does not say).
+        update_command: the command that rewrites the baseline from the
+            script as it is now.
     """
 
     path: str
@@ -100,6 +100,8 @@ class BaselineResult:
     message: str
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
+    script_changed: bool | None = None
+    update_command: str = ""
 
 
 def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,7 +139,9 @@ def from_trace(
         "kind": KIND,
         "reprokit_version": __version__,
         "script": _relative(script, path.parent),
+        "script_sha256": script_hash(script),
         "script_args": list(args),
+        "script_args_sha256": args_hash(args),
         "seed": trace.spec.controls.seed,
         "config": dict(config),
         "environment": signature(trace.environment),
@@ -149,53 +153,20 @@ def write(document: Mapping[str, Any], path: Path) -> None:
     write_atomic(path, json_text(document))
 
 
-def load(path: Path, script: Path, args: Sequence[str], config: Mapping[str, Any]) -> dict[str, Any]:
-    """Reads a baseline and checks it is for this script and configuration.
+def compare(
+    document: Mapping[str, Any],
+    trace: RunTrace,
+    path: Path,
+    rtol: float,
+    atol: float,
+    script: Path | None = None,
+    update_command: str = "",
+) -> BaselineResult:
+    """Compares a run with a loaded baseline (bitwise when the environments match).
 
-    Raises:
-        UsageError: the file is missing, unreadable, not a baseline, of another
-            schema version, or for another script, arguments or step budget.
+    With ``script``, also says whether its source changed since the baseline
+    was recorded (and then how to record it anew: ``update_command``).
     """
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"baseline not found: {path} (create it with: reprokit baseline {script})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read baseline {path}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(f"baseline {path} is not valid JSON (line {e.lineno}): {e.msg}") from None
-    if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise UsageError(f"expected a reprokit baseline in {path}, received another kind of JSON file")
-    version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UsageError(
-            f"baseline {path} has schema version {version!r}; this reprokit reads version "
-            f"{SCHEMA_VERSION} (recreate it with --update-baseline)"
-        )
-    try:
-        recorded = (Path(path).parent / document["script"]).resolve()
-        if recorded != Path(script).resolve():
-            raise UsageError(f"baseline {path} is for {document['script']}, not for {script}")
-        if list(document["script_args"]) != list(args):
-            raise UsageError(
-                f"baseline {path} was made with script arguments {document['script_args']}; "
-                f"this check passes {list(args)}"
-            )
-        for key, recorded_value in dict(document["config"]).items():  # model-file settings only if it was one
-            if config.get(key) != recorded_value:
-                raise UsageError(
-                    f"baseline {path} was made with --{key.replace('_', '-')} {recorded_value}; "
-                    f"this check uses {config.get(key)} (a baseline is only compared under the same settings)"
-                )
-        int(document["seed"])
-        dict(document["models"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise UsageError(f"baseline {path} is incomplete or corrupt ({type(e).__name__}: {e})") from None
-    return document
-
-
-def compare(document: Mapping[str, Any], trace: RunTrace, path: Path, rtol: float, atol: float) -> BaselineResult:
-    """Compares a run with a loaded baseline (bitwise when the environments match)."""
     current = signature(trace.environment)
     differences = tuple(
         EnvironmentDifference(name, document["environment"].get(name), current.get(name))
@@ -203,8 +174,18 @@ def compare(document: Mapping[str, Any], trace: RunTrace, path: Path, rtol: floa
         if document["environment"].get(name) != current.get(name)
     )
     if not differences:
-        return _bitwise(document, trace, str(path))
-    return _within_tolerance(document, trace, str(path), differences, rtol, atol)
+        result = _bitwise(document, trace, str(path))
+    else:
+        result = _within_tolerance(document, trace, str(path), differences, rtol, atol)
+    recorded = document.get("script_sha256")
+    changed = None if script is None or not recorded else script_hash(script) != recorded
+    if changed:
+        if result.passed:
+            note = "; the script changed since the baseline was recorded, without changing the result"
+        else:
+            note = f"; the script changed since the baseline was recorded (if that was intended: {update_command})"
+        result = replace(result, message=result.message + note)
+    return replace(result, script_changed=changed, update_command=update_command)
 
 
 def _bitwise(document: Mapping[str, Any], trace: RunTrace, path: str) -> BaselineResult:

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reprokit import __version__
-from reprokit.baseline import DEFAULT_ATOL, DEFAULT_PATH, DEFAULT_RTOL
+from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED_CHECK,
@@ -39,6 +39,7 @@ from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import json_text, write_atomic
 from reprokit.formats import Format, github_annotations, markdown, render
 from reprokit.lint import lint_paths
+from reprokit.lockfile import DEFAULT_PATH
 from reprokit.progress import progress
 from reprokit.report import NotReproducibleError, Report
 from reprokit.runner import Target

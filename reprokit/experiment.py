@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from reprokit import __version__
-from reprokit import baseline as lockfile
+from reprokit import __version__, baseline, lockfile
+from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.compare import Comparison, compare_runs, first_divergence
 from reprokit.early import EarlyExit
@@ -72,8 +72,8 @@ class CheckOptions:
     jobs: int | None = None
     full: bool = False
     baseline: Path | None = None
-    rtol: float = lockfile.DEFAULT_RTOL
-    atol: float = lockfile.DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
     explain: bool = False
 
 
@@ -175,8 +175,8 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
         )
     target = options.target
     config = _baseline_config(target, traces["controlled-1"])
-    document = lockfile.from_trace(traces["controlled-1"], target.script, target.args, path, config)
-    lockfile.write(document, path)
+    document = baseline.from_trace(traces["controlled-1"], target.script, target.args, path, config)
+    baseline.write(document, path)
     return report
 
 
@@ -185,15 +185,19 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     validate_script(target.script)
     started = time.monotonic()
     config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
-    document = lockfile.load(path, target.script, target.args, config)
+    given = {k: v for k, v in config.items() if k == "max_steps" or target.explicit_model_options}
+    document = lockfile.load(path, target.script, target.args, config, given)
     specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
     with _runs(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "cannot compare with the baseline")
         traces = runs.traces
-        result = lockfile.compare(document, traces["controlled-1"], path, options.rtol, options.atol)
+        update = lockfile.command("update", target.script, path, target.args, document["config"])
+        result = baseline.compare(
+            document, traces["controlled-1"], path, options.rtol, options.atol, target.script, update
+        )
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
     findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked) for source in Source)
-    verdict_ = Verdict.REPRODUCIBLE if result.passed else Verdict.NOT_REPRODUCIBLE
+    verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
     return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
 
 
@@ -289,7 +293,7 @@ def _report(
     findings: tuple[Finding, ...],
     comparisons: tuple[Comparison, ...],
     started: float,
-    baseline_result: lockfile.BaselineResult | None = None,
+    baseline_result: baseline.BaselineResult | None = None,
     seed: int | None = None,
 ) -> Report:
     target = options.target

@@ -99,7 +99,8 @@ def junit(report: Report, fail_on: FailOn) -> str:
     for case in found:
         element = ET.SubElement(suite, "testcase", {"classname": classname, "name": case.name, "time": "0"})
         if case.status == "failed":
-            ET.SubElement(element, "failure", {"message": case.message, "type": "NotReproducible"}).text = case.details
+            kind = "BaselineMismatch" if report.baseline is not None else "NotReproducible"
+            ET.SubElement(element, "failure", {"message": case.message, "type": kind}).text = case.details
         elif case.status == "skipped":
             ET.SubElement(element, "skipped", {"message": case.message})
         ET.SubElement(element, "system-out").text = case.details
@@ -109,10 +110,10 @@ def junit(report: Report, fail_on: FailOn) -> str:
 
 def markdown(report: Report, fail_on: FailOn) -> str:
     """A compact Markdown summary (for pull requests and ``GITHUB_STEP_SUMMARY``)."""
-    icon = "✅" if report.reproducible else "❌"
+    icon = "✅" if report.verdict.good else "❌"
     env = report.environment
     lines = [
-        f"### {icon} reprokit check `{report.script}`: {report.verdict.value.replace('_', ' ')}",
+        f"### {icon} reprokit check `{report.script}`: {report.verdict.words}",
         "",
         f"seed {report.seed} · {len(report.runs)} runs · {report.wall_seconds:.1f} s · "
         f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')}",

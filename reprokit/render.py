@@ -264,10 +264,12 @@ def _baseline_parts(report: Report, result: BaselineResult) -> Iterator[Renderab
     how = "bit for bit" if result.bitwise else f"within rtol {result.rtol:g}, atol {result.atol:g}"
     headline.append(f" {result.path} ({how})", style=style)
     run = report.runs[0]
+    lines = [headline, Text(""), Text(f"One controlled run (seed {report.seed}, op determinism on): {result.message}.")]
+    if not result.passed and result.update_command:
+        lines += [Text(""), Text("If the change was intended, record the baseline anew:", style="bold")]
+        lines.append(Text(result.update_command))
     yield Panel(
-        Group(
-            headline, Text(""), Text(f"One controlled run (seed {report.seed}, op determinism on): {result.message}.")
-        ),
+        Group(*lines),
         title=f"reprokit check {report.script} --baseline {result.path}",
         subtitle=f"{run.steps} steps · {report.wall_seconds:.1f} s",
         border_style=style,

@@ -252,4 +252,6 @@ def _baseline_dict(b: BaselineResult) -> dict[str, Any]:
         ],
         "rtol": b.rtol,
         "atol": b.atol,
+        "script_changed": b.script_changed,
+        "update_command": b.update_command or None,
     }

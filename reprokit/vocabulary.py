@@ -96,10 +96,27 @@ class Status(Word):
 
 
 class Verdict(Word):
-    """The answer of a check: ``reproducible`` exactly when the controlled pair was shown identical."""
+    """The answer of a check.
+
+    ``reproducible`` exactly when the controlled pair was shown identical; a
+    check against a baseline answers whether one controlled run matches it
+    (a mismatch after an intended change is not irreproducibility).
+    """
 
     REPRODUCIBLE = "reproducible"
     NOT_REPRODUCIBLE = "not_reproducible"
+    MATCHES_BASELINE = "matches_baseline"
+    DIFFERS_FROM_BASELINE = "differs_from_baseline"
+
+    @property
+    def good(self) -> bool:
+        """Whether the answer is the one a user hopes for."""
+        return self in (Verdict.REPRODUCIBLE, Verdict.MATCHES_BASELINE)
+
+    @property
+    def words(self) -> str:
+        """The verdict in plain words (``differs from baseline``)."""
+        return self.value.replace("_", " ")
 
 
 FailOn = frozenset[Source]

@@ -81,6 +81,11 @@ def reprokit(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def words(text: str) -> str:
+    """Terminal text as one line of words: panel borders gone, wrapped lines joined."""
+    return " ".join(text.translate(str.maketrans("│╭╮╰╯─", "      ")).split())
+
+
 def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
     """A report built from the recorded runs; ``kind`` names the pair that differs.
 

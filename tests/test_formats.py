@@ -12,7 +12,7 @@ from reprokit.cli import Output, exit_code, parse_outputs
 from reprokit.errors import UsageError
 from reprokit.formats import Format, github_annotations, junit, markdown
 from reprokit.trace import Pin
-from reprokit.vocabulary import Source, fail_on_sources
+from reprokit.vocabulary import Source, Verdict, fail_on_sources
 
 UNCONTROLLED = frozenset({Source.UNCONTROLLED})
 
@@ -43,6 +43,7 @@ def test_junit_skips_what_was_not_checked():
 def test_a_baseline_is_one_junit_testcase_with_the_difference_as_its_failure():
     report = dataclasses.replace(
         recorded_report("none"),
+        verdict=Verdict.DIFFERS_FROM_BASELINE,
         baseline=BaselineResult(
             "reprokit.lock.json",
             False,
@@ -59,6 +60,9 @@ def test_a_baseline_is_one_junit_testcase_with_the_difference_as_its_failure():
     (case,) = ET.fromstring(xml).iter("testcase")
     assert case.get("name") == "baseline reprokit.lock.json"
     assert "from step 12" in case.find("failure").get("message")
+    assert case.find("failure").get("type") == "BaselineMismatch"  # not "NotReproducible": a change, maybe intended
+    assert markdown(report, UNCONTROLLED).startswith("### ❌ reprokit check `examples/seed_question.py`: differs from")
+    assert report.to_dict()["verdict"] == "differs_from_baseline"
     assert exit_code(report, frozenset()) == 1  # a baseline mismatch fails whatever --fail-on says
 
 
