@@ -25,7 +25,13 @@ from reprokit.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.compare import Comparison, compare_runs, first_divergence
 from reprokit.early import EarlyExit
 from reprokit.errors import CheckFailedError, NoTrainingError, UsageError
-from reprokit.explain import Explanation, explain_replay, explain_without_replay, not_reproduced
+from reprokit.explain import (
+    Explanation,
+    explain_replay,
+    explain_without_replay,
+    not_reproduced,
+    nothing_to_explain,
+)
 from reprokit.lint import LintFinding, lint_source
 from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.report import NotReproducibleError, Report, RunSummary
@@ -134,7 +140,7 @@ def _explain(
     """Where the first differing pair (controlled before ops) first went apart."""
     pair = next((c for c in comparisons if c.name in (Pair.CONTROLLED, Pair.OPS) and not c.identical), None)
     if pair is None or pair.divergence is None:
-        return None
+        return nothing_to_explain(comparisons)
     d = pair.divergence
     pipeline = tuple(dict.fromkeys(c for name in pair.runs for c in traces[name].pipeline))
     found = explain_without_replay(pair.name, d, pipeline)

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprokit.compare import Divergence, short_name
+from reprokit.compare import Comparison, Divergence, short_name
 from reprokit.trace import PipelineCall
+from reprokit.vocabulary import Pair
 
 # The TF op a Keras layer's forward pass runs on, where one op does the work.
 LAYER_OPS = {
@@ -50,8 +51,9 @@ class Explanation:
         stage: initialization, input pipeline or computation.
         kind: ``forward`` (a layer's outputs), ``backward`` (a gradient),
             ``update`` (the optimizer's update), ``pipeline`` (a tf.data
-            transformation), ``initialization``, or ``not reproduced`` (the
-            replay did not diverge again).
+            transformation), ``initialization``, ``not reproduced`` (the
+            replay did not diverge again), or ``nothing to explain`` (runs
+            with the same seed are identical).
         layer: the Keras layer, where one is named.
         layer_class: its class.
         op: the TF op, where it can be named.
@@ -185,4 +187,32 @@ def not_reproduced(pair: str, d: Divergence) -> Explanation:
         "not reproduced",
         f"two replays up to step {d.step} and beyond did not diverge again: the nondeterminism is rare or "
         "depends on load; run reprokit explain again",
+    )
+
+
+def nothing_to_explain(comparisons: Sequence[Comparison]) -> Explanation | None:
+    """Why there is nothing to explain when the same-seed pairs are identical (None if none was compared)."""
+    by_name = {c.name: c for c in comparisons}
+    if Pair.CONTROLLED not in by_name:
+        return None
+    same_seed = "with and without op determinism" if Pair.OPS in by_name else "with op determinism on"
+    seed = by_name.get(Pair.SEED)
+    if seed is not None and seed.divergence is not None:
+        d = seed.divergence
+        return Explanation(
+            Pair.SEED.value,
+            d.step,
+            d.stage,
+            "nothing to explain",
+            f"runs with the same seed are bit-identical {same_seed}; only the seed changes the result "
+            f"(runs with another seed differ {'in the initial weights' if d.step == 0 else f'from step {d.step}'}), "
+            "and that is expected: fix the seed and every training is the same",
+        )
+    checked = "" if seed is not None else " (the seed was not varied: --quick)"
+    return Explanation(
+        Pair.CONTROLLED.value,
+        0,
+        None,
+        "nothing to explain",
+        f"runs with the same seed are bit-identical {same_seed}{checked}: no difference to explain",
     )

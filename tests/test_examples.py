@@ -46,7 +46,9 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
         (1234, False),
         (1235, True),
     ]
-    assert doc["explanation"] is None  # only the seed changes the result: nothing to replay
+    explanation = doc["explanation"]  # only the seed changes the result: nothing to replay
+    assert (explanation["kind"], explanation["pair"]) == ("nothing to explain", "seed")
+    assert "only the seed changes the result" in explanation["detail"]
 
 
 def test_the_seed_question_report_explains_and_shows_the_one_line_fix(checked_example):
@@ -118,4 +120,4 @@ def test_a_hand_written_loop_is_tracked_step_by_step_and_seed_driven(checked_exa
     assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
     assert pairs(doc)["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop
     assert pairs(doc)["seed"]["first_divergence_stage"] == "initialization"
-    assert doc["explanation"] is None  # nothing differs under fixed seeds: nothing to explain
+    assert doc["explanation"]["kind"] == "nothing to explain"  # nothing differs under fixed seeds

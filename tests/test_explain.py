@@ -1,12 +1,13 @@
 """reprokit explain on a computation divergence, and the explanation rule on recorded replays."""
 
+import dataclasses
 import textwrap
 
 import pytest
 
-from helpers import reprokit
+from helpers import recorded_comparison, reprokit
 from reprokit.compare import Divergence
-from reprokit.explain import explain_replay, explain_without_replay
+from reprokit.explain import explain_replay, explain_without_replay, nothing_to_explain
 from reprokit.trace import PipelineCall
 
 D = Divergence("sequential", 3, ("sequential/dense/kernel",), False)
@@ -85,3 +86,15 @@ def test_explain_names_a_custom_layer_that_draws_from_an_unseeded_generator(writ
     explanation = doc["explanation"]
     assert (explanation["pair"], explanation["step"], explanation["kind"]) == ("controlled", 1, "forward")
     assert (explanation["layer"], explanation["layer_class"]) == ("sequential/jitter", "Jitter")
+
+
+def test_when_only_the_seed_pair_differs_explain_says_there_is_nothing_to_explain_and_why():
+    same = dataclasses.replace(recorded_comparison("controlled-1", "controlled-2"), name="controlled")
+    seed = dataclasses.replace(recorded_comparison("controlled-1", "seed-1"), name="seed")
+    e = nothing_to_explain([same, dataclasses.replace(same, name="ops"), seed])
+    assert (e.kind, e.pair, e.step, e.stage) == ("nothing to explain", "seed", 0, "initialization")
+    assert "bit-identical with and without op determinism; only the seed changes the result" in e.detail
+    assert "that is expected" in e.detail
+    quick = nothing_to_explain([same])
+    assert quick.kind == "nothing to explain" and "--quick" in quick.detail
+    assert nothing_to_explain([]) is None
