@@ -362,7 +362,8 @@ def _exit_codes() -> Iterator[None]:
     except ScriptFailedError as e:
         _print_error(err, e.message)
         if e.details:
-            err.print(f"\n--- the script's output (run {e.run}) ---", style="dim")
+            source = f"the script's output (run {e.run})" if e.run else "as Python reports it"
+            err.print(f"\n--- {source} ---", style="dim")
             err.print(e.details, markup=False)
         raise typer.Exit(e.exit_code) from None
     except NotReproducibleError as e:

@@ -41,7 +41,8 @@ class ScriptFailedError(ReprokitError):
     """The user's script failed in a run: an exception, an exit status, a timeout.
 
     Attributes:
-        run: the name of the run that failed (e.g. ``controlled-1``).
+        run: the name of the run that failed (e.g. ``controlled-1``; empty
+            when it failed before any run, e.g. it does not compile).
         details: the script's own last error output (its traceback), if any.
     """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.compare import Comparison, compare_runs, first_divergence
 from reprokit.early import EarlyExit
-from reprokit.errors import CheckFailedError, NoTrainingError, UsageError
+from reprokit.errors import CheckFailedError, NoTrainingError, ScriptFailedError, UsageError
 from reprokit.explain import (
     Explanation,
     explain_replay,
@@ -98,14 +99,36 @@ def plan(seed: int, quick: bool) -> list[RunSpec]:
     return specs
 
 
+DATA_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pkl", ".pickle"}
+    | {".parquet", ".png", ".jpg", ".jpeg", ".zip", ".gz", ".tar", ".tfrecord", ".pb", ".ipynb", ".md", ".yaml"}
+)
+"""Files that are no Python script (some would even compile: a CSV of numbers is a tuple expression)."""
+
+
 def validate_script(script: Path) -> None:
-    """Raises UsageError unless ``script`` is a readable file."""
+    """Fails before any run unless ``script`` is a readable Python file that compiles.
+
+    Raises:
+        UsageError: missing, a folder, unreadable, or a data file (exit 2).
+        ScriptFailedError: it does not compile, with the error as Python
+            reports it (exit 3, as if the first run had failed on it).
+    """
     if not script.exists():
         raise UsageError(f"script not found: {script}")
     if not script.is_file():
         raise UsageError(f"expected a Python script, received a directory: {script}")
     if not os.access(script, os.R_OK):
         raise UsageError(f"script is not readable: {script}")
+    if script.suffix.lower() in DATA_SUFFIXES:
+        raise UsageError(f"expected a Python script (train.py), received a {script.suffix} file: {script}")
+    try:
+        compile(script.read_bytes(), str(script), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:  # ValueError: null bytes, before Python 3.11.4
+        shown = "".join(traceback.format_exception_only(type(e), e)).rstrip()
+        last = shown.splitlines()[-1]
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise ScriptFailedError(f"the script does not compile: {last}{where}", "", shown) from None
 
 
 def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:

@@ -37,12 +37,30 @@ def test_an_exception_in_the_script_exits_3_with_the_users_traceback(write_scrip
     assert "reprokit/worker.py" not in result.stderr and "runpy" not in result.stderr
 
 
-def test_a_syntax_error_exits_3_and_names_the_line(write_script):
+def test_a_syntax_error_exits_3_at_once_and_shows_it_as_python_does(write_script):
     path = write_script("import keras\nmodel = keras.Sequential([\n")
-    result = reprokit("check", path)
+    result = reprokit("check", path, timeout=30)
     assert result.returncode == 3
-    assert "SyntaxError" in result.stderr
-    assert "line 2" in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first == "reprokit: error: the script does not compile: SyntaxError: '[' was never closed (line 2)"
+    assert f'File "{path}", line 2' in result.stderr and "model = keras.Sequential([" in result.stderr
+    assert "finished" not in result.stderr  # compiled in the parent: no run was started
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "message"),
+    [
+        ("train.py", b"\x89PNG\r\n\x1a\n\x00\x00\x00", 3, "the script does not compile: SyntaxError: source code"),
+        ("iris.csv", b"5.1,3.5,1.4\n4.9,3.0,1.4\n", 2, "expected a Python script (train.py), received a .csv file"),
+    ],
+)
+def test_a_binary_or_data_file_fails_before_any_run(tmp_path, name, content, code, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = reprokit("check", path, timeout=30)
+    assert result.returncode == code
+    assert message in result.stderr.splitlines()[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_a_non_zero_exit_status_of_the_script_exits_3(write_script):
