@@ -37,7 +37,7 @@ from reprokit.errors import (
 )
 from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import json_text, write_atomic
-from reprokit.formats import Format, github_annotations, markdown, render
+from reprokit.formats import Format, github_annotations, markdown, plain_summary, render
 from reprokit.lint import lint_paths
 from reprokit.lockfile import DEFAULT_PATH
 from reprokit.progress import progress
@@ -339,7 +339,7 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
         if out.path is not None:
             write_atomic(out.path, render(report, out.format, fail_on))
         elif out.format is Format.RICH:
-            Console(highlight=False).print(report)
+            _print_report(report)
         else:
             stdout_taken = True
             sys.stdout.write(render(report, out.format, fail_on))
@@ -351,6 +351,15 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
         stream = sys.stderr if stdout_taken else sys.stdout
         for line in github_annotations(report, fail_on):
             print(line, file=stream)
+
+
+def _print_report(report: Report) -> None:
+    """The rich report on stdout: colors on a terminal, plain text without trailing spaces otherwise."""
+    console = Console(highlight=False)
+    if console.is_terminal:
+        console.print(report)
+    else:
+        sys.stdout.write(plain_summary(report, width=console.width))
 
 
 @contextmanager
@@ -367,7 +376,7 @@ def _exit_codes() -> Iterator[None]:
             err.print(e.details, markup=False)
         raise typer.Exit(e.exit_code) from None
     except NotReproducibleError as e:
-        Console(highlight=False).print(e.report)
+        _print_report(e.report)
         _print_error(err, str(e))
         raise typer.Exit(e.exit_code) from None
     except ReprokitError as e:

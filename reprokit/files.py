@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,33 @@ def finite(value: Any) -> Any:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` so that readers see the old or the new file, never half of one."""
+    """Writes ``text`` to ``path`` so that readers see the old or the new file, never half of one.
+
+    The file gets the mode any other tool would give it: that of the file it
+    replaces, else 0666 less the user's umask (not the 0600 of a temporary file).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        with _UMASK_LOCK:  # os.umask can only be read by setting it
+            umask = os.umask(0o022)
+            os.umask(umask)
+        return 0o666 & ~umask

@@ -194,10 +194,10 @@ def _prop(text: str) -> str:
 
 
 def plain_summary(report: Report, width: int = 100) -> str:
-    """The terminal report as plain text (for assertion messages and exceptions)."""
+    """The terminal report as plain text: no escape codes, no trailing spaces (files, pipes, messages)."""
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
-    return out.getvalue()
+    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
 
 
 def render(report: Report, output_format: Format, fail_on: FailOn) -> str:

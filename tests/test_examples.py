@@ -57,7 +57,8 @@ def test_the_seed_question_report_explains_and_shows_the_one_line_fix(checked_ex
     assert "come from the seed" in text
     assert "keras.utils.set_random_seed(1234)" in text
     assert "initial weights" in text
-    assert "\x1b[" not in text  # stdout is not a terminal: no escape codes
+    assert "\x1b[" not in text  # stdout is not a terminal: no escape codes,
+    assert [line for line in text.splitlines() if line != line.rstrip()] == []  # and no padding
 
 
 def test_the_ci_formats_of_one_check_agree_with_its_verdict(checked_example):
