@@ -417,5 +417,9 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
         )
     models = sorted({m.name for t in traces for m in t.models})
     if len(models) > 1:
-        notes.append(f"{len(models)} models were trained and tracked: {', '.join(models)}.")
+        notes.append(
+            f"{len(models)} models were trained and tracked: {', '.join(models)}. A step is one optimizer "
+            "update of any of them (a batch that updates two models, as in a GAN, counts twice); the final "
+            "loss is that of the last model trained."
+        )
     return notes

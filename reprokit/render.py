@@ -103,7 +103,8 @@ def summary(report: Report) -> str:
     parts = []
     if seed.status is Status.DETECTED:
         c = report.comparison(Pair.SEED)
-        parts.append(f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{_size(c)})")
+        size = _size(c, len(_models(report)) > 1)
+        parts.append(f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{size})")
     if ops.status is Status.DETECTED:
         c = report.comparison(Pair.OPS)
         parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
@@ -122,12 +123,13 @@ def _divergence_words(c: Comparison | None) -> str:
     return "from initialization on" if d.step == 0 else f"from step {d.step}"
 
 
-def _size(c: Comparison | None) -> str:
+def _size(c: Comparison | None, several_models: bool = False) -> str:
     if c is None:
         return ""
     parts = []
     if c.max_abs_diff is not None:
-        parts.append(f"final max |Δw| {_num(c.max_abs_diff)}")
+        largest = c.variables[0].model if several_models and c.variables else None
+        parts.append(f"final max |Δw| {_num(c.max_abs_diff)}" + (f" (in {largest})" if largest else ""))
     if c.prediction_agreement is not None:
         parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
     return ": " + ", ".join(parts) if parts else ""
@@ -161,6 +163,9 @@ def _sources_table(report: Report) -> Table:
 
 def _comparisons_table(report: Report) -> Table:
     legend = " · ".join(f"{c.name}: {_pair_title(c.name)}" for c in report.comparisons)
+    models = _models(report)
+    if len(models) > 1:  # a run reports the loss of the last model it trained
+        legend += f" · final loss: of {models[-1]}"
     table = Table(
         title="Comparisons",
         title_justify="left",
@@ -194,6 +199,11 @@ def _pair_title(name: str) -> str:
         return Pair(name).description
     except ValueError:  # a comparison of the caller's own
         return ""
+
+
+def _models(report: Report) -> tuple[str, ...]:
+    """The models the runs trained, in the order they were trained."""
+    return tuple(dict.fromkeys(m for run in report.runs for m in run.models))
 
 
 def _first_divergence(c: Comparison) -> Text:

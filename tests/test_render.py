@@ -1,10 +1,12 @@
 """The terminal report, rendered from recorded data."""
 
+import dataclasses
 import io
 
 from rich.console import Console
 
 from helpers import recorded_report
+from reprokit.compare import VariableDiff
 
 
 def render(report, width=80, **console_options) -> str:
@@ -52,3 +54,19 @@ def test_quick_mode_says_what_was_not_checked():
     text = render(recorded_report("none", quick=True))
     assert "not checked" in text
     assert "without --quick" in text
+
+
+def test_with_several_models_the_sizes_and_the_loss_say_which_model_they_belong_to():
+    report = recorded_report("seed")
+    seed = report.comparisons[2]
+    variables = (
+        VariableDiff("discriminator", "discriminator/dense/kernel", 2.5, 0.9),
+        *seed.variables,
+    )
+    seed = dataclasses.replace(seed, variables=variables, max_abs_diff=2.5)
+    runs = tuple(dataclasses.replace(r, models=("generator", "discriminator")) for r in report.runs)
+    report = dataclasses.replace(report, comparisons=(*report.comparisons[:2], seed), runs=runs)
+    text = " ".join(render(report).split())
+    assert "final max |Δw| 2.5 (in discriminator)" in text
+    assert "final loss: of discriminator" in text
+    assert "final loss: of" not in " ".join(render(recorded_report("seed")).split())  # one model: nothing to add
