@@ -48,6 +48,7 @@ class Finding:
         fix: code to paste (None when there is nothing to fix).
         explanation: what this source is, in plain words (set when detected).
         fix_is_code: whether ``fix`` is code (else a list of options in words).
+        runs: how many runs the conclusion rests on (0 when not checked).
     """
 
     source: Source
@@ -56,6 +57,7 @@ class Finding:
     fix: str | None = None
     explanation: str | None = None
     fix_is_code: bool = True
+    runs: int = 2
 
     @property
     def detected(self) -> bool | None:
@@ -113,7 +115,12 @@ FIXES = {
 
 
 def classify(
-    comparisons: Sequence[Comparison], seed: int, pins: Sequence[Pin] = (), refusal: Refusal | None = None
+    comparisons: Sequence[Comparison],
+    seed: int,
+    pins: Sequence[Pin] = (),
+    refusal: Refusal | None = None,
+    suspects: Sequence[str] = (),
+    ops_runs: int = 2,
 ) -> tuple[Finding, ...]:
     """Returns one Finding per source, in the order of :class:`~reprokit.vocabulary.Source`.
 
@@ -123,14 +130,19 @@ def classify(
         seed: the seed S of the controlled runs (used in the fixes).
         pins: calls by which the script fixes seeds or determinism itself.
         refusal: TensorFlow's refusal to run the script with op determinism.
+        suspects: constructs of the script known to race without op
+            determinism (``file:line: what``): identical default-ops runs are
+            then "not observed", never "none".
+        ops_runs: how many default-ops runs the ops conclusion rests on.
     """
     by_name = {c.name: c for c in comparisons}
     if refusal is not None:
         return _refused(refusal, by_name.get(Pair.OPS))
     controlled = by_name[Pair.CONTROLLED]
+    ops = _ops(by_name.get(Pair.OPS), controlled, pins, suspects, ops_runs)
     return (
         _seed(by_name.get(Pair.SEED), controlled, seed, pins),
-        _ops(by_name.get(Pair.OPS), controlled, pins),
+        ops if ops.status is Status.NOT_CHECKED else replace(ops, runs=ops_runs),
         _uncontrolled(controlled, seed),
     )
 
@@ -163,11 +175,13 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
         refusal.options,
         EXPLANATIONS[refusal.source],
         fix_is_code=False,
+        runs=1,
     )
     not_run = Finding(
         Source.SEED,
         Status.NOT_CHECKED,
         "Not checked: the runs with op determinism could not run (TensorFlow refused, see above).",
+        runs=0,
     )
     if refusal.source is Source.NONDETERMINISTIC_OPS:
         uncontrolled = replace(not_run, source=Source.UNCONTROLLED)
@@ -188,7 +202,7 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
 
 
 def _not_checked(source: Source) -> Finding:
-    return Finding(source, Status.NOT_CHECKED, "Not checked (--quick runs only the controlled pair).")
+    return Finding(source, Status.NOT_CHECKED, "Not checked (--quick runs only the controlled pair).", runs=0)
 
 
 def _where(c: Comparison) -> str:
@@ -262,16 +276,28 @@ def _uncontrolled(c: Comparison, seed: int) -> Finding:
     )
 
 
-def _ops(c: Comparison | None, controlled: Comparison, pins: Sequence[Pin]) -> Finding:
+def _ops(
+    c: Comparison | None, controlled: Comparison, pins: Sequence[Pin], suspects: Sequence[str], runs: int
+) -> Finding:
     if c is None:
         return _not_checked(Source.NONDETERMINISTIC_OPS)
     own = _pins_text(pins, "determinism")
+    if c.identical and suspects and not own:
+        return Finding(
+            Source.NONDETERMINISTIC_OPS,
+            Status.NOT_OBSERVED,
+            f"Not observed in {runs} runs with the same seed and default ops (all bit-identical), but the script "
+            f"holds what is known to race without op determinism: {'; '.join(suspects[:3])}. Identical runs "
+            "do not rule out a rare race.",
+            FIXES[Source.NONDETERMINISTIC_OPS],
+            EXPLANATIONS[Source.NONDETERMINISTIC_OPS],
+        )
     if c.identical:
         note = f" The script enables op determinism itself ({own})." if own else ""
         return Finding(
             Source.NONDETERMINISTIC_OPS,
             Status.NONE,
-            f"2 runs with the same seed and default ops are bit-identical.{note}",
+            f"{runs} runs with the same seed and default ops are bit-identical.{note}",
         )
     if not controlled.identical and not _earlier(c, controlled):
         return Finding(

@@ -33,12 +33,12 @@ from reprokit.explain import (
     not_reproduced,
     nothing_to_explain,
 )
-from reprokit.lint import LintFinding, lint_source
+from reprokit.lint import LintFinding, hazards_for, lint_source
 from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.report import NotReproducibleError, Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
-from reprokit.trace import Pin, RunSpec, RunTrace
+from reprokit.trace import Pin, PipelineCall, RunSpec, RunTrace
 from reprokit.vocabulary import Pair, Source, Status, Verdict
 
 REPLAY_MARGIN = 16  # steps replayed past the first divergent one
@@ -144,17 +144,65 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         return _check_against_baseline(options, options.baseline, on_event)
     started = time.monotonic()
     specs = plan(options.seed, options.quick)
+    lint = _lint(options.target)
     with _runs(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
+        suspects = race_suspects(lint, [c for t in traces.values() for c in t.pipeline])
+        comparisons, more = _confirm_ops(options, comparisons, traces, suspects, on_event)
+    traces.update({t.spec.name: t for t in more})
+    specs += [t.spec for t in more]
     pins = _pins(traces)
-    lint = _lint(options.target)
-    findings = add_likely_causes(classify(comparisons, options.seed, pins, runs.refusal), lint)
+    ops_runs = 2 + len(more)
+    findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs)
+    findings = add_likely_causes(findings, lint)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
     pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
     return replace(report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline)
+
+
+EXTRA_OPS_RUNS = 2
+"""Default-ops runs added when the ops pair agreed but the script holds a known race (4 in all)."""
+
+
+def race_suspects(lint: Sequence[LintFinding], pipeline: Sequence[PipelineCall]) -> tuple[str, ...]:
+    """What in the script is known to race without op determinism, once per line (``file:line: what``)."""
+    found: dict[str, str] = {}
+    for call in pipeline:
+        found.setdefault(call.where or call.call, f"{call.where}: {call.call}" if call.where else call.call)
+    for f in hazards_for(Source.NONDETERMINISTIC_OPS, lint):
+        where = f"{Path(f.path).name}:{f.line}"
+        found.setdefault(where, f"{where}: {f.message} ({f.code})")
+    return tuple(found.values())
+
+
+def _confirm_ops(
+    options: CheckOptions,
+    comparisons: list[Comparison],
+    traces: dict[str, RunTrace],
+    suspects: Sequence[str],
+    on_event: OnEvent | None,
+) -> tuple[list[Comparison], list[RunTrace]]:
+    """Two identical default-ops runs prove little about a known race: run more before concluding.
+
+    Returns the comparisons (the ops pair replaced by the first extra run
+    that differs from ops-1) and the extra runs. Adaptive and bounded: only
+    when the ops pair agreed and the script holds a suspect, at most
+    :data:`EXTRA_OPS_RUNS` more.
+    """
+    ops = next((c for c in comparisons if c.name == Pair.OPS), None)
+    if ops is None or not ops.identical or not suspects or "ops-1" not in traces:
+        return comparisons, []
+    first = traces["ops-1"]
+    specs = [RunSpec(f"ops-{i}", Pair.OPS, first.spec.controls) for i in range(3, 3 + EXTRA_OPS_RUNS)]
+    with _runs(options, specs, on_event) as more:
+        extra = [more.traces[s.name] for s in specs if s.name in more.traces]
+        differing = next((c for c in (_compare(Pair.OPS, first, t) for t in extra) if not c.identical), None)
+    if differing is not None:
+        comparisons = [differing if c.name == Pair.OPS else c for c in comparisons]
+    return comparisons, extra
 
 
 def _explain(
@@ -225,7 +273,7 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
             document, traces["controlled-1"], path, options.rtol, options.atol, target.script, update
         )
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
-    findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked) for source in Source)
+    findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked, runs=0) for source in Source)
     verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
     return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
 

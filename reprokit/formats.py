@@ -142,7 +142,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
                 f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |"
             )
         for f in report.findings:
-            if f.status is Status.DETECTED and f.fix:
+            if f.status in (Status.DETECTED, Status.NOT_OBSERVED) and f.fix:
                 lines += [
                     "",
                     f"<details><summary>Fix: {f.title}</summary>",
@@ -156,7 +156,12 @@ def markdown(report: Report, fail_on: FailOn) -> str:
     return "\n".join(lines) + "\n"
 
 
-_RESULT_TEXT = {Status.NONE: "✅ none", Status.NOT_CHECKED: "not checked", Status.NOT_SEPARABLE: "unclear"}
+_RESULT_TEXT = {
+    Status.NONE: "✅ none",
+    Status.NOT_OBSERVED: "not observed",
+    Status.NOT_CHECKED: "not checked",
+    Status.NOT_SEPARABLE: "unclear",
+}
 
 
 def _result(f: Finding, failing: frozenset[Source | None]) -> str:

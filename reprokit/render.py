@@ -37,7 +37,7 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     if report.explanation is not None:
         yield _explanation_panel(report.explanation)
     for finding in report.findings:
-        if finding.status is Status.DETECTED:
+        if finding.status in (Status.DETECTED, Status.NOT_OBSERVED):
             yield _fix_panel(finding)
     if report.lint:
         yield _lint_table(report)
@@ -138,6 +138,7 @@ def _size(c: Comparison | None, several_models: bool = False) -> str:
 _STATUS_TEXT = {
     Status.DETECTED: "● detected",
     Status.NONE: "✔ none",
+    Status.NOT_OBSERVED: "○ not observed",
     Status.NOT_CHECKED: "○ not checked",
     Status.NOT_SEPARABLE: "? unclear",
 }

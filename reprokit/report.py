@@ -128,7 +128,13 @@ class Report:
                 "seed": self.seed,
                 "verdict": self.verdict.value,
                 "sources": {
-                    f.source.value: {"detected": f.detected, "evidence": f.evidence, "fix": f.fix}
+                    f.source.value: {
+                        "detected": f.detected,
+                        "status": f.status.value,
+                        "evidence": f.evidence,
+                        "fix": f.fix,
+                        "runs": f.runs,
+                    }
                     for f in self.findings
                 },
                 "comparisons": [_comparison_dict(c) for c in self.comparisons],

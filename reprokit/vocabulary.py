@@ -82,6 +82,7 @@ class Status(Word):
 
     DETECTED = "detected"
     NONE = "none"
+    NOT_OBSERVED = "not_observed"  # runs agreed, but the script holds a construct known to race
     NOT_CHECKED = "not_checked"  # its pair did not run (--quick, a baseline check, a refusal)
     NOT_SEPARABLE = "not_separable"  # its pair differs, but uncontrolled randomness may explain it
 
@@ -90,7 +91,7 @@ class Status(Word):
         """True, False, or None when the check could not say (the JSON's ``detected``)."""
         if self is Status.DETECTED:
             return True
-        if self is Status.NONE:
+        if self in (Status.NONE, Status.NOT_OBSERVED):
             return False
         return None
 

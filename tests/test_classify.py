@@ -8,6 +8,7 @@ from helpers import recorded_comparison
 from reprokit.classify import classify, verdict
 from reprokit.compare import Comparison, Divergence
 from reprokit.trace import Pin
+from reprokit.vocabulary import Status
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,28 @@ def test_divergences_from_the_same_step_or_in_another_model_stay_not_separable(s
     in_another_model = differing_from(same, 0, model="discriminator")
     findings = classify(pairs(differing_from(same, 4), in_another_model, in_another_model), seed=1)
     assert detected(findings) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": True}
+
+
+def test_identical_default_ops_runs_with_a_known_race_are_not_observed_never_none(same):
+    suspects = ("train.py:12: Dataset.map(..., num_parallel_calls=4, deterministic=False)",)
+    findings = classify(pairs(same, same, same), seed=1, suspects=suspects, ops_runs=4)
+    ops = findings[1]
+    assert (ops.status, ops.detected, ops.runs) == (Status.NOT_OBSERVED, False, 4)
+    assert ops.evidence.startswith("Not observed in 4 runs with the same seed and default ops")
+    assert "train.py:12: Dataset.map(" in ops.evidence
+    assert "enable_op_determinism()" in ops.fix
+    without = classify(pairs(same, same, same), seed=1)[1]
+    assert (without.status, without.runs) == (Status.NONE, 2)
+
+
+def test_race_suspects_name_each_line_once_from_the_runs_and_the_linter():
+    from reprokit.experiment import race_suspects
+    from reprokit.lint import lint_source
+    from reprokit.trace import PipelineCall
+
+    source = "import tensorflow as tf\nds = tf.data.Dataset.range(8).map(f, deterministic=False)\n"
+    lint = lint_source(source, "/src/train.py")
+    call = PipelineCall("Dataset.map(..., deterministic=False)", "/src/train.py", 2)
+    assert race_suspects(lint, [call]) == ("train.py:2: Dataset.map(..., deterministic=False)",)
+    assert race_suspects(lint, []) == (f"train.py:2: {lint[0].message} (RK104)",)
+    assert race_suspects([], []) == ()

@@ -51,7 +51,7 @@ def test_the_json_report_has_exactly_the_documented_keys():
     assert doc["schema_version"] == 1
     assert set(doc["sources"]) == {"seed", "nondeterministic_ops", "uncontrolled"}
     for source in doc["sources"].values():
-        assert set(source) == {"detected", "evidence", "fix"}
+        assert set(source) == {"detected", "status", "evidence", "fix", "runs"}
     assert all(set(c) == COMPARISON for c in doc["comparisons"])
     assert {"name", "role", "seed", "op_determinism", "steps", "wall_seconds"} <= set(doc["runs"][0])
     assert {"python", "tensorflow", "keras", "backend", "platform", "cpu"} <= set(doc["environment"])
@@ -64,8 +64,10 @@ def test_the_json_report_states_the_findings_of_a_seed_driven_training():
     assert doc["sources"]["seed"]["detected"] is True
     assert doc["sources"]["uncontrolled"] == {
         "detected": False,
+        "status": "none",
         "evidence": doc["sources"]["uncontrolled"]["evidence"],
         "fix": None,
+        "runs": 2,
     }
     seed = next(c for c in doc["comparisons"] if c["name"] == "seed")
     assert seed["identical"] is False and seed["first_divergent_step"] == 0
@@ -76,6 +78,7 @@ def test_quick_reports_say_null_for_the_sources_they_did_not_check():
     doc = recorded_report("none", quick=True).to_dict()
     assert doc["sources"]["seed"]["detected"] is None
     assert doc["sources"]["nondeterministic_ops"]["detected"] is None
+    assert doc["sources"]["seed"]["status"] == "not_checked" and doc["sources"]["seed"]["runs"] == 0
     assert [c["name"] for c in doc["comparisons"]] == ["controlled"]
 
 

@@ -155,3 +155,37 @@ def test_a_script_that_pins_its_own_seed_and_determinism_is_named_and_both_pairs
     assert [r["op_determinism_observed"] for r in doc["runs"]] == [True] * 5
     assert any("ops-1, ops-2" in note for note in doc["notes"])
     assert doc["runs"][0]["history"]["sequential"]["loss"][0] > 0
+
+
+def test_a_known_race_that_does_not_show_is_checked_with_more_runs_and_reported_as_not_observed(write_script):
+    path = write_script(
+        script(
+            """
+            options = tf.data.Options()
+            options.deterministic = False  # gives up order, but nothing here runs in parallel
+            dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(64).with_options(options)
+            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+            model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.fit(dataset, epochs=1, verbose=0)
+            """
+        )
+    )
+    result = reprokit("check", path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = result.report
+    ops = doc["sources"]["nondeterministic_ops"]
+    assert (ops["status"], ops["detected"], ops["runs"]) == ("not_observed", False, 4)
+    assert ops["evidence"].startswith("Not observed in 4 runs with the same seed and default ops")
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "with_options" in text)
+    assert f"train.py:{line}: Dataset.with_options(options with deterministic=False)" in ops["evidence"]
+    assert "enable_op_determinism()" in ops["fix"]
+    assert [r["name"] for r in doc["runs"]] == [
+        "controlled-1",
+        "controlled-2",
+        "ops-1",
+        "ops-2",
+        "seed-1",
+        "ops-3",
+        "ops-4",
+    ]
+    assert doc["sources"]["uncontrolled"]["runs"] == 2
