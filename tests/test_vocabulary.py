@@ -45,7 +45,7 @@ def test_the_vocabulary_keeps_the_json_strings_and_names_the_cli_option():
         Source.NONDETERMINISTIC_OPS: Pair.OPS,
         Source.UNCONTROLLED: Pair.CONTROLLED,
     }
-    assert [s.detected for s in Status] == [True, False, None, None]
+    assert [s.detected for s in Status] == [True, False, False, None, None]
 
 
 def test_a_status_is_rendered_from_the_status_never_from_the_evidence_text():
