@@ -5,9 +5,16 @@ when its first divergence is found and the report's evidence about it is
 complete: the step, the variables, the stage and, for an input-pipeline
 divergence, whether the examples were reordered or changed (decided within
 ``compare.ORDER_HORIZON`` steps, so a stopped pair decides exactly as a full
-one). A run may stop once every pair it belongs to is settled; it then stops
-a few steps later, at the same step as its partner where possible, so the
-sizes of the difference compare like with like.
+one).
+
+Runs stop together or not at all, so that every figure of a pair (max |Δw|,
+prediction agreement, final loss) compares both runs at the same step, and
+at a step that does not depend on scheduling: the runs linked by pairs (the
+controlled and seed pairs share ``controlled-1``) stop once every pair among
+them is settled, all after the same agreed step, :data:`AGREED_STOP` steps
+after the latest of their first divergences. Where a run of them is already
+too close to that step, or has ended, none of them stops: they train to the
+end.
 
 The seed pair only settles early when the controlled pair differs too: its
 effect size (max |Δw| and prediction agreement after full training) is what
@@ -20,12 +27,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reprokit.compare import PENDING, Divergence, first_divergence
+from reprokit.compare import ORDER_HORIZON, PENDING, Divergence, first_divergence
 from reprokit.trace import Point
 from reprokit.vocabulary import Pair
 
-STOP_MARGIN = 4
-"""Steps a run may go on after its pairs settled, so that both runs of a pair reach the stop step."""
+AGREED_STOP = ORDER_HORIZON + 32
+"""Runs stop after this many steps past their latest first divergence (deterministic, whatever the timing)."""
+
+HEADROOM = 16
+"""Steps every run must still have to go before the agreed step, for the stop request to reach it in time."""
 
 Stop = Callable[[str, int], None]
 
@@ -54,6 +64,7 @@ class EarlyExit:
     _points: dict[str, list[Point]] = field(init=False, default_factory=dict)
     _index: dict[str, dict[tuple[str, int], Point]] = field(init=False, default_factory=dict)
     _stopped: dict[str, int] = field(init=False, default_factory=dict)
+    _decided: set[str] = field(init=False, default_factory=set)
     _finished: set[str] = field(init=False, default_factory=set)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -103,14 +114,28 @@ class EarlyExit:
         settled = {p.name for p in self._pairs if p.settled}
         controlled_differs = Pair.CONTROLLED in settled
         done = {p.name for p in self._pairs if p.settled and (p.name != Pair.SEED or controlled_differs)}
-        runs = {r for p in self._pairs for r in (p.a, p.b)}
-        for run in sorted(runs - set(self._stopped) - self._finished):
-            mine = [p for p in self._pairs if run in (p.a, p.b)]
-            if all(p.name in done for p in mine):
-                live = {r for p in mine for r in (p.a, p.b)} - self._finished
-                step = max(self._progress(r) for r in live) + STOP_MARGIN
+        for runs, pairs in self._groups():
+            if runs & self._decided or not all(p.name in done for p in pairs):
+                continue
+            self._decided |= runs
+            step = max(p.divergence.step for p in pairs if p.divergence is not None) + AGREED_STOP
+            if runs & self._finished or any(self._progress(r) > step - HEADROOM for r in runs):
+                continue  # too late for one of them: all train to the end, at the same final step
+            for run in sorted(runs):
                 self._stopped[run] = step
                 self.stop(run, step)
+
+    def _groups(self) -> list[tuple[set[str], list[_Pair]]]:
+        """The runs linked by pairs, each group with its pairs (they stop together or not at all)."""
+        groups: list[tuple[set[str], list[_Pair]]] = []
+        for pair in self._pairs:
+            runs, pairs = {pair.a, pair.b}, [pair]
+            for group in [g for g in groups if g[0] & runs]:
+                groups.remove(group)
+                runs |= group[0]
+                pairs += group[1]
+            groups.append((runs, pairs))
+        return groups
 
     def _progress(self, run: str) -> int:
         """Optimizer steps ``run`` has made (at most: a model trained by two optimizers counts twice)."""

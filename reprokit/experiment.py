@@ -316,9 +316,10 @@ def _runs(
         def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:
             return bool(tolerated) and spec.controls.op_determinism
 
-        # The ops pair starts first, both runs together, so both can stop early;
-        # the reports list the runs in plan order.
-        order = sorted(specs, key=lambda s: s.role != Pair.OPS)
+        # Runs linked by pairs start together, so that they can stop early together
+        # (see reprokit.early): controlled-1, controlled-2 and seed-1, then the ops
+        # pair. The reports list the runs in plan order.
+        order = sorted(specs, key=lambda s: s.role == Pair.OPS)
         try:
             results = runner.run_many(
                 order,
@@ -446,8 +447,8 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
     early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
     if early:
         notes.append(
-            f"Stopped early once their pair's divergence was proven: {', '.join(early)} "
-            "(--full trains every run to the end)."
+            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "
+            "of a pair compares its two runs at the same step (--full trains every run to the end)."
         )
     threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
     if len(threads) > 1:
