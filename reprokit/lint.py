@@ -175,9 +175,20 @@ def _false(node: ast.AST) -> bool:
 LISTINGS = ("os.listdir", "os.scandir", "glob.glob", "glob.iglob", "gfile.glob", "gfile.listdir")
 PATH_LISTINGS = ("glob", "rglob", "iterdir")
 ORDERED_CONSUMERS = ("list", "tuple", "enumerate", "zip", "np.array", "numpy.array", "from_tensor_slices")
+ORDER_FREE_CONSUMERS = ("sorted", "set", "frozenset", "len", "sum", "any", "all", "min", "max")
 
 
 def unsorted_listings(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
+    """RK105: a file listing whose file-system order can flow into data or training.
+
+    A listing (or a variable assigned from it and never sorted) is a hazard when
+    it is consumed in order: by ``list()``, ``tuple()``, ``enumerate``, ``zip``,
+    ``np.array``, ``from_tensor_slices``, a list comprehension or generator
+    (unless ``sorted()``, ``set()``, ``len()``, ``sum()``, ``any()``, ``all()``,
+    ``min()`` or ``max()`` consumes it), or a ``for`` loop whose body lets the
+    order through (see :func:`_order_free_loop`). A set or dict comprehension
+    and a loop that only deletes, counts, logs or files things by name are not.
+    """
     parents = _parents(tree)
     for call in _calls(tree):
         name = _name(call.func)
@@ -223,14 +234,165 @@ def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
 
 
 def _iterated_in_order(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """True when ``node``'s iteration order can reach a result: see :func:`unsorted_listings`."""
     parent = parents.get(node)
     if isinstance(parent, ast.For | ast.AsyncFor) and parent.iter is node:
-        return True
+        return not _order_free_loop(parent)
     if isinstance(parent, ast.comprehension) and parent.iter is node:
-        return not isinstance(parents.get(parent), ast.SetComp)
+        comprehension = parents.get(parent)
+        if isinstance(comprehension, ast.SetComp | ast.DictComp):
+            return False
+        consumer = parents.get(comprehension) if comprehension is not None else None
+        return not (
+            isinstance(consumer, ast.Call)
+            and comprehension in consumer.args
+            and _name(consumer.func) in ORDER_FREE_CONSUMERS
+        )
     if isinstance(parent, ast.Call) and node in parent.args:
         return _name(parent.func).split(".")[-1] in {c.split(".")[-1] for c in ORDERED_CONSUMERS}
     return False
+
+
+# A loop over a listing is a hazard unless every statement of its body is order-free (_order_free_loop).
+ORDER_FREE_FUNCTIONS = (
+    "os.remove",
+    "os.unlink",
+    "os.rmdir",
+    "os.removedirs",
+    "os.chmod",
+    "os.rename",
+    "os.replace",
+    "shutil.rmtree",
+    "shutil.copy",
+    "shutil.copy2",
+    "shutil.copyfile",
+    "shutil.move",
+    "print",
+    "warnings.warn",
+)
+ORDER_FREE_METHODS = ("unlink", "rmdir", "add", "discard", "update", "remove")  # Path clean-up, set and dict updates
+LOG_METHODS = ("debug", "info", "warning", "warn", "error", "exception", "critical", "log")
+ORDERED_METHODS = (  # anywhere in the body, even inside an expression, they let the order through
+    "append",
+    "extend",
+    "insert",
+    "appendleft",
+    "extendleft",
+    "write",
+    "writerow",
+    "writerows",
+    "writelines",
+    "fit",
+    "train_on_batch",
+    "apply_gradients",
+    "minimize",
+)
+
+
+def _order_free_loop(loop: ast.For | ast.AsyncFor) -> bool:
+    """True when a ``for`` loop's result cannot depend on the order it visits its items in.
+
+    The rule, statement by statement (conditions of ``if``/``while`` and the
+    items of ``with`` are not judged; nested blocks are judged the same way):
+
+    * order-free: a call, as a statement, of ``os.remove``/``unlink``/``rmdir``/
+      ``removedirs``/``chmod``/``rename``/``replace``, ``shutil.rmtree``/
+      ``copy``/``copy2``/``copyfile``/``move``, ``print``, a logger method,
+      ``warnings.warn``, or a ``.unlink()``/``.rmdir()``/``.add()``/
+      ``.discard()``/``.update()``/``.remove()`` method; an assignment to a
+      name or attribute; ``x += value`` (counting, summing); ``d[key] = value``
+      where the key comes from the loop variable and the value mentions neither
+      ``d`` nor a counter of the loop (``x += ...``); ``pass``, ``continue``,
+      ``raise``, ``del``, ``assert``, imports, definitions; ``break`` inside a
+      nested loop.
+    * order-sensitive: any other call as a statement (``load(name)``,
+      ``paths.append(p)``, ``model.fit(...)``, ``out.write(...)``); ``yield``,
+      ``await``; ``break`` or ``return`` (the first match wins); ``x += [..]``
+      or ``x += "..."`` (concatenation); ``seq[i] = ...`` with a key not taken
+      from the loop variable (a counter); ``d[name] = len(d)``; and a call of
+      ``.append()``/``.extend()``/``.insert()``/``.write()``/``.fit()``/
+      ``.train_on_batch()``/``.apply_gradients()``/``.minimize()`` anywhere.
+    """
+    for node in ast.walk(ast.Module(body=[*loop.body, *loop.orelse], type_ignores=[])):
+        if isinstance(node, ast.Yield | ast.YieldFrom | ast.Await):
+            return False
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ORDERED_METHODS:
+            return False
+    derived = _names_in(loop.target)
+    counters = {n.target.id for n in ast.walk(loop) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+    for _ in range(2):  # names computed from the loop variable (path = os.path.join(folder, name))
+        for node in ast.walk(loop):
+            if isinstance(node, ast.Assign) and _names_in(node.value) & derived:
+                for target in node.targets:
+                    derived |= _stored_names(target)
+    return all(_order_free(statement, derived, counters, nested=False) for statement in [*loop.body, *loop.orelse])
+
+
+def _order_free(statement: ast.stmt, derived: set[str], counters: set[str], nested: bool) -> bool:
+    if isinstance(statement, ast.Expr):
+        return not isinstance(statement.value, ast.Call) or _order_free_call(statement.value)
+    if isinstance(statement, ast.Assign | ast.AnnAssign):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        return all(_order_free_store(t, statement.value, derived, counters) for t in targets)
+    if isinstance(statement, ast.AugAssign):
+        concatenates = isinstance(statement.value, ast.List | ast.Tuple | ast.ListComp | ast.JoinedStr) or (
+            isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str | bytes)
+        )
+        return not concatenates
+    if isinstance(statement, ast.Break):
+        return nested
+    if isinstance(statement, ast.Return):
+        return False
+    blocks: list[tuple[list[ast.stmt], bool]] = []
+    if isinstance(statement, ast.For | ast.AsyncFor | ast.While):
+        blocks = [(statement.body, True), (statement.orelse, nested)]
+    elif isinstance(statement, ast.If):
+        blocks = [(statement.body, nested), (statement.orelse, nested)]
+    elif isinstance(statement, ast.With | ast.AsyncWith):
+        blocks = [(statement.body, nested)]
+    elif isinstance(statement, ast.Try):
+        blocks = [(statement.body, nested), (statement.orelse, nested), (statement.finalbody, nested)]
+        blocks += [(handler.body, nested) for handler in statement.handlers]
+    elif isinstance(statement, ast.Match):
+        blocks = [(case.body, nested) for case in statement.cases]
+    return all(_order_free(s, derived, counters, inner) for block, inner in blocks for s in block)
+
+
+def _order_free_call(call: ast.Call) -> bool:
+    name = _name(call.func)
+    if _is(name, *ORDER_FREE_FUNCTIONS):
+        return True
+    if isinstance(call.func, ast.Attribute):
+        receiver = _name(call.func.value).split(".")[-1].lower()
+        if call.func.attr in ORDER_FREE_METHODS:
+            return True
+        return call.func.attr in LOG_METHODS and "log" in receiver
+    return False
+
+
+def _order_free_store(target: ast.expr, value: ast.expr | None, derived: set[str], counters: set[str]) -> bool:
+    if isinstance(target, ast.Subscript):
+        container = _names_in(target.value)
+        mentioned = _names_in(value) if value is not None else set()
+        return bool(_names_in(target.slice) & derived) and not mentioned & (container | counters)
+    if isinstance(target, ast.Tuple | ast.List):
+        return all(_order_free_store(t, None, derived, counters) for t in target.elts)
+    return True
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _stored_names(target: ast.expr) -> set[str]:
+    """The plain names an assignment target binds (``a`` and ``b`` of ``a, *b = ...``; none of ``x[i] = ...``)."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Starred):
+        return _stored_names(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return set().union(*(_stored_names(t) for t in target.elts))
+    return set()
 
 
 def _assigned_then_iterated(node: ast.AST, parents: dict[ast.AST, ast.AST], tree: ast.AST) -> bool:

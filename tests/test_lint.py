@@ -66,9 +66,41 @@ CASES = {
             "for p in data_dir.glob('*.png'):\n    read(p)",
             "import tensorflow as tf\nnames = list(tf.io.gfile.listdir(root))",
             "import tensorflow as tf\nds = tf.data.Dataset.list_files('*.tfrecord')",
+            # the order flows into data or training through the loop body
+            "import os\npaths = []\nfor name in os.listdir(folder):\n    paths.append(os.path.join(folder, name))\n"
+            "ds = tf.data.Dataset.from_tensor_slices(paths)",
+            "import glob\ndef images():\n    for p in glob.glob('*.png'):\n        yield load(p)",
+            "import os\nwith open('files.txt', 'w') as out:\n"
+            "    for name in os.listdir(folder):\n        out.write(name)",
+            "import os\nfor name in os.listdir(folder):\n    loss = model.train_on_batch(*load(name))",
+            "import os\nfor name in os.listdir(folder):\n"
+            "    if name.endswith('.ckpt'):\n        ckpt = name\n        break",
+            "import os\nindex = {}\nfor name in os.listdir(folder):\n    index[name] = len(index)",
+            "import glob\npaths = []\nfor p in glob.glob('*.png'):\n    paths += [p]",
+            "import os\nfor i, name in enumerate(os.listdir(folder)):\n    labels[name] = i",
+            "import glob\nfiles = glob.glob('tmp/*')\nfor f in files:\n"
+            "    if f.endswith('.tmp'):\n        os.remove(f)\n    else:\n        read(f)",
+            "import glob\nimages = (load(p) for p in glob.glob('*.png'))",
+            "import os\ni = 0\nfor name in os.listdir(folder):\n    x[i] = load(name)\n    i += 1",
         ],
         [
             "import os\nfor name in sorted(os.listdir(folder)):\n    load(name)",
+            # loops whose result cannot depend on the order: clean-up, counting, filing by name, logging
+            "import os\nfor name in os.listdir(folder):\n    os.remove(os.path.join(folder, name))",
+            "import os, shutil\nfor name in os.listdir(folder):\n    path = os.path.join(folder, name)\n"
+            "    if os.path.isdir(path):\n        shutil.rmtree(path)\n    else:\n        os.unlink(path)",
+            "from pathlib import Path\nfor p in Path('cache').glob('*.tmp'):\n    p.unlink()",
+            "import os\nn = 0\nfor name in os.listdir(folder):\n    if name.endswith('.png'):\n        n += 1",
+            "import os\nsizes = {}\nfor name in os.listdir(folder):\n"
+            "    sizes[name] = os.path.getsize(os.path.join(folder, name))",
+            "import glob, os\nseen = set()\nfor p in glob.glob('*.csv'):\n    seen.add(os.path.basename(p))",
+            "import os, logging\nfor name in os.listdir(folder):\n    print(name)\n    logging.info('found %s', name)",
+            "import glob\nfiles = glob.glob('tmp/*')\nfor f in files:\n    os.remove(f)",
+            "import os\ncounts = {}\nfor name in os.listdir(folder):\n    counts[name.split('_')[0]] = 1",
+            "import os\nsizes = {n: os.path.getsize(n) for n in os.listdir(folder)}",
+            "import os\npngs = sorted(f for f in os.listdir(folder) if f.endswith('.png'))",
+            "import glob\ntotal = sum(os.path.getsize(p) for p in glob.glob('*.npy'))",
+            "import os, shutil\nfor name in os.listdir(folder):\n    shutil.copy(os.path.join(folder, name), backup)",
             "import glob\nfiles = glob.glob('data/*.csv')\nfiles.sort()\nfor f in files:\n    read(f)",
             "import glob\nfiles = glob.glob('data/*.csv')\nfor f in sorted(files):\n    read(f)",
             "import os\nn = len(os.listdir(folder))",
@@ -92,6 +124,7 @@ CASES = {
             "vocab = sorted(set(text.split()))",
             "if word in {'a', 'b'}:\n    pass",
             "seen = set(text.split())",
+            "for name in {'a.tmp', 'b.tmp'}:\n    os.remove(name)",
         ],
     ),
     "RK107": (
@@ -162,7 +195,7 @@ def test_ignore_comments_silence_all_rules_or_the_named_ones():
 
 def test_select_and_ignore_choose_rules_and_unknown_codes_are_bad_input(tmp_path):
     script = tmp_path / "train.py"
-    script.write_text("import os, random\nr = random.Random()\nfor f in os.listdir('.'):\n    pass\n")
+    script.write_text("import os, random\nr = random.Random()\nfor f in os.listdir('.'):\n    load(f)\n")
     assert [f.code for f in lint_paths([tmp_path])] == ["RK101", "RK105"]
     assert [f.code for f in lint_paths([script], select=["RK105"])] == ["RK105"]
     assert [f.code for f in lint_paths([script], ignore=["RK105"])] == ["RK101"]
