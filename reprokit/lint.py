@@ -870,11 +870,15 @@ RULES = (
     Rule("RK206", "GPU: sparse-dense matmul", sparse_dense_matmuls, Source.NONDETERMINISTIC_OPS),
 )
 _SOURCE_OF_RULE = {rule.code: rule.source for rule in RULES}
+_GPU_ONLY = frozenset(rule.code for rule in RULES if rule.title.startswith("GPU:"))
 
 
 def hazards_for(source: Source, findings: Iterable[LintFinding]) -> list[LintFinding]:
-    """The lint findings whose hazard shows up as ``source`` when the script runs (its likely causes)."""
-    return [f for f in findings if _SOURCE_OF_RULE.get(f.code) == source]
+    """The lint findings whose hazard shows up as ``source`` when the script runs (its likely causes).
+
+    GPU-only hazards (RK2xx) come after the others: on CPU they cause nothing.
+    """
+    return sorted((f for f in findings if _SOURCE_OF_RULE.get(f.code) == source), key=lambda f: f.code in _GPU_ONLY)
 
 
 _IGNORE = re.compile(r"#\s*reprokit:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from reprokit.errors import UsageError
-from reprokit.lint import RULES, lint_paths, lint_source
+from reprokit.lint import RULES, hazards_for, lint_paths, lint_source
 from reprokit.vocabulary import Source
 
 CASES = {
@@ -291,6 +291,16 @@ def test_every_gpu_rule_says_gpu_and_how_to_fix_it():
             assert "GPU" in finding.message and "CPU" in finding.message, finding.message
             assert "UnimplementedError" in finding.message and "op determinism" in finding.message
             assert finding.fix, rule.code
+
+
+def test_gpu_only_hazards_come_last_among_the_likely_causes():
+    source = (
+        "import tensorflow as tf\n"
+        "counts = tf.math.bincount(labels)\n"
+        "ds = ds.map(f, num_parallel_calls=4, deterministic=False)\n"
+    )
+    causes = hazards_for(Source.NONDETERMINISTIC_OPS, lint_source(source))
+    assert [c.code for c in causes] == ["RK104", "RK205"]
 
 
 def test_a_finding_says_where_what_and_how_to_fix_it():
