@@ -33,7 +33,7 @@ from reprokit.explain import (
     not_reproduced,
     nothing_to_explain,
 )
-from reprokit.lint import LintFinding, hazards_for, lint_source
+from reprokit.lint import GPU_ONLY, LintFinding, hazards_for, lint_source
 from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.report import NotReproducibleError, Report, RunSummary
 from reprokit.runner import OnEvent, Runner, Target
@@ -148,7 +148,8 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     with _runs(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces
         comparisons = [_compare(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
-        suspects = race_suspects(lint, [c for t in traces.values() for c in t.pipeline])
+        gpu = any(t.environment.get("gpus") for t in traces.values())
+        suspects = race_suspects(lint, [c for t in traces.values() for c in t.pipeline], gpu)
         comparisons, more = _confirm_ops(options, comparisons, traces, suspects, on_event)
     traces.update({t.spec.name: t for t in more})
     specs += [t.spec for t in more]
@@ -167,12 +168,17 @@ EXTRA_OPS_RUNS = 2
 """Default-ops runs added when the ops pair agreed but the script holds a known race (4 in all)."""
 
 
-def race_suspects(lint: Sequence[LintFinding], pipeline: Sequence[PipelineCall]) -> tuple[str, ...]:
-    """What in the script is known to race without op determinism, once per line (``file:line: what``)."""
+def race_suspects(lint: Sequence[LintFinding], pipeline: Sequence[PipelineCall], gpu: bool = False) -> tuple[str, ...]:
+    """What in the script is known to race without op determinism, once per line (``file:line: what``).
+
+    GPU-only hazards count only where the runs had a GPU.
+    """
     found: dict[str, str] = {}
     for call in pipeline:
         found.setdefault(call.where or call.call, f"{call.where}: {call.call}" if call.where else call.call)
     for f in hazards_for(Source.NONDETERMINISTIC_OPS, lint):
+        if f.code in GPU_ONLY and not gpu:
+            continue
         where = f"{Path(f.path).name}:{f.line}"
         found.setdefault(where, f"{where}: {f.message} ({f.code})")
     return tuple(found.values())

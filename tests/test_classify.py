@@ -136,3 +136,6 @@ def test_race_suspects_name_each_line_once_from_the_runs_and_the_linter():
     assert race_suspects(lint, [call]) == ("train.py:2: Dataset.map(..., deterministic=False)",)
     assert race_suspects(lint, []) == (f"train.py:2: {lint[0].message} (RK104)",)
     assert race_suspects([], []) == ()
+    gpu_only = lint_source("import tensorflow as tf\nc = tf.math.bincount(x)\n", "/src/train.py")
+    assert race_suspects(gpu_only, []) == ()  # on CPU, a GPU-only hazard races nowhere
+    assert race_suspects(gpu_only, [], gpu=True)[0].startswith("train.py:2:")

@@ -5,7 +5,8 @@ import textwrap
 import pytest
 
 from reprokit.errors import UsageError
-from reprokit.lint import RULES, lint_paths, lint_source
+from reprokit.lint import RULES, hazards_for, lint_paths, lint_source
+from reprokit.vocabulary import Source
 
 CASES = {
     "RK101": (
@@ -66,9 +67,41 @@ CASES = {
             "for p in data_dir.glob('*.png'):\n    read(p)",
             "import tensorflow as tf\nnames = list(tf.io.gfile.listdir(root))",
             "import tensorflow as tf\nds = tf.data.Dataset.list_files('*.tfrecord')",
+            # the order flows into data or training through the loop body
+            "import os\npaths = []\nfor name in os.listdir(folder):\n    paths.append(os.path.join(folder, name))\n"
+            "ds = tf.data.Dataset.from_tensor_slices(paths)",
+            "import glob\ndef images():\n    for p in glob.glob('*.png'):\n        yield load(p)",
+            "import os\nwith open('files.txt', 'w') as out:\n"
+            "    for name in os.listdir(folder):\n        out.write(name)",
+            "import os\nfor name in os.listdir(folder):\n    loss = model.train_on_batch(*load(name))",
+            "import os\nfor name in os.listdir(folder):\n"
+            "    if name.endswith('.ckpt'):\n        ckpt = name\n        break",
+            "import os\nindex = {}\nfor name in os.listdir(folder):\n    index[name] = len(index)",
+            "import glob\npaths = []\nfor p in glob.glob('*.png'):\n    paths += [p]",
+            "import os\nfor i, name in enumerate(os.listdir(folder)):\n    labels[name] = i",
+            "import glob\nfiles = glob.glob('tmp/*')\nfor f in files:\n"
+            "    if f.endswith('.tmp'):\n        os.remove(f)\n    else:\n        read(f)",
+            "import glob\nimages = (load(p) for p in glob.glob('*.png'))",
+            "import os\ni = 0\nfor name in os.listdir(folder):\n    x[i] = load(name)\n    i += 1",
         ],
         [
             "import os\nfor name in sorted(os.listdir(folder)):\n    load(name)",
+            # loops whose result cannot depend on the order: clean-up, counting, filing by name, logging
+            "import os\nfor name in os.listdir(folder):\n    os.remove(os.path.join(folder, name))",
+            "import os, shutil\nfor name in os.listdir(folder):\n    path = os.path.join(folder, name)\n"
+            "    if os.path.isdir(path):\n        shutil.rmtree(path)\n    else:\n        os.unlink(path)",
+            "from pathlib import Path\nfor p in Path('cache').glob('*.tmp'):\n    p.unlink()",
+            "import os\nn = 0\nfor name in os.listdir(folder):\n    if name.endswith('.png'):\n        n += 1",
+            "import os\nsizes = {}\nfor name in os.listdir(folder):\n"
+            "    sizes[name] = os.path.getsize(os.path.join(folder, name))",
+            "import glob, os\nseen = set()\nfor p in glob.glob('*.csv'):\n    seen.add(os.path.basename(p))",
+            "import os, logging\nfor name in os.listdir(folder):\n    print(name)\n    logging.info('found %s', name)",
+            "import glob\nfiles = glob.glob('tmp/*')\nfor f in files:\n    os.remove(f)",
+            "import os\ncounts = {}\nfor name in os.listdir(folder):\n    counts[name.split('_')[0]] = 1",
+            "import os\nsizes = {n: os.path.getsize(n) for n in os.listdir(folder)}",
+            "import os\npngs = sorted(f for f in os.listdir(folder) if f.endswith('.png'))",
+            "import glob\ntotal = sum(os.path.getsize(p) for p in glob.glob('*.npy'))",
+            "import os, shutil\nfor name in os.listdir(folder):\n    shutil.copy(os.path.join(folder, name), backup)",
             "import glob\nfiles = glob.glob('data/*.csv')\nfiles.sort()\nfor f in files:\n    read(f)",
             "import glob\nfiles = glob.glob('data/*.csv')\nfor f in sorted(files):\n    read(f)",
             "import os\nn = len(os.listdir(folder))",
@@ -92,6 +125,7 @@ CASES = {
             "vocab = sorted(set(text.split()))",
             "if word in {'a', 'b'}:\n    pass",
             "seen = set(text.split())",
+            "for name in {'a.tmp', 'b.tmp'}:\n    os.remove(name)",
         ],
     ),
     "RK107": (
@@ -117,6 +151,114 @@ CASES = {
             "import os\nseed = os.environ.get('PYTHONHASHSEED')",
         ],
     ),
+    "RK201": (
+        [
+            "import tensorflow as tf\ny = tf.image.resize(x, (64, 64), method='nearest')",
+            "import tensorflow as tf\ny = tf.image.resize(x, size, tf.image.ResizeMethod.NEAREST_NEIGHBOR)",
+            "import tensorflow as tf\ny = tf.compat.v1.image.resize_nearest_neighbor(x, (8, 8))",
+            "import keras\ny = keras.ops.image.resize(x, (8, 8), interpolation='nearest')",
+            "import keras\nup = keras.layers.Resizing(64, 64, interpolation='nearest')",
+            "from keras import layers\n"
+            "model = keras.Sequential([layers.Conv2D(8, 3), layers.Resizing(8, 8, interpolation='nearest')])",
+            "import tf_keras as keras\nx = keras.layers.UpSampling2D()(x)",
+            "from tf_keras import layers\nx = layers.UpSampling2D(size=(2, 2), interpolation='nearest')(x)",
+            "import os\nos.environ['TF_USE_LEGACY_KERAS'] = '1'\nimport tensorflow as tf\n"
+            "x = tf.keras.layers.UpSampling2D()(x)",
+        ],
+        [
+            "import tensorflow as tf\ny = tf.image.resize(x, (64, 64))",
+            "import tensorflow as tf\ny = tf.image.resize(x, (64, 64), method='bilinear')",
+            "import keras\nx = keras.layers.UpSampling2D()(x)",  # Keras 3 repeats pixels: no resize op
+            "import tensorflow as tf\nx = tf.keras.layers.UpSampling2D()(x)",  # tf.keras is Keras 3 (TF 2.16+)
+            "from tf_keras import layers\nx = layers.UpSampling2D(interpolation='bilinear')(x)",
+            "import keras\nup = keras.layers.Resizing(64, 64)",
+            "import tensorflow as tf\nds = ds.map(lambda x, y: (tf.image.resize(x, (64, 64), method='nearest'), y))",
+            "import tensorflow as tf\ndef prep(x, y):\n    return tf.image.resize(x, (64, 64), method='nearest'), y\n"
+            "ds = ds.map(prep)",
+            "import keras\nresize = keras.layers.Resizing(64, 64, interpolation='nearest')\n"
+            "ds = ds.map(lambda x, y: (resize(x), y))",
+            "import keras\n"
+            "model = keras.Sequential([keras.layers.Resizing(64, 64, interpolation='nearest'), keras.layers.Dense(1)])",
+            "import keras\ninputs = keras.Input((None, None, 3))\n"
+            "x = keras.layers.Resizing(64, 64, interpolation='nearest')(inputs)",
+            "import jax\ny = jax.image.resize(x, (8, 8), method='nearest')",
+        ],
+    ),
+    "RK202": (
+        [
+            "import tensorflow as tf\nrois = tf.image.crop_and_resize(features, boxes, box_indices, (7, 7))",
+            "import tensorflow as tf\nclass RoiAlign(tf.keras.layers.Layer):\n    def call(self, x, boxes, ids):\n"
+            "        return tf.image.crop_and_resize(x, boxes, ids, (7, 7))",
+        ],
+        [
+            "import tensorflow as tf\n"
+            "ds = ds.map(lambda x: tf.image.crop_and_resize(x[None], [[0, 0, 1, 1]], [0], (9, 9)))",
+            "import tensorflow as tf\ny = tf.image.resize_with_crop_or_pad(x, 64, 64)",
+        ],
+    ),
+    "RK203": (
+        [
+            "import tensorflow as tf\ny = tf.image.adjust_contrast(x, 1.5)",
+            "import tensorflow as tf\ny = tf.image.random_contrast(x, 0.8, 1.2, seed=1)",
+            "import tf_keras\n"
+            "model = tf_keras.Sequential([tf_keras.layers.RandomContrast(0.2), tf_keras.layers.Conv2D(8, 3)])",
+            "import tf_keras\naugment = tf_keras.layers.RandomContrast(0.2)\nx = augment(inputs)",
+        ],
+        [
+            "import keras\nmodel = keras.Sequential([keras.layers.RandomContrast(0.2), keras.layers.Conv2D(8, 3)])",
+            "import tensorflow as tf\nds = ds.map(lambda x: tf.image.random_contrast(x, 0.8, 1.2, seed=1))",
+            "import tf_keras\naugment = tf_keras.layers.RandomContrast(0.2)\n"
+            "ds = ds.map(lambda x, y: (augment(x, training=True), y))",
+            "import tensorflow as tf\ny = tf.image.adjust_brightness(x, 0.1)",
+        ],
+    ),
+    "RK204": (
+        [
+            "from tf_keras import layers\nbn = layers.BatchNormalization()\nx = bn(x, training=False)",
+            "import tf_keras\nx = tf_keras.layers.BatchNormalization()(x, training=False)",
+            "import tf_keras as keras\nclass Block(keras.layers.Layer):\n    def __init__(self):\n"
+            "        super().__init__()\n        self.bn = keras.layers.BatchNormalization()\n"
+            "    def call(self, x):\n        return self.bn(x, training=False)",
+            "import tensorflow as tf\ny, m, v = tf.compat.v1.nn.fused_batch_norm(x, s, o, m, v, is_training=False)",
+        ],
+        [
+            "from tf_keras import layers\nbn = layers.BatchNormalization()\nbn.trainable = False\n"
+            "x = bn(x, training=False)",
+            "from tf_keras import layers\nbn = layers.BatchNormalization()\nx = bn(x)",
+            "from tf_keras import layers\nbn = layers.BatchNormalization(fused=False)\nx = bn(x, training=False)",
+            "from tf_keras import layers\nx = layers.BatchNormalization(trainable=False)(x, training=False)",
+            # Keras 3's BatchNormalization is not fused
+            "from keras import layers\nbn = layers.BatchNormalization()\nx = bn(x, training=False)",
+            "import tensorflow as tf\nx = tf.keras.layers.BatchNormalization()(x, training=False)",
+            "import tensorflow as tf\ny = tf.compat.v1.nn.fused_batch_norm(x, s, o)",
+        ],
+    ),
+    "RK205": (
+        [
+            "import tensorflow as tf\ncounts = tf.math.bincount(labels)",
+            "import tensorflow as tf\nsums = tf.math.bincount(ids, weights=w)",
+            "import tensorflow as tf\ncounts = tf.compat.v1.bincount(labels)",
+            "import keras\ncounts = keras.ops.bincount(labels)",
+        ],
+        [
+            "import numpy as np\ncounts = np.bincount(labels)",
+            "import tensorflow as tf\nsums = tf.math.unsorted_segment_sum(w, ids, 10)",
+            "import tensorflow as tf\nds = ds.map(lambda x: tf.math.bincount(x, minlength=10))",
+            "import tensorflow as tf\ncounts = tf.sparse.bincount(labels)",
+        ],
+    ),
+    "RK206": (
+        [
+            "import tensorflow as tf\ny = tf.sparse.sparse_dense_matmul(a, b)",
+            "import tensorflow as tf\ny = tf.compat.v1.sparse_tensor_dense_matmul(a, b)",
+            "import tensorflow as tf\ny = tf.compat.v1.sparse.matmul(a, b)",
+        ],
+        [
+            "import tensorflow as tf\ny = tf.linalg.matmul(tf.sparse.to_dense(a), b)",
+            "import tensorflow as tf\nds = ds.map(lambda a: tf.sparse.sparse_dense_matmul(a, w))",
+            "from mylib import sparse_dense_matmul\ny = sparse_dense_matmul(a, b)",
+        ],
+    ),
 }
 
 
@@ -137,6 +279,28 @@ def test_the_rule_fires_on_the_hazard(code, source):
 @pytest.mark.parametrize(("code", "source"), [(c, s) for c, (_, neg) in CASES.items() for s in neg])
 def test_the_rule_stays_quiet_on_correct_code(code, source):
     assert code not in codes(source), source
+
+
+def test_every_gpu_rule_says_gpu_and_how_to_fix_it():
+    family = [rule for rule in RULES if rule.code.startswith("RK2")]
+    assert [rule.code for rule in family] == ["RK201", "RK202", "RK203", "RK204", "RK205", "RK206"]
+    for rule in family:
+        assert rule.title.startswith("GPU: ") and rule.source is Source.NONDETERMINISTIC_OPS
+        for source in CASES[rule.code][0]:
+            (finding,) = [f for f in lint_source(source) if f.code == rule.code]
+            assert "GPU" in finding.message and "CPU" in finding.message, finding.message
+            assert "UnimplementedError" in finding.message and "op determinism" in finding.message
+            assert finding.fix, rule.code
+
+
+def test_gpu_only_hazards_come_last_among_the_likely_causes():
+    source = (
+        "import tensorflow as tf\n"
+        "counts = tf.math.bincount(labels)\n"
+        "ds = ds.map(f, num_parallel_calls=4, deterministic=False)\n"
+    )
+    causes = hazards_for(Source.NONDETERMINISTIC_OPS, lint_source(source))
+    assert [c.code for c in causes] == ["RK104", "RK205"]
 
 
 def test_a_finding_says_where_what_and_how_to_fix_it():
@@ -162,7 +326,7 @@ def test_ignore_comments_silence_all_rules_or_the_named_ones():
 
 def test_select_and_ignore_choose_rules_and_unknown_codes_are_bad_input(tmp_path):
     script = tmp_path / "train.py"
-    script.write_text("import os, random\nr = random.Random()\nfor f in os.listdir('.'):\n    pass\n")
+    script.write_text("import os, random\nr = random.Random()\nfor f in os.listdir('.'):\n    load(f)\n")
     assert [f.code for f in lint_paths([tmp_path])] == ["RK101", "RK105"]
     assert [f.code for f in lint_paths([script], select=["RK105"])] == ["RK105"]
     assert [f.code for f in lint_paths([script], ignore=["RK105"])] == ["RK101"]
