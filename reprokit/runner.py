@@ -11,7 +11,6 @@ with its whole process group.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -19,19 +18,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from reprokit.early import EarlyExit
 from reprokit.errors import DeterminismRefusedError, ReprokitError, ScriptFailedError
+from reprokit.protocol import (
+    CONFIG_VAR,
+    Event,
+    FunctionTarget,
+    InitEvent,
+    LaunchedEvent,
+    StepEvent,
+    StopRequest,
+    WorkerConfig,
+    parse_event,
+)
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
-from reprokit.worker import CONFIG_VAR
 
-OnEvent = Callable[[RunSpec, Mapping[str, Any]], None]
+OnEvent = Callable[[RunSpec, Event], None]
+"""Called with every event of every run as it arrives (see :mod:`reprokit.protocol`)."""
 
 _TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|E0000|I0000|W0000)")
 TAIL_LINES = 25
@@ -150,7 +160,7 @@ class Runner:
             control = self._control.get(name)
         if control is not None:
             with contextlib.suppress(OSError, ValueError):
-                control.write(f"stop {step}\n")
+                control.write(StopRequest(step).to_line() + "\n")
                 control.flush()
 
     def run(self, spec: RunSpec) -> RunTrace:
@@ -160,22 +170,22 @@ class Runner:
         arrays_path = run_dir / "arrays.npz"
         read_end, write_end = os.pipe()
         control_read, control_write = os.pipe()
-        config = {
-            "script": str(self.target.script.resolve()),
-            "args": list(self.target.args),
-            "seed": spec.controls.seed,
-            "op_determinism": spec.controls.op_determinism,
-            "events_fd": write_end,
-            "control_fd": control_read,
-            "arrays_path": str(arrays_path),
-            "epochs": self.target.epochs,
-            "batch_size": self.target.batch_size,
-            "max_steps": self.target.max_steps,
-            "explain_step": self.target.explain_step,
-            "function": self._function_config(),
-        }
+        config = WorkerConfig(
+            script=str(self.target.script.resolve()),
+            args=self.target.args,
+            seed=spec.controls.seed,
+            op_determinism=spec.controls.op_determinism,
+            events_fd=write_end,
+            control_fd=control_read,
+            arrays_path=str(arrays_path),
+            epochs=self.target.epochs,
+            batch_size=self.target.batch_size,
+            max_steps=self.target.max_steps,
+            explain_step=self.target.explain_step,
+            function=self._function_target(),
+        )
         env = child_environment(spec.controls, os.environ)
-        env[CONFIG_VAR] = json.dumps(config)
+        env[CONFIG_VAR] = config.to_json()
         builder = TraceBuilder(spec)
         started = time.monotonic()
         with open(run_dir / "stdout", "wb") as out, open(run_dir / "stderr", "wb") as err:
@@ -196,7 +206,7 @@ class Runner:
             self._live.add(proc)
             self._control[spec.name] = os.fdopen(control_write, "w", encoding="utf-8")
         if self.on_event is not None:
-            self.on_event(spec, {"type": "launched", "pid": proc.pid})
+            self.on_event(spec, LaunchedEvent(proc.pid))
         reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
         reader.start()
         try:
@@ -240,29 +250,23 @@ class Runner:
             )
         return builder.build(wall, arrays_path)
 
-    def _function_config(self) -> dict[str, Any] | None:
+    def _function_target(self) -> FunctionTarget | None:
         function = self.target.function
         if function is None:
             return None
         call_path = self.workdir / "call.pkl"
         if not call_path.exists():
             call_path.write_bytes(function.call)
-        return {
-            "module": function.module,
-            "qualname": function.qualname,
-            "call_path": str(call_path),
-            "sys_path": list(function.sys_path),
-        }
+        return FunctionTarget(function.module, function.qualname, str(call_path), function.sys_path)
 
     def _read(self, fd: int, builder: TraceBuilder) -> None:
         with os.fdopen(fd, encoding="utf-8") as events:
             for line in events:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+                event = parse_event(line)
+                if event is None:
+                    continue  # not an event (a broken line): skipped
                 builder.add(event)
-                if self.monitor is not None and event.get("type") in ("init", "step"):
+                if self.monitor is not None and isinstance(event, (InitEvent, StepEvent)):
                     self.monitor.add(builder.spec.name, builder.points[-1])
                 if self.on_event is not None:
                     self.on_event(builder.spec, event)
