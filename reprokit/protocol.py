@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias, TypeVar
@@ -300,7 +301,7 @@ class InitEvent(_Message):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InitEvent:
-        return cls(str(data["model"]), int(data["step"]), _mapping(data["weights"]))
+        return cls(sys.intern(data["model"]), int(data["step"]), _names_interned(data["weights"]))
 
 
 @dataclass(frozen=True)
@@ -339,11 +340,11 @@ class StepEvent(_Message):
     def from_dict(cls, data: Mapping[str, Any]) -> StepEvent:
         loss = data.get("loss")
         return cls(
-            str(data["model"]),
+            sys.intern(data["model"]),
             int(data["step"]),
-            _mapping(data["weights"]),
-            _strings(data.get("inputs", ())),
-            _strings(data.get("input_rows", ())),  # recorded before rows were observed: none
+            _names_interned(data["weights"]),
+            _array(data.get("inputs", ())),
+            _array(data.get("input_rows", ())),  # recorded before rows were observed: none
             None if loss is None else float(loss),
         )
 
@@ -616,6 +617,18 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a JSON object, received {type(value).__name__}")
     return value
+
+
+def _names_interned(weights: Any) -> dict[str, str]:
+    """Fingerprints by variable name, the names interned: a run repeats them in every event."""
+    return {sys.intern(name): fp for name, fp in _mapping(weights).items()}
+
+
+def _array(value: Any) -> tuple[Any, ...]:
+    """A JSON array as a tuple (the parent's hot path: elements as they are)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a JSON array, received {type(value).__name__}")
+    return tuple(value)
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ The events are those of :mod:`reprokit.protocol`; :class:`Pin` and
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,11 +111,10 @@ class RunTrace:
 
 
 def point_of(event: InitEvent | StepEvent) -> Point:
-    """The point an ``init`` or ``step`` event reports (variable names interned: they repeat every step)."""
-    weights = {sys.intern(name): fp for name, fp in event.weights.items()}
+    """The point an ``init`` or ``step`` event reports (its names are interned when it is parsed)."""
     if isinstance(event, InitEvent):
-        return Point(sys.intern(event.model), event.step, weights)
-    return Point(sys.intern(event.model), event.step, weights, event.inputs, event.loss, event.input_rows)
+        return Point(event.model, event.step, event.weights)
+    return Point(event.model, event.step, event.weights, event.inputs, event.loss, event.input_rows)
 
 
 class TraceBuilder:

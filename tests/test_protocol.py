@@ -196,3 +196,10 @@ def test_the_protocol_imports_neither_tensorflow_nor_numpy():
     code = "import sys, reprokit.protocol; print(sorted({'tensorflow', 'keras', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_names_that_every_step_repeats_are_kept_once_in_the_parent():
+    line = '{"type": "step", "model": "seq%s", "step": %d, "weights": {"seq%s/dense/kernel": "%d"}}'
+    first, second = (parse_event(line % ("uential", k, "uential", k)) for k in (1, 2))
+    assert first.model is second.model
+    assert next(iter(first.weights)) is next(iter(second.weights))
