@@ -7,10 +7,11 @@ optimizer's ``apply`` is the anchor:
   fingerprints the weights right after the step;
 * traced inside a ``tf.function`` (``Model.fit``, a custom ``train_step``, a
   ``@tf.function`` loop), a Python hook runs only while tracing. The hook then
-  only learns which optimizer and variables train, and the step is observed
-  when the outermost ``tf.function`` call returns to Python, by reading the
-  optimizer's ``iterations``. That also works under XLA and counts the hidden
-  steps of ``steps_per_execution > 1``.
+  learns which optimizer and variables train, and adds one ``tf.py_function``
+  after the update that receives the step's results each time it runs
+  (:meth:`~reprokit.recorder.Recorder.tap_step`). XLA-compiled code cannot
+  call Python: its steps are observed when the outermost ``tf.function`` call
+  returns, by reading the optimizer's ``iterations``.
 
 Input batches and losses are observed where a forward pass runs under a
 gradient tape: in eager code directly, in traced code through a
