@@ -33,18 +33,28 @@ messages across machines.
                                               ``WorkerConfig.arrays_path``); nothing follows
    ===============  ========================  ===========================================================
 
-   :class:`LaunchedEvent` (``launched``) never crosses the pipe: the parent hands
-   it to its ``on_event`` callback when it has started a run process.
+   ``start`` precedes every other event but ``setup_error``, and a model's
+   ``init`` precedes its ``step`` events. :mod:`reprokit.worker` itself sends
+   ``setup_error``, ``start``, ``error`` and ``end``; its
+   :class:`~reprokit.recorder.Recorder` sends ``init`` and ``step``; the hooks
+   of :mod:`reprokit.instrument` send ``history`` and ``pin``, those of
+   :mod:`reprokit.diagnose` ``pipeline`` and ``replay``. In the parent,
+   :mod:`reprokit.runner` parses them into a :class:`~reprokit.trace.TraceBuilder`
+   and hands each to its ``on_event`` callback (:mod:`reprokit.progress`).
+   :class:`LaunchedEvent` (``launched``) never crosses the pipe: the parent
+   hands it to ``on_event`` when it has started a run process.
 3. **Control**, parent → worker: :class:`StopRequest` lines (``stop <step>``)
    on the pipe ``WorkerConfig.control_fd``, when the run's pairs have proven
    their divergence (early exit). The run ends after that optimizer step, as
    if ``--max-steps`` had ended it.
 
-Every message is a frozen dataclass; ``to_json()`` gives its wire line
-(without the newline) and the classmethod ``from_json()`` reads one back.
-:func:`parse_event` reads a line of any type, and returns None for a line it
-cannot read (the parent skips it). The wire format is what the recorded runs
-in ``tests/data`` hold: change it only together with them.
+Every message is a frozen dataclass. The configuration's and each event's
+``to_json()`` gives its JSON text, one line (the sender adds the newline),
+and the classmethod ``from_json()`` reads it back; a stop request has
+``to_line()`` and ``parse()``. :func:`parse_event` reads an event of any
+type, and returns None for a line that holds none (the parent skips it).
+The wire format is what the recorded runs in ``tests/data`` hold: change it
+only together with them.
 
 This module imports neither TensorFlow nor NumPy: the parent never does.
 """
@@ -74,6 +84,7 @@ class _Message:
     """A JSON message: ``to_dict``/``from_dict`` per class, the JSON text here."""
 
     TYPE: ClassVar[str] = ""
+    """The event's ``"type"`` on the wire ("" for the configuration, which has none)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The message as a JSON-ready object (tuples stand for JSON arrays)."""
