@@ -22,7 +22,11 @@ import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
 from reprokit.fingerprint import combine, fingerprint
-from reprokit.instrument import Recorder, _subclasses, _user_frame, observe, variable_names
+from reprokit.instrument import subclasses, user_frame
+from reprokit.protocol import GradientProbe, LayerProbe, PipelineCall, ReplayEvent
+from reprokit.recorder import Recorder
+from reprokit.registry import variable_names
+from reprokit.tensors import observe
 
 
 def install_pipeline_hooks(recorder: Recorder) -> None:
@@ -57,11 +61,8 @@ def _wrap_transformation(recorder: Recorder, method: str, original: Any) -> Any:
 
 
 def _report(recorder: Recorder, call: str) -> None:
-    where = _user_frame(2)
-    event: dict[str, Any] = {"type": "pipeline", "call": call}
-    if where is not None:
-        event.update(file=where[0], line=where[1])
-    recorder.emit(event)
+    where = user_frame(2)
+    recorder.emit(PipelineCall(call) if where is None else PipelineCall(call, where[0], where[1]))
 
 
 class Replay:
@@ -70,13 +71,13 @@ class Replay:
     def __init__(self, recorder: Recorder, last_step: int) -> None:
         self.recorder = recorder
         self.last_step = last_step
-        self.layers: list[dict[str, Any]] = []
-        self.gradients: dict[str, dict[str, Any]] = {}
+        self.layers: list[LayerProbe] = []
+        self.gradients: dict[str, GradientProbe] = {}
         self.calls: Counter[str] = Counter()
-        recorder.step_listeners.append(self._step_done)
+        recorder.on_step(self._step_done)
 
     def active(self) -> bool:
-        return self.recorder.optimizer_steps < self.last_step and not self.recorder.finalizing
+        return self.recorder.budget.steps < self.last_step and not self.recorder.finalizing
 
     def layer_called(self, layer: Any, inputs: Any, outputs: Any) -> None:
         name = str(getattr(layer, "path", None) or layer.name)
@@ -87,13 +88,13 @@ class Replay:
                 return
             self.calls[name] += 1
             self.layers.append(
-                {
-                    "layer": name,
-                    "class": kind,
-                    "call": self.calls[name],
-                    "inputs": combine([fingerprint(a) for a in arrays[:count]]),
-                    "outputs": combine([fingerprint(a) for a in arrays[count:]]),
-                }
+                LayerProbe(
+                    layer=name,
+                    layer_class=kind,
+                    call=self.calls[name],
+                    inputs=combine([fingerprint(a) for a in arrays[:count]]),
+                    outputs=combine([fingerprint(a) for a in arrays[count:]]),
+                )
             )
 
         observe([inputs, outputs], seen)
@@ -107,14 +108,13 @@ class Replay:
 
             def seen(arrays: list[np.ndarray], _structure: Any, name: str = name, sparse: bool = sparse) -> None:
                 if self.active():
-                    self.gradients[name] = {"fingerprint": combine([fingerprint(a) for a in arrays]), "sparse": sparse}
+                    self.gradients[name] = GradientProbe(combine([fingerprint(a) for a in arrays]), sparse)
 
             observe(grad, seen)
 
     def _step_done(self, steps: int) -> None:
         if self.layers or self.gradients:
-            event = {"type": "replay", "step": steps, "layers": self.layers, "gradients": self.gradients}
-            self.recorder.emit(event)
+            self.recorder.emit(ReplayEvent(steps, tuple(self.layers), self.gradients))
         self.layers, self.gradients, self.calls = [], {}, Counter()
 
 
@@ -146,7 +146,7 @@ def install_replay(recorder: Recorder, last_step: int) -> Replay:
 
         return probed_apply
 
-    for cls in [BaseOptimizer, *_subclasses(BaseOptimizer)]:
+    for cls in [BaseOptimizer, *subclasses(BaseOptimizer)]:
         if "apply" in vars(cls):
             cls.apply = wrap(vars(cls)["apply"])
     return replay

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from reprokit.protocol import EndEvent, Event, StartEvent, StepEvent
 from reprokit.trace import RunSpec
 
 
@@ -18,9 +19,9 @@ def progress(quiet: bool) -> Iterator[Any]:
     err = Console(stderr=True, highlight=False)
     if not err.is_terminal:
 
-        def log(spec: RunSpec, event: Mapping[str, Any]) -> None:
-            if event.get("type") == "end":
-                steps = sum(m["steps"] for m in event["models"])
+        def log(spec: RunSpec, event: Event) -> None:
+            if isinstance(event, EndEvent):
+                steps = sum(m.steps for m in event.models)
                 err.print(f"reprokit: run {spec.name} finished ({steps} steps)")
 
         yield (None if quiet else log)
@@ -35,19 +36,18 @@ def progress(quiet: bool) -> Iterator[Any]:
     ) as progress:
         tasks: dict[str, Any] = {}
 
-        def update(spec: RunSpec, event: Mapping[str, Any]) -> None:
+        def update(spec: RunSpec, event: Event) -> None:
             if spec.name not in tasks:
                 determinism = "on" if spec.controls.op_determinism else "off"
                 label = f"{spec.name:<13} seed {spec.controls.seed}, determinism {determinism}"
                 tasks[spec.name] = progress.add_task(label, total=None, status="importing TensorFlow", steps=0)
             task = tasks[spec.name]
-            kind = event.get("type")
-            if kind == "start":
+            if isinstance(event, StartEvent):
                 progress.update(task, status="running the script")
-            elif kind == "step":
+            elif isinstance(event, StepEvent):
                 steps = progress.tasks[task].fields["steps"] + 1
                 progress.update(task, steps=steps, status=f"step {steps}")
-            elif kind == "end":
+            elif isinstance(event, EndEvent):
                 progress.update(task, status="done", completed=1, total=1)
 
         yield update

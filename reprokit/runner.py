@@ -11,7 +11,6 @@ with its whole process group.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -19,20 +18,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from reprokit.early import EarlyExit
 from reprokit.errors import ReprokitError, ScriptFailedError
+from reprokit.protocol import (
+    CONFIG_VAR,
+    Event,
+    FunctionTarget,
+    InitEvent,
+    LaunchedEvent,
+    StepEvent,
+    StopRequest,
+    WorkerConfig,
+    parse_event,
+)
 from reprokit.refusals import DeterminismRefusedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
-from reprokit.worker import CONFIG_VAR
 
-OnEvent = Callable[[RunSpec, Mapping[str, Any]], None]
+OnEvent = Callable[[RunSpec, Event], None]
+"""Called with every event of every run as it arrives (see :mod:`reprokit.protocol`)."""
 
 _TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|E0000|I0000|W0000)")
 TAIL_LINES = 25
@@ -162,7 +172,7 @@ class Runner:
             control = self._control.get(name)
         if control is not None:
             with contextlib.suppress(OSError, ValueError):
-                control.write(f"stop {step}\n")
+                control.write(StopRequest(step).to_line() + "\n")
                 control.flush()
 
     def run(self, spec: RunSpec) -> RunTrace:
@@ -172,27 +182,53 @@ class Runner:
                 raise ReprokitError(f"run {spec.name} was not started: the check already ended")
         run_dir = self.workdir / spec.name
         run_dir.mkdir(parents=True)
-        arrays_path = run_dir / "arrays.npz"
-        read_end, write_end = os.pipe()
-        control_read, control_write = os.pipe()
-        config = {
-            "script": str(self.target.script.resolve()),
-            "args": list(self.target.args),
-            "seed": spec.controls.seed,
-            "op_determinism": spec.controls.op_determinism,
-            "events_fd": write_end,
-            "control_fd": control_read,
-            "arrays_path": str(arrays_path),
-            "epochs": self.target.epochs,
-            "batch_size": self.target.batch_size,
-            "max_steps": self.target.max_steps,
-            "explain_step": self.target.explain_step,
-            "function": self._function_config(),
-        }
-        env = child_environment(spec.controls, os.environ)
-        env[CONFIG_VAR] = json.dumps(config)
         builder = TraceBuilder(spec)
         started = time.monotonic()
+        proc, events = self._start(spec, run_dir)
+        reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=self.target.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ScriptFailedError(
+                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
+                spec.name,
+                _tail(run_dir / "stderr"),
+            ) from None
+        finally:
+            _kill_group(proc)  # the script's own children too, whatever happened
+            with self._lock:
+                self._live.discard(proc)
+                control = self._control.pop(spec.name)
+            with contextlib.suppress(OSError):
+                control.close()
+        reader.join()
+        if self.monitor is not None:
+            self.monitor.finish(spec.name)
+        _raise_for_failure(spec, builder, proc.returncode, run_dir)
+        return builder.build(time.monotonic() - started, run_dir / "arrays.npz")
+
+    def _start(self, spec: RunSpec, run_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+        """Starts the run process; returns it and the read end of its event pipe."""
+        read_end, write_end = os.pipe()
+        control_read, control_write = os.pipe()
+        config = WorkerConfig(
+            script=str(self.target.script.resolve()),
+            args=self.target.args,
+            seed=spec.controls.seed,
+            op_determinism=spec.controls.op_determinism,
+            events_fd=write_end,
+            control_fd=control_read,
+            arrays_path=str(run_dir / "arrays.npz"),
+            epochs=self.target.epochs,
+            batch_size=self.target.batch_size,
+            max_steps=self.target.max_steps,
+            explain_step=self.target.explain_step,
+            function=self._function_target(),
+        )
+        env = child_environment(spec.controls, os.environ)
+        env[CONFIG_VAR] = config.to_json()
         with open(run_dir / "stdout", "wb") as out, open(run_dir / "stderr", "wb") as err:
             try:
                 proc = subprocess.Popen(
@@ -214,73 +250,26 @@ class Runner:
         if stopping:  # the check ended while this run was starting
             _kill_group(proc)
         if self.on_event is not None:
-            self.on_event(spec, {"type": "launched", "pid": proc.pid})
-        reader = threading.Thread(target=self._read, args=(read_end, builder), daemon=True)
-        reader.start()
-        try:
-            proc.wait(timeout=self.target.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise ScriptFailedError(
-                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
-                spec.name,
-                _tail(run_dir / "stderr"),
-            ) from None
-        finally:
-            _kill_group(proc)  # the script's own children too, whatever happened
-            with self._lock:
-                self._live.discard(proc)
-                control = self._control.pop(spec.name)
-            with contextlib.suppress(OSError):
-                control.close()
-        reader.join()
-        if self.monitor is not None:
-            self.monitor.finish(spec.name)
-        wall = time.monotonic() - started
-        if builder.setup_error is not None:
-            raise ReprokitError(
-                f"could not prepare a training run with {sys.executable} "
-                f"(are TensorFlow and Keras 3 installed there?): {builder.setup_error}"
-            )
-        if builder.refusal is not None:
-            raise DeterminismRefusedError(
-                f"TensorFlow refused to run the script in run {spec.name} with op determinism on: "
-                f"{builder.refusal.error}",
-                spec.name,
-                _tail(run_dir / "stderr"),
-                builder.refusal,
-            )
-        if builder.error is not None or proc.returncode != 0 or builder.end is None:
-            raise ScriptFailedError(
-                f"the script failed in run {spec.name}: {_failure(builder.error, proc.returncode)}",
-                spec.name,
-                _tail(run_dir / "stderr"),
-            )
-        return builder.build(wall, arrays_path)
+            self.on_event(spec, LaunchedEvent(proc.pid))
+        return proc, read_end
 
-    def _function_config(self) -> dict[str, Any] | None:
+    def _function_target(self) -> FunctionTarget | None:
         function = self.target.function
         if function is None:
             return None
         call_path = self.workdir / "call.pkl"
         if not call_path.exists():
             call_path.write_bytes(function.call)
-        return {
-            "module": function.module,
-            "qualname": function.qualname,
-            "call_path": str(call_path),
-            "sys_path": list(function.sys_path),
-        }
+        return FunctionTarget(function.module, function.qualname, str(call_path), function.sys_path)
 
     def _read(self, fd: int, builder: TraceBuilder) -> None:
         with os.fdopen(fd, encoding="utf-8") as events:
             for line in events:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+                event = parse_event(line)
+                if event is None:
+                    continue  # not an event (a broken line): skipped
                 builder.add(event)
-                if self.monitor is not None and event.get("type") in ("init", "step"):
+                if self.monitor is not None and isinstance(event, (InitEvent, StepEvent)):
                     self.monitor.add(builder.spec.name, builder.points[-1])
                 if self.on_event is not None:
                     self.on_event(builder.spec, event)
@@ -292,6 +281,28 @@ class Runner:
             live = list(self._live)
         for proc in live:
             _kill_group(proc)
+
+
+def _raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | None, run_dir: Path) -> None:
+    """Raises what went wrong in a finished run, if anything did."""
+    if builder.setup_error is not None:
+        raise ReprokitError(
+            f"could not prepare a training run with {sys.executable} "
+            f"(are TensorFlow and Keras 3 installed there?): {builder.setup_error}"
+        )
+    if builder.refusal is not None:
+        raise DeterminismRefusedError(
+            f"TensorFlow refused to run the script in run {spec.name} with op determinism on: {builder.refusal.error}",
+            spec.name,
+            _tail(run_dir / "stderr"),
+            builder.refusal,
+        )
+    if builder.error is not None or returncode != 0 or builder.end is None:
+        raise ScriptFailedError(
+            f"the script failed in run {spec.name}: {_failure(builder.error, returncode)}",
+            spec.name,
+            _tail(run_dir / "stderr"),
+        )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -1,15 +1,32 @@
-"""What one run observed, rebuilt from the events its process streamed."""
+"""What one run observed, rebuilt from the events its process streamed.
+
+The events are those of :mod:`reprokit.protocol`; :class:`Pin` and
+:class:`PipelineCall` are both events and parts of a :class:`RunTrace`.
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprokit.protocol import (
+    EndEvent,
+    ErrorEvent,
+    Event,
+    HistoryEvent,
+    InitEvent,
+    Pin,
+    PipelineCall,
+    ReplayEvent,
+    SetupErrorEvent,
+    StepEvent,
+)
 from reprokit.refusals import Refusal
 from reprokit.settings import Controls
+
+__all__ = ["ModelResult", "Pin", "PipelineCall", "Point", "RunSpec", "RunTrace", "TraceBuilder", "point_of"]
 
 
 @dataclass(frozen=True)
@@ -62,29 +79,6 @@ class ModelResult:
 
 
 @dataclass(frozen=True)
-class PipelineCall:
-    """A tf.data call of the script that gives up element order."""
-
-    call: str
-    file: str | None = None
-    line: int | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}" if self.file else ""
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A call by which the script fixes a seed or op determinism itself."""
-
-    call: str
-    kind: str  # "seed" or "determinism"
-    file: str
-    line: int
-
-
-@dataclass(frozen=True)
 class RunTrace:
     """Everything one completed run reported, in the order it happened."""
 
@@ -116,16 +110,11 @@ class RunTrace:
         return losses[-1] if losses else None
 
 
-def point_of(event: Mapping[str, Any]) -> Point:
-    """The point an ``init`` or ``step`` event reports (variable names interned: they repeat every step)."""
-    return Point(
-        sys.intern(event["model"]),
-        int(event["step"]),
-        {sys.intern(name): fp for name, fp in event["weights"].items()},
-        tuple(event.get("inputs", ())),
-        event.get("loss"),
-        tuple(event.get("input_rows", ())),
-    )
+def point_of(event: InitEvent | StepEvent) -> Point:
+    """The point an ``init`` or ``step`` event reports (its names are interned when it is parsed)."""
+    if isinstance(event, InitEvent):
+        return Point(event.model, event.step, event.weights)
+    return Point(event.model, event.step, event.weights, event.inputs, event.loss, event.input_rows)
 
 
 class TraceBuilder:
@@ -136,7 +125,7 @@ class TraceBuilder:
         self.points: list[Point] = []
         self.pins: list[Pin] = []
         self.histories: dict[str, dict[str, list[float]]] = {}
-        self.end: dict[str, Any] | None = None
+        self.end: EndEvent | None = None
         self.error: str | None = None
         self.setup_error: str | None = None
         self.refusal: Refusal | None = None
@@ -144,56 +133,56 @@ class TraceBuilder:
         self.replay: dict[int, dict[str, Any]] = {}
         self.steps = 0
 
-    def add(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        if kind in ("init", "step"):
-            self.points.append(point_of(event))
-            if kind == "step":
-                self.steps += 1
-        elif kind == "history":
-            merged = self.histories.setdefault(event["model"], {})
-            for key, values in event["history"].items():
-                merged.setdefault(key, []).extend(values)
-        elif kind == "pin":
-            self.pins.append(Pin(event["call"], event["kind"], event["file"], int(event["line"])))
-        elif kind == "error":
-            self.error = str(event["message"])
-            if event.get("refusal"):
-                self.refusal = Refusal(**event["refusal"])
-        elif kind == "pipeline":
-            call = PipelineCall(str(event["call"]), event.get("file"), event.get("line"))
-            if call not in self.pipeline:
-                self.pipeline.append(call)
-        elif kind == "replay":
-            self.replay[int(event["step"])] = dict(event)
-        elif kind == "setup_error":
-            self.setup_error = str(event["message"])
-        elif kind == "end":
-            self.end = dict(event)
+    def add(self, event: Event) -> None:
+        """Takes the run's next event (events that add nothing to a trace, like ``start``, are ignored)."""
+        match event:
+            case InitEvent() | StepEvent():
+                self.points.append(point_of(event))
+                if isinstance(event, StepEvent):
+                    self.steps += 1
+            case HistoryEvent():
+                merged = self.histories.setdefault(event.model, {})
+                for key, values in event.history.items():
+                    merged.setdefault(key, []).extend(values)
+            case Pin():
+                self.pins.append(event)
+            case ErrorEvent():
+                self.error = event.message
+                if event.refusal is not None:
+                    self.refusal = event.refusal
+            case PipelineCall():
+                if event not in self.pipeline:
+                    self.pipeline.append(event)
+            case ReplayEvent():
+                self.replay[event.step] = event.to_dict()  # explain reads it as it was sent
+            case SetupErrorEvent():
+                self.setup_error = event.message
+            case EndEvent():
+                self.end = event
 
     def build(self, wall_seconds: float, arrays_path: Path | None) -> RunTrace:
-        end = self.end or {}
+        end = self.end or EndEvent("script", (), {})
         models = tuple(
             ModelResult(
-                m["model"],
-                int(m["steps"]),
-                dict(m["weights"]),
-                m.get("probe"),
-                {k: tuple(v) for k, v in self.histories.get(m["model"], {}).items()},
+                m.model,
+                m.steps,
+                dict(m.weights),
+                m.probe,
+                {k: tuple(v) for k, v in self.histories.get(m.model, {}).items()},
             )
-            for m in end.get("models", ())
+            for m in end.models
         )
         return RunTrace(
             spec=self.spec,
             points=tuple(self.points),
             models=models,
             pins=tuple(self.pins),
-            environment=dict(end.get("environment", {})),
-            mode=str(end.get("mode", "script")),
+            environment=dict(end.environment),
+            mode=end.mode,
             wall_seconds=wall_seconds,
             arrays_path=arrays_path,
-            stopped_at_max_steps=bool(end.get("stopped_at_max_steps", False)),
-            stopped_early=bool(end.get("stopped_early", False)),
+            stopped_at_max_steps=end.stopped_at_max_steps,
+            stopped_early=end.stopped_early,
             pipeline=tuple(self.pipeline),
             replay=self.replay,
         )

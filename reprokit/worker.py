@@ -1,18 +1,18 @@
 """The run process: one training of the user's script under given controls.
 
 Started by :mod:`reprokit.runner` as ``python -m reprokit.worker`` in a fresh
-process. It seeds everything, installs the hooks of
-:mod:`reprokit.instrument`, runs the script as ``__main__`` with its own
-arguments, and streams what it observes to the parent as JSON lines on a pipe
-(the script keeps stdout and stderr for itself). Final weights and
-predictions go to an ``.npz`` file so the parent never imports TensorFlow.
+process, with a :class:`~reprokit.protocol.WorkerConfig` in its environment.
+It seeds everything, installs the hooks of :mod:`reprokit.instrument`, runs
+the script as ``__main__`` with its own arguments, and streams what it
+observes to the parent as :mod:`reprokit.protocol` events, one JSON line
+each, on a pipe (the script keeps stdout and stderr for itself). Final
+weights and predictions go to an ``.npz`` file so the parent never imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import os
 import pickle
 import platform
@@ -22,135 +22,140 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reprokit.budget import StepBudgetSpent
+from reprokit.protocol import (
+    CONFIG_VAR,
+    EndEvent,
+    ErrorEvent,
+    Event,
+    FunctionTarget,
+    SetupErrorEvent,
+    StartEvent,
+    StopRequest,
+    WorkerConfig,
+)
 from reprokit.refusals import recognize
 from reprokit.settings import IN_WORKER_VAR
 
-CONFIG_VAR = "REPROKIT_WORKER_CONFIG"
+if TYPE_CHECKING:
+    from reprokit.recorder import Recorder  # imports TensorFlow: only once the run is set up
+
 EXIT_SCRIPT_FAILED = 3
 EXIT_SETUP_FAILED = 4
 
 
 def main() -> int:
-    config = json.loads(os.environ.pop(CONFIG_VAR))
-    channel = os.fdopen(config["events_fd"], "w", buffering=1, encoding="utf-8")
-    os.set_inheritable(config["events_fd"], False)  # the script's children must not hold it
+    config = WorkerConfig.from_json(os.environ.pop(CONFIG_VAR))
+    channel = os.fdopen(config.events_fd, "w", buffering=1, encoding="utf-8")
+    os.set_inheritable(config.events_fd, False)  # the script's children must not hold it
     lock = threading.Lock()
 
-    def emit(event: dict[str, Any]) -> None:
+    def emit(event: Event) -> None:
+        line = event.to_json() + "\n"
         with lock:
-            channel.write(json.dumps(event) + "\n")
+            channel.write(line)
 
     _exit_with_parent()
     try:
         from reprokit.settings import Controls, apply_in_process
 
         os.environ["KERAS_BACKEND"] = "tensorflow"
-        apply_in_process(Controls(config["seed"], config["op_determinism"]))
+        apply_in_process(Controls(config.seed, config.op_determinism))
         from reprokit import (
             diagnose,
             instrument,  # imports TensorFlow
         )
+        from reprokit.recorder import Recorder
 
-        recorder = instrument.Recorder(emit, max_steps=config.get("max_steps"))
-        if config.get("control_fd") is not None:
-            _listen(config["control_fd"], recorder)
-        if config.get("explain_step"):
-            diagnose.install_replay(recorder, int(config["explain_step"]))
+        recorder = Recorder(emit, max_steps=config.max_steps)
+        if config.control_fd is not None:
+            _listen(config.control_fd, recorder)
+        if config.explain_step:
+            diagnose.install_replay(recorder, config.explain_step)
         instrument.install(recorder)
         diagnose.install_pipeline_hooks(recorder)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
-        emit({"type": "setup_error", "message": f"{type(exc).__name__}: {exc}"})
+        emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
         return EXIT_SETUP_FAILED
-    script = str(Path(config["script"]).resolve())
+    script = str(Path(config.script).resolve())
     os.environ[IN_WORKER_VAR] = "1"  # decorated functions must not verify themselves again
-    emit({"type": "start", "pid": os.getpid()})
+    emit(StartEvent(os.getpid()))
 
-    mode = "function" if config.get("function") else "script"
+    mode = "function" if config.function else "script"
     try:
         mode = _train(config, script, recorder)
-    except instrument.StepBudgetSpent:
+    except StepBudgetSpent:
         pass  # --max-steps: the run ends here, as if the script had returned
     except SystemExit as exc:
         if exc.code not in (None, 0):
             message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
-            emit({"type": "error", "message": str(message)})
+            emit(ErrorEvent(str(message)))
             return EXIT_SCRIPT_FAILED
     except BaseException as exc:  # noqa: BLE001 - every failure of the user's code is reported
-        emit(_failure_event(exc, script, config["op_determinism"]))
+        emit(_failure_event(exc, script, config.op_determinism))
         return EXIT_SCRIPT_FAILED
 
     import numpy as np
 
     summaries, arrays = recorder.finalize()
-    np.savez(config["arrays_path"], **arrays)  # type: ignore[arg-type]
-    emit(
-        {
-            "type": "end",
-            "mode": mode,
-            "models": summaries,
-            "environment": environment(),
-            "stopped_at_max_steps": recorder.stopped_at_max_steps,
-            "stopped_early": recorder.stopped_early,
-        }
-    )
+    np.savez(config.arrays_path, **arrays)  # type: ignore[arg-type]
+    budget = recorder.budget
+    emit(EndEvent(mode, summaries, environment(), budget.stopped_at_max_steps, budget.stopped_early))
     channel.close()
     return 0
 
 
-def _train(config: dict[str, Any], script: str, recorder: Any) -> str:
+def _train(config: WorkerConfig, script: str, recorder: Recorder) -> str:
     """Runs the script (or calls the function, or trains the model file); returns the mode."""
-    if config.get("function"):
-        _call_function(config["function"], script)
+    if config.function:
+        _call_function(config.function, script)
         return "function"
-    namespace = _run_script(script, config["args"])
+    namespace = _run_script(script, config.args)
     if recorder.total_steps == 0 and _is_model_file(namespace):
-        _train_model_file(namespace, config["epochs"], config["batch_size"])
+        _train_model_file(namespace, config.epochs, config.batch_size)
         return "model-file"
     return "script"
 
 
-def _failure_event(exc: BaseException, script: str, op_determinism: bool) -> dict[str, Any]:
+def _failure_event(exc: BaseException, script: str, op_determinism: bool) -> ErrorEvent:
     """Shows the user's traceback on stderr; the error event, with a determinism refusal if it is one."""
     sys.stderr.write(_user_traceback(exc, script))
     sys.stderr.flush()
     message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    event: dict[str, Any] = {"type": "error", "message": message.splitlines()[-1] if message else type(exc).__name__}
-    if op_determinism:
-        refusal = recognize(f"{type(exc).__name__}: {exc}", *_innermost_user_frame(exc))
-        if refusal is not None:
-            event["refusal"] = dataclasses.asdict(refusal)
-    return event
+    last_line = message.splitlines()[-1] if message else type(exc).__name__
+    refusal = recognize(f"{type(exc).__name__}: {exc}", *_innermost_user_frame(exc)) if op_determinism else None
+    return ErrorEvent(last_line, refusal)
 
 
-def _run_script(script: str, args: list[str]) -> dict[str, Any]:
+def _run_script(script: str, args: tuple[str, ...]) -> dict[str, Any]:
     sys.argv = [script, *args]
     sys.path[0] = os.path.dirname(script)
     return runpy.run_path(script, run_name="__main__")
 
 
-def _call_function(spec: dict[str, Any], script: str) -> None:
+def _call_function(spec: FunctionTarget, script: str) -> None:
     """Imports a training function by module and qualified name and calls it.
 
     A function of a script (``__main__`` in the caller) is loaded by running the
     script under another name, so its ``if __name__ == "__main__"`` block stays out.
     """
-    for entry in reversed(spec["sys_path"]):
+    for entry in reversed(spec.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    if spec["module"] == "__main__":
+    if spec.module == "__main__":
         sys.path[0:0] = [os.path.dirname(script)]
         namespace: Any = runpy.run_path(script, run_name="__reprokit_target__")
-        target: Any = namespace[spec["qualname"].split(".")[0]]
-        rest = spec["qualname"].split(".")[1:]
+        target: Any = namespace[spec.qualname.split(".")[0]]
+        rest = spec.qualname.split(".")[1:]
     else:
-        target = importlib.import_module(spec["module"])
-        rest = spec["qualname"].split(".")
+        target = importlib.import_module(spec.module)
+        rest = spec.qualname.split(".")
     for name in rest:
         target = getattr(target, name)
     target = getattr(target, "__reprokit_function__", target)  # the undecorated function
-    with open(spec["call_path"], "rb") as f:
+    with open(spec.call_path, "rb") as f:
         args, kwargs = pickle.load(f)  # written by our own parent process
     target(*args, **kwargs)
 
@@ -257,8 +262,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _listen(fd: int, recorder: Any) -> None:
-    """Takes the parent's requests to stop early (``stop <step>`` lines) on a pipe.
+def _listen(fd: int, recorder: Recorder) -> None:
+    """Takes the parent's requests to stop early (:class:`~reprokit.protocol.StopRequest` lines) on a pipe.
 
     The run then ends after that optimizer step, the way ``--max-steps`` ends it.
     """
@@ -267,9 +272,9 @@ def _listen(fd: int, recorder: Any) -> None:
     def listen() -> None:
         with os.fdopen(fd, encoding="utf-8") as requests:
             for line in requests:
-                kind, _, step = line.partition(" ")
-                if kind == "stop" and step.strip().isdigit():
-                    recorder.stop_at = int(step)
+                request = StopRequest.parse(line)
+                if request is not None:
+                    recorder.budget.request_stop(request.step)
 
     threading.Thread(target=listen, name="reprokit-control", daemon=True).start()
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from reprokit.classify import classify, verdict
 from reprokit.compare import Comparison, compare_runs
+from reprokit.protocol import parse_event
 from reprokit.report import Report, RunSummary
 from reprokit.settings import Controls
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
@@ -28,7 +29,9 @@ def recorded_trace(name: str) -> RunTrace:
     seed = 1235 if name.startswith("seed") else 1234
     builder = TraceBuilder(RunSpec(name, name.split("-", maxsplit=1)[0], Controls(seed, True)))
     for line in (DATA / f"{name}.jsonl").read_text().splitlines():
-        builder.add(json.loads(line))
+        event = parse_event(line)
+        assert event is not None, line
+        builder.add(event)
     return builder.build(1.0, DATA / f"{name}.npz")
 
 

@@ -9,11 +9,11 @@ with op determinism, again, and seed S+1) and saves each run's event stream
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from reprokit.protocol import Event, StartEvent
 from reprokit.runner import Runner, Target
 from reprokit.settings import Controls
 from reprokit.trace import RunSpec
@@ -29,14 +29,14 @@ SPECS = [
 
 def main() -> None:
     target = Target(ROOT / "examples" / "seed_question.py", ("--epochs", "1", "--batch-size", "128"))
-    events: dict[str, list[dict]] = {s.name: [] for s in SPECS}
+    events: dict[str, list[Event]] = {s.name: [] for s in SPECS}
     with tempfile.TemporaryDirectory() as workdir:
-        runner = Runner(target, Path(workdir), lambda spec, event: events[spec.name].append(dict(event)))
+        runner = Runner(target, Path(workdir), lambda spec, event: events[spec.name].append(event))
         for spec in SPECS:
             trace = runner.run(spec)
             assert trace.arrays_path is not None
             shutil.copy(trace.arrays_path, HERE / f"{spec.name}.npz")
-            lines = [json.dumps(e) for e in events[spec.name] if e["type"] != "start"]
+            lines = [e.to_json() for e in events[spec.name] if not isinstance(e, StartEvent)]
             (HERE / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
 
 
