@@ -10,6 +10,8 @@ ops           seed S, default ops (x2)        nondeterministic ops (if controlle
                                               is identical)
 seed          seed S vs S+1, determinism on   seed-driven (if controlled is
                                               identical)
+files         controlled-1 vs a run started   files read back: a training depends
+              among what controlled-1 wrote   on what the last one wrote
 ============  ==============================  ===================================
 
 Each source gets a :class:`~reprokit.vocabulary.Status`: detected or none
@@ -83,6 +85,11 @@ EXPLANATIONS = {
         "bits, and the differences grow. TensorFlow op determinism makes them "
         "deterministic, usually at a small cost in speed."
     ),
+    Source.WRITTEN_FILES: (
+        "The script writes files (checkpoints, logs, saved models) into the current folder and reads "
+        "them back when it starts again, so every training depends on what the last one left behind: "
+        "two trainings in one folder differ although each one alone is reproducible."
+    ),
     Source.UNCONTROLLED: (
         "Something in the training draws randomness that neither the global seeds "
         "nor op determinism reach: an unseeded np.random.default_rng() or "
@@ -103,6 +110,13 @@ FIXES = {
         "# before building the model (or run with TF_DETERMINISTIC_OPS=1)\n"
         "tf.config.experimental.enable_op_determinism()"
     ),
+    Source.WRITTEN_FILES: (
+        "# give every training a folder of its own for what it writes ...\n"
+        'out = Path("runs") / time.strftime("%Y%m%d-%H%M%S")\n'
+        "out.mkdir(parents=True)\n"
+        'checkpoint = keras.callbacks.ModelCheckpoint(out / "ckpt.weights.h5", save_weights_only=True)\n'
+        "# ... and resume only when asked to (e.g. a --resume PATH option)"
+    ),
     Source.UNCONTROLLED: (
         "# seed every generator the script creates itself ...\n"
         "rng = np.random.default_rng({seed})  # not default_rng()\n"
@@ -121,6 +135,7 @@ def classify(
     refusal: Refusal | None = None,
     suspects: Sequence[str] = (),
     ops_runs: int = 2,
+    written: Sequence[str] | None = None,
 ) -> tuple[Finding, ...]:
     """Returns one Finding per source, in the order of :class:`~reprokit.vocabulary.Source`.
 
@@ -134,16 +149,19 @@ def classify(
             determinism (``file:line: what``): identical default-ops runs are
             then "not observed", never "none".
         ops_runs: how many default-ops runs the ops conclusion rests on.
+        written: the files the runs wrote in their working folders (None:
+            not looked at, as in ``--quick``).
     """
     by_name = {c.name: c for c in comparisons}
     if refusal is not None:
-        return _refused(refusal, by_name.get(Pair.OPS))
+        return (*_refused(refusal, by_name.get(Pair.OPS)), _not_run(Source.WRITTEN_FILES))
     controlled = by_name[Pair.CONTROLLED]
     ops = _ops(by_name.get(Pair.OPS), controlled, pins, suspects, ops_runs)
     return (
         _seed(by_name.get(Pair.SEED), controlled, seed, pins),
         ops if ops.status is Status.NOT_CHECKED else replace(ops, runs=ops_runs),
         _uncontrolled(controlled, seed),
+        _written_files(by_name.get(Pair.FILES), controlled, written),
     )
 
 
@@ -177,12 +195,7 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
         fix_is_code=False,
         runs=1,
     )
-    not_run = Finding(
-        Source.SEED,
-        Status.NOT_CHECKED,
-        "Not checked: the runs with op determinism could not run (TensorFlow refused, see above).",
-        runs=0,
-    )
+    not_run = _not_run(Source.SEED)
     if refusal.source is Source.NONDETERMINISTIC_OPS:
         uncontrolled = replace(not_run, source=Source.UNCONTROLLED)
         return not_run, refused, uncontrolled
@@ -201,18 +214,66 @@ def _refused(refusal: Refusal, ops: Comparison | None) -> tuple[Finding, ...]:
     return not_run, ops_finding, refused
 
 
+def _not_run(source: Source) -> Finding:
+    return Finding(
+        source,
+        Status.NOT_CHECKED,
+        "Not checked: the runs with op determinism could not run (TensorFlow refused, see above).",
+        runs=0,
+    )
+
+
+def _written_files(c: Comparison | None, controlled: Comparison, written: Sequence[str] | None) -> Finding:
+    if written is None:
+        return _not_checked(Source.WRITTEN_FILES)
+    if not written:
+        return Finding(
+            Source.WRITTEN_FILES,
+            Status.NONE,
+            "The runs wrote no files in their working folders: nothing carries over from one training to the next.",
+        )
+    names = ", ".join(written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+    if c is None:
+        return _not_checked(Source.WRITTEN_FILES)
+    if c.identical:
+        return Finding(
+            Source.WRITTEN_FILES,
+            Status.NONE,
+            f"A second training in the folder the first wrote to ({names}) is bit-identical to the first.",
+        )
+    if not controlled.identical:
+        return Finding(
+            Source.WRITTEN_FILES,
+            Status.NOT_SEPARABLE,
+            f"Not separable: a second training in the folder the first wrote to ({names}) differs, but so do "
+            "two trainings in fresh folders.",
+        )
+    return Finding(
+        Source.WRITTEN_FILES,
+        Status.DETECTED,
+        f"A second training in the folder the first wrote to ({names}) differs from the first "
+        f"{_where(c, 'It started from other weights: those the first training saved.')} "
+        "The script reads back what it wrote: each training depends on the last one. Two trainings in fresh "
+        "folders are bit-identical.",
+        FIXES[Source.WRITTEN_FILES],
+        EXPLANATIONS[Source.WRITTEN_FILES],
+    )
+
+
 def _not_checked(source: Source) -> Finding:
     return Finding(source, Status.NOT_CHECKED, "Not checked (--quick runs only the controlled pair).", runs=0)
 
 
-def _where(c: Comparison) -> str:
+def _where(c: Comparison, started_from: str = "") -> str:
+    """Where ``c`` first differs, in words; ``started_from`` replaces the initialization stage's sentence."""
     d = c.divergence
     if d is None:
         return ""
     at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
     names = [short_name(d.model, v) for v in d.variables]
     variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + stage_sentence(d)
+    stage = f" {started_from}" if started_from and d.stage == "initialization" else stage_sentence(d)
+    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + stage
 
 
 CHANGES = {

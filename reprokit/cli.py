@@ -80,6 +80,7 @@ class FailOnChoice(str, Enum):
     seed = "seed"
     nondeterministic_ops = "nondeterministic-ops"
     uncontrolled = "uncontrolled"
+    written_files = "written-files"
     any = "any"
     none = "none"
 

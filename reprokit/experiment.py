@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,11 +151,15 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         gpu = any(t.environment.get("gpus") for t in traces.values())
         suspects = race_suspects(lint, [c for t in traces.values() for c in t.pipeline], gpu)
         comparisons, more = _confirm_ops(options, comparisons, traces, suspects, on_event)
+        written = None if options.quick or runs.refusal else _written(traces)
+        if written:
+            comparisons, second = _second_training(options, comparisons, traces, on_event)
+            more += second
     traces.update({t.spec.name: t for t in more})
     specs += [t.spec for t in more]
     pins = _pins(traces)
-    ops_runs = 2 + len(more)
-    findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs)
+    ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
+    findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
     findings = add_likely_causes(findings, lint)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
@@ -209,6 +213,32 @@ def _confirm_ops(
     if differing is not None:
         comparisons = [differing if c.name == Pair.OPS else c for c in comparisons]
     return comparisons, extra
+
+
+def _written(traces: dict[str, RunTrace]) -> tuple[str, ...]:
+    """The files any run wrote in its working folder, once each."""
+    return tuple(sorted({f for t in traces.values() for f in t.files_written}))
+
+
+def _second_training(
+    options: CheckOptions, comparisons: list[Comparison], traces: dict[str, RunTrace], on_event: OnEvent | None
+) -> tuple[list[Comparison], list[RunTrace]]:
+    """Trains once more, under controlled-1's settings, in a folder holding what controlled-1 wrote.
+
+    It answers "does a second ``python train.py`` in the same folder give the
+    same model?" (a script that resumes from its own checkpoint does not).
+    It stops where controlled-1 stopped, so that the two compare step by step.
+    """
+    first = traces.get("controlled-1")
+    if first is None or not first.files_written:
+        return comparisons, []
+    spec = RunSpec("files-1", Pair.FILES, first.spec.controls)
+    target = replace(options.target, max_steps=first.steps) if first.stopped_early else options.target
+    with _runs(replace(options, target=target), [spec], on_event, carried={spec.name: first}) as more:
+        second = more.traces.get(spec.name)
+        if second is None:
+            return comparisons, []
+        return [*comparisons, _compare(Pair.FILES, first, second)], [second]
 
 
 def _explain(
@@ -300,20 +330,26 @@ class _Runs:
 
 @contextmanager
 def _runs(
-    options: CheckOptions, specs: Sequence[RunSpec], on_event: OnEvent | None, early: bool = False
+    options: CheckOptions,
+    specs: Sequence[RunSpec],
+    on_event: OnEvent | None,
+    early: bool = False,
+    carried: Mapping[str, RunTrace] | None = None,
 ) -> Iterator[_Runs]:
     """Runs ``specs`` concurrently; their arrays live until the block ends.
 
     If TensorFlow refuses op determinism, the runs that need it and have not
     started are skipped, and the refusal is kept as a finding; the other runs
     still happen. With ``early``, the runs of a pair whose divergence is
-    proven stop early (see :mod:`reprokit.early`).
+    proven stop early (see :mod:`reprokit.early`). ``carried`` names, per run,
+    an earlier run whose written files it starts among.
     """
     target = options.target
     validate_script(target.script)
     jobs = options.jobs or default_jobs(len(specs))
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
         runner = Runner(target, Path(workdir), on_event)
+        runner.carried = dict(carried or {})
         names = {s.name for s in specs}
         if early:
             runner.monitor = EarlyExit([p for p in PAIRS if p[1] in names and p[2] in names], runner.stop)
@@ -432,6 +468,7 @@ def _summary(trace: RunTrace) -> RunSummary:
         history={m.name: m.history for m in trace.models if m.history},
         stopped_at_max_steps=trace.stopped_at_max_steps,
         stopped_early=trace.stopped_early,
+        files_written=trace.files_written,
     )
 
 
@@ -470,6 +507,19 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
         notes.append(
             f"The script turns op determinism on itself, so the default-ops runs ({', '.join(forced)}) ran with it too."
         )
+    written = sorted({f for t in traces for f in t.files_written})
+    if written:
+        shown = ", ".join(written[:8]) + (f" and {len(written) - 8} more" if len(written) > 8 else "")
+        notes.append(
+            f"The runs wrote {shown}, each in a private working folder deleted afterwards: runs never saw "
+            "each other's files, and your folder is as it was."
+        )
+    for t in traces:
+        if t.user_files_changed:
+            notes.append(
+                f"Run {t.spec.name} changed your own {', '.join(t.user_files_changed)} (too large to copy into its "
+                "folder, so linked): the script writes over files it also reads."
+            )
     models = sorted({m.name for t in traces for m in t.models})
     if len(models) > 1:
         notes.append(

@@ -73,6 +73,7 @@ def summary(report: Report) -> str:
     """The answer to "why do my trainings differ?", in a few sentences."""
     seed = report.finding(Source.SEED)
     ops = report.finding(Source.NONDETERMINISTIC_OPS)
+    files = report.finding(Source.WRITTEN_FILES)
     controlled = report.comparison(Pair.CONTROLLED)
     steps = controlled.steps[0] if controlled else 0
     if report.refusal is not None:
@@ -95,7 +96,7 @@ def summary(report: Report) -> str:
         f"Two trainings with seed {report.seed} and op determinism on gave bit-identical "
         f"weights at every one of {steps} steps."
     )
-    causes = [f for f in (seed, ops) if f.status is Status.DETECTED]
+    causes = [f for f in (seed, ops, files) if f.status is Status.DETECTED]
     if not causes:
         if report.quick:
             return text + " Run without --quick to learn what makes unseeded trainings differ."
@@ -108,6 +109,10 @@ def summary(report: Report) -> str:
     if ops.status is Status.DETECTED:
         c = report.comparison(Pair.OPS)
         parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
+    if files.status is Status.DETECTED:
+        c = report.comparison(Pair.FILES)
+        again = f"a second training among them differs {_divergence_words(c)}"
+        parts.append(f"the files it writes and reads back ({again})")
     fixes = "set the seed" if causes == [seed] else "apply the fixes"
     return (
         f"{text} The differences between your own trainings come from "

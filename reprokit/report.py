@@ -48,6 +48,7 @@ class RunSummary:
     history: Mapping[str, Mapping[str, tuple[float, ...]]] = field(default_factory=dict)
     stopped_at_max_steps: bool = False
     stopped_early: bool = False
+    files_written: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "history": {model: {k: list(v) for k, v in logs.items()} for model, logs in r.history.items()},
         "stopped_at_max_steps": r.stopped_at_max_steps,
         "stopped_early": r.stopped_early,
+        "files_written": list(r.files_written),
     }
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -40,6 +40,7 @@ from reprokit.protocol import (
 from reprokit.refusals import DeterminismRefusedError
 from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
+from reprokit.workdirs import carry, changes, mirror
 
 OnEvent = Callable[[RunSpec, Event], None]
 """Called with every event of every run as it arrives (see :mod:`reprokit.protocol`)."""
@@ -111,6 +112,8 @@ class Runner:
         self.monitor: EarlyExit | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = False  # set by kill_all: no run starts after it
+        self.folder = Path.cwd()  # the user's folder, mirrored privately for each run
+        self.carried: dict[str, RunTrace] = {}  # run name -> the run whose written files it starts with
         self._control: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
 
@@ -184,7 +187,11 @@ class Runner:
         run_dir.mkdir(parents=True)
         builder = TraceBuilder(spec)
         started = time.monotonic()
-        proc, events = self._start(spec, run_dir)
+        mirrored = mirror(self.folder, run_dir / "cwd")
+        earlier = self.carried.get(spec.name)
+        if earlier is not None and earlier.folder is not None:
+            carry(earlier.files_written, earlier.folder, mirrored.root)
+        proc, events = self._start(spec, run_dir, mirrored.root)
         reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
         reader.start()
         try:
@@ -207,10 +214,14 @@ class Runner:
         if self.monitor is not None:
             self.monitor.finish(spec.name)
         _raise_for_failure(spec, builder, proc.returncode, run_dir)
-        return builder.build(time.monotonic() - started, run_dir / "arrays.npz")
+        found = changes(mirrored)
+        trace = builder.build(time.monotonic() - started, run_dir / "arrays.npz")
+        return replace(
+            trace, files_written=found.written, user_files_changed=found.user_files_changed, folder=mirrored.root
+        )
 
-    def _start(self, spec: RunSpec, run_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-        """Starts the run process; returns it and the read end of its event pipe."""
+    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+        """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
         read_end, write_end = os.pipe()
         control_read, control_write = os.pipe()
         config = WorkerConfig(
@@ -239,6 +250,7 @@ class Runner:
                     stderr=err,
                     pass_fds=(write_end, control_read),
                     start_new_session=True,  # its own process group, killed as a whole
+                    cwd=cwd,
                 )
             finally:
                 os.close(write_end)

@@ -80,7 +80,12 @@ class ModelResult:
 
 @dataclass(frozen=True)
 class RunTrace:
-    """Everything one completed run reported, in the order it happened."""
+    """Everything one completed run reported, in the order it happened.
+
+    ``files_written`` are the files the run wrote in its private working
+    folder ``folder`` (see :mod:`reprokit.workdirs`); ``user_files_changed``
+    the user's own files it changed through a link.
+    """
 
     spec: RunSpec
     points: tuple[Point, ...]
@@ -94,6 +99,9 @@ class RunTrace:
     stopped_early: bool = False
     pipeline: tuple[PipelineCall, ...] = ()
     replay: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    files_written: tuple[str, ...] = ()
+    user_files_changed: tuple[str, ...] = ()
+    folder: Path | None = None
 
     @property
     def steps(self) -> int:

@@ -32,6 +32,7 @@ class Pair(Word):
     CONTROLLED = "controlled"
     OPS = "ops"
     SEED = "seed"
+    FILES = "files"
 
     @property
     def description(self) -> str:
@@ -43,6 +44,7 @@ _PAIR_DESCRIPTIONS = {
     Pair.CONTROLLED: "same seed, op determinism on",
     Pair.OPS: "same seed, default ops",
     Pair.SEED: "other seed, op determinism on",
+    Pair.FILES: "a second training in the folder the first wrote to",
 }
 
 
@@ -52,6 +54,7 @@ class Source(Word):
     SEED = "seed"
     NONDETERMINISTIC_OPS = "nondeterministic_ops"
     UNCONTROLLED = "uncontrolled"
+    WRITTEN_FILES = "written_files"
 
     @property
     def label(self) -> str:
@@ -73,8 +76,14 @@ _SOURCE_LABELS = {
     Source.SEED: "seed-driven",
     Source.NONDETERMINISTIC_OPS: "nondeterministic ops",
     Source.UNCONTROLLED: "uncontrolled",
+    Source.WRITTEN_FILES: "files read back",
 }
-_PAIR_OF_SOURCE = {Source.UNCONTROLLED: Pair.CONTROLLED, Source.NONDETERMINISTIC_OPS: Pair.OPS, Source.SEED: Pair.SEED}
+_PAIR_OF_SOURCE = {
+    Source.UNCONTROLLED: Pair.CONTROLLED,
+    Source.NONDETERMINISTIC_OPS: Pair.OPS,
+    Source.SEED: Pair.SEED,
+    Source.WRITTEN_FILES: Pair.FILES,
+}
 
 
 class Status(Word):
@@ -123,13 +132,15 @@ class Verdict(Word):
 FailOn = frozenset[Source]
 """The sources whose detection fails a check (``--fail-on``)."""
 
-FAIL_ON_CHOICES = ("seed", "nondeterministic-ops", "uncontrolled", "any", "none")
+FAIL_ON_CHOICES = ("seed", "nondeterministic-ops", "uncontrolled", "written-files", "any", "none")
 
 
 def fail_on_sources(values: Iterable[str]) -> FailOn:
-    """Converts ``--fail-on`` values (``seed``, ``nondeterministic-ops``, ``uncontrolled``, ``any``, ``none``).
+    """Converts ``--fail-on`` values into sources.
 
-    ``nondeterministic_ops`` is accepted too. ``none`` wins over everything else.
+    The values: ``seed``, ``nondeterministic-ops``, ``uncontrolled``,
+    ``written-files``, ``any``, ``none``; ``nondeterministic_ops`` (the
+    source's own name) is accepted too. ``none`` wins over everything else.
 
     Raises:
         UsageError: a value is none of these.

@@ -8,7 +8,7 @@ from helpers import recorded_comparison
 from reprokit.classify import classify, verdict
 from reprokit.compare import Comparison, Divergence
 from reprokit.trace import Pin
-from reprokit.vocabulary import Status
+from reprokit.vocabulary import Source, Status
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def pairs(controlled: Comparison, ops: Comparison | None, seed: Comparison | Non
 
 
 def detected(findings):
-    return {f.source: f.detected for f in findings}
+    """What each pair's source concluded (files read back have tests of their own below)."""
+    return {f.source: f.detected for f in findings if f.source is not Source.WRITTEN_FILES}
 
 
 def test_only_the_seed_pair_differing_is_seed_driven(same, different):
@@ -139,3 +140,24 @@ def test_race_suspects_name_each_line_once_from_the_runs_and_the_linter():
     gpu_only = lint_source("import tensorflow as tf\nc = tf.math.bincount(x)\n", "/src/train.py")
     assert race_suspects(gpu_only, []) == ()  # on CPU, a GPU-only hazard races nowhere
     assert race_suspects(gpu_only, [], gpu=True)[0].startswith("train.py:2:")
+
+
+def test_files_read_back_are_detected_when_a_second_training_among_them_differs(same, different):
+    second = dataclasses.replace(different, name="files")
+    files = classify([*pairs(same, same, same), second], seed=1, written=["ckpt.weights.h5", "log.csv"])[3]
+    assert (files.source, files.status) == (Source.WRITTEN_FILES, Status.DETECTED)
+    assert "A second training in the folder the first wrote to (ckpt.weights.h5, log.csv) differs" in files.evidence
+    assert "started from other weights: those the first training saved" in files.evidence
+    assert 'runs") / time.strftime' in files.fix
+    assert verdict(classify([*pairs(same, same, same), second], seed=1, written=["x"])) == "reproducible"
+
+
+def test_files_read_back_otherwise_say_what_they_rest_on(same, different):
+    def status(comparisons, written):
+        return classify(comparisons, seed=1, written=written)[3].status
+
+    assert status(pairs(same, same, same), None) is Status.NOT_CHECKED  # --quick: not looked at
+    assert status(pairs(same, same, same), []) is Status.NONE  # nothing written, nothing to read back
+    assert status([*pairs(same, same, same), dataclasses.replace(same, name="files")], ["a.h5"]) is Status.NONE
+    masked = [*pairs(different, different, different), dataclasses.replace(different, name="files")]
+    assert status(masked, ["a.h5"]) is Status.NOT_SEPARABLE

@@ -70,6 +70,7 @@ def test_every_pair_that_proved_its_divergence_stops_long_before_the_end(write_s
         "seed": None,
         "nondeterministic_ops": None,
         "uncontrolled": True,
+        "written_files": False,
     }
     controlled = next(c for c in report.comparisons if c.name == "controlled")
     assert (controlled.first_divergent_step, controlled.divergence.input_change) == (1, "values")

@@ -28,7 +28,7 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
+    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False, "written_files": False}
     seed = pairs(doc)["seed"]
     assert seed["first_divergent_step"] == 0  # the initial weights already differ
     assert seed["first_divergence_stage"] == "initialization"
@@ -64,7 +64,7 @@ def test_the_seed_question_report_explains_and_shows_the_one_line_fix(checked_ex
 def test_the_ci_formats_of_one_check_agree_with_its_verdict(checked_example):
     checked = checked_example("seed_question.py")
     suite = ET.fromstring(checked.text("junit")).find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "0", "0")
     verdict = next(p for p in suite.iter("property") if p.get("name") == "verdict")
     assert verdict.get("value") == "reproducible"
     markdown = checked.text("markdown")
@@ -78,7 +78,7 @@ def test_nondeterministic_ops_in_a_tf_data_pipeline_are_named_with_the_line_that
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": True, "uncontrolled": False}
+    assert detected(doc) == {"seed": True, "nondeterministic_ops": True, "uncontrolled": False, "written_files": False}
     ops = pairs(doc)["ops"]
     # The order of examples changes: the very first batch already differs, the examples are the same.
     assert (ops["first_divergent_step"], ops["first_divergence_stage"]) == (1, "input pipeline")
@@ -100,7 +100,7 @@ def test_unseeded_augmentation_is_uncontrolled_and_not_reproducible_with_exit_co
     assert checked.result.returncode == 1, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "not_reproducible"
-    assert detected(doc) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": True}
+    assert detected(doc) == {"seed": None, "nondeterministic_ops": None, "uncontrolled": True, "written_files": False}
     controlled = pairs(doc)["controlled"]
     assert (controlled["first_divergent_step"], controlled["first_divergence_stage"]) == (1, "input pipeline")
     assert controlled["input_change"] == "values"
@@ -118,7 +118,7 @@ def test_a_hand_written_loop_is_tracked_step_by_step_and_seed_driven(checked_exa
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False}
+    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False, "written_files": False}
     assert pairs(doc)["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop
     assert pairs(doc)["seed"]["first_divergence_stage"] == "initialization"
     assert doc["explanation"]["kind"] == "nothing to explain"  # nothing differs under fixed seeds

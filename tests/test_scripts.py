@@ -3,6 +3,7 @@
 import json
 import textwrap
 
+import numpy as np
 import pytest
 
 from helpers import EXAMPLES, reprokit
@@ -189,3 +190,40 @@ def test_a_known_race_that_does_not_show_is_checked_with_more_runs_and_reported_
         "ops-4",
     ]
     assert doc["sources"]["uncontrolled"]["runs"] == 2
+
+
+RESUMES = """
+import os
+import keras
+import numpy as np
+
+x = np.load("data/x.npy")  # relative to the current folder: still found
+y = (x.sum(axis=1) > 4).astype("int32")
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+if os.path.exists("ckpt.weights.h5"):  # resume where the last training stopped
+    model.load_weights("ckpt.weights.h5")
+callbacks = [
+    keras.callbacks.ModelCheckpoint("ckpt.weights.h5", save_weights_only=True),
+    keras.callbacks.CSVLogger("log.csv"),
+]
+model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=callbacks)
+"""
+
+
+def test_runs_never_see_each_others_files_and_a_script_that_reads_back_its_own_is_named(tmp_path):
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "x.npy", np.random.RandomState(0).rand(256, 8).astype("float32"))
+    (tmp_path / "train.py").write_text(RESUMES)
+    result = reprokit("check", "train.py", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "train.py"]  # nothing left behind
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["x.npy"]
+    doc = result.report
+    assert doc["comparisons"][0]["identical"] is True  # each run started from the same, clean folder
+    files = doc["sources"]["written_files"]
+    assert files["detected"] is True
+    assert "A second training in the folder the first wrote to (ckpt.weights.h5, log.csv) differs" in files["evidence"]
+    assert {tuple(r["files_written"]) for r in doc["runs"]} == {("ckpt.weights.h5", "log.csv")}
+    assert [r["name"] for r in doc["runs"]][-1] == "files-1"
+    assert any("private working folder" in note for note in doc["notes"])
