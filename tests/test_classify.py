@@ -127,7 +127,7 @@ def test_identical_default_ops_runs_with_a_known_race_are_not_observed_never_non
 
 
 def test_race_suspects_name_each_line_once_from_the_runs_and_the_linter():
-    from reprokit.experiment import race_suspects
+    from reprokit.confirm import race_suspects
     from reprokit.lint import lint_source
     from reprokit.trace import PipelineCall
 

@@ -2,7 +2,7 @@
 
 from reprokit.compare import ORDER_HORIZON
 from reprokit.early import AGREED_STOP, HEADROOM, EarlyExit
-from reprokit.experiment import PAIRS
+from reprokit.runs import PAIRS
 from reprokit.trace import Point
 
 
