@@ -123,10 +123,14 @@ def _failure_event(exc: BaseException, script: str, op_determinism: bool) -> Err
     """Shows the user's traceback on stderr; the error event, with a determinism refusal if it is one."""
     sys.stderr.write(_user_traceback(exc, script))
     sys.stderr.flush()
-    message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    last_line = message.splitlines()[-1] if message else type(exc).__name__
     refusal = recognize(f"{type(exc).__name__}: {exc}", *_innermost_user_frame(exc)) if op_determinism else None
-    return ErrorEvent(last_line, refusal)
+    return ErrorEvent(summary(exc), refusal)
+
+
+def summary(exc: BaseException) -> str:
+    """The exception's type and the first line of its message: Keras puts the arguments on the last lines."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _run_script(script: str, args: tuple[str, ...]) -> dict[str, Any]:
@@ -190,11 +194,11 @@ def _user_traceback(exc: BaseException, script: str) -> str:
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != script:
         tb = tb.tb_next
-    summary = traceback.TracebackException(type(exc), exc, tb)
+    shown = traceback.TracebackException(type(exc), exc, tb)
     here = os.path.dirname(os.path.abspath(__file__))
-    kept = [frame for frame in summary.stack if not frame.filename.startswith(here)]
-    summary.stack = traceback.StackSummary.from_list(kept)
-    return "".join(summary.format())
+    kept = [frame for frame in shown.stack if not frame.filename.startswith(here)]
+    shown.stack = traceback.StackSummary.from_list(kept)
+    return "".join(shown.format())
 
 
 def environment() -> dict[str, Any]:

@@ -139,3 +139,18 @@ def test_a_python_without_tensorflow_is_a_clear_exit_2(write_script, tmp_path):
     assert "could not prepare a training run" in result.stderr
     assert "no TensorFlow in this environment" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_keras_error_is_summed_up_by_its_type_and_first_line_then_the_traceback(write_script):
+    path = write_script(
+        "import keras, numpy as np\n"
+        "model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])\n"
+        "model.compile('sgd', 'mse')\n"
+        "model.fit(np.zeros((16, 4)), np.zeros((16, 2)), verbose=0)  # 4 features, the model takes 8\n"
+    )
+    result = reprokit("check", path, "--quick")
+    assert result.returncode == 3
+    first = result.stderr.splitlines()[0]
+    assert re.fullmatch(r"reprokit: error: the script failed in run controlled-\d: ValueError: \S.*", first), first
+    assert "•" not in first and "kwargs" not in first  # not the last line of Keras' message
+    assert f'File "{path}", line 4, in <module>' in result.stderr

@@ -203,3 +203,16 @@ def test_names_that_every_step_repeats_are_kept_once_in_the_parent():
     first, second = (parse_event(line % ("uential", k, "uential", k)) for k in (1, 2))
     assert first.model is second.model
     assert next(iter(first.weights)) is next(iter(second.weights))
+
+
+def test_a_failure_is_summed_up_by_its_type_and_the_first_line_of_its_message():
+    from reprokit.worker import summary
+
+    keras_style = ValueError(
+        "Exception encountered when calling Dense.call().\n\n"
+        'Input 0 of layer "dense" is incompatible with the layer\n\n'
+        "Arguments received by Dense.call():\n  • kwargs=<class 'inspect._empty'>"
+    )
+    assert summary(keras_style) == "ValueError: Exception encountered when calling Dense.call()."
+    assert summary(KeyError("x")) == "KeyError: 'x'"
+    assert summary(RuntimeError()) == "RuntimeError"
