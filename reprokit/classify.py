@@ -29,11 +29,10 @@ separable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reprokit.compare import Comparison, Divergence, short_name
-from reprokit.lint import LintFinding, hazards_for
 from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 from reprokit.vocabulary import Pair, Source, Status, Verdict
@@ -165,13 +164,13 @@ def classify(
     )
 
 
-def add_likely_causes(findings: Sequence[Finding], lint: Sequence[LintFinding]) -> tuple[Finding, ...]:
-    """Adds the script lines that likely cause each detected source to its evidence."""
+def add_likely_causes(findings: Sequence[Finding], causes: Mapping[Source, Sequence[str]]) -> tuple[Finding, ...]:
+    """Adds the script lines that likely cause each detected source (``file:line: what``) to its evidence."""
     linked = []
     for finding in findings:
-        causes = hazards_for(finding.source, lint) if finding.status is Status.DETECTED else []
-        lines = "; ".join(f"{_short(c.path)}:{c.line}: {c.message} ({c.code})" for c in causes[:3])
-        linked.append(replace(finding, evidence=f"{finding.evidence} Likely cause: {lines}") if causes else finding)
+        lines = causes.get(finding.source, ()) if finding.status is Status.DETECTED else ()
+        shown = "; ".join(lines[:3])
+        linked.append(replace(finding, evidence=f"{finding.evidence} Likely cause: {shown}") if lines else finding)
     return tuple(linked)
 
 
@@ -272,7 +271,7 @@ def _where(c: Comparison, started_from: str = "") -> str:
     at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
     names = [short_name(d.model, v) for v in d.variables]
     variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    stage = f" {started_from}" if started_from and d.stage == "initialization" else stage_sentence(d)
+    stage = f" {started_from}" if started_from and d.stage == "initialization" else stage_sentence(d, c.xla_steps)
     return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + stage
 
 
@@ -282,8 +281,13 @@ CHANGES = {
 }
 
 
-def stage_sentence(d: Divergence) -> str:
-    """One sentence naming the stage where two runs first went apart."""
+def stage_sentence(d: Divergence, xla_steps: bool = False) -> str:
+    """One sentence naming the stage where two runs first went apart (or why it is unknown)."""
+    if d.stage is None and xla_steps and d.step > 0:
+        return (
+            " Stage: unknown: the steps are XLA-compiled (jit_compile=True), so their input batches could not "
+            "be observed; reprokit explain can test the input pipeline by replaying it."
+        )
     if d.stage == "initialization":
         return " The model was built from other random numbers."
     if d.stage == "input pipeline":

@@ -80,6 +80,7 @@ class Comparison:
     prediction_agreement: float | None
     final_losses: tuple[float | None, float | None]
     variables: tuple[VariableDiff, ...] = ()
+    xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
 
     @property
     def first_divergent_step(self) -> int | None:
@@ -129,6 +130,7 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
         prediction_agreement=_prediction_agreement(a, b, arrays_a, arrays_b),
         final_losses=(a.final_loss(), b.final_loss()),
         variables=tuple(sorted((v for v in variables if v.max_abs_diff > 0), key=lambda v: -v.max_abs_diff)),
+        xla_steps=a.xla_steps or b.xla_steps,
     )
 
 

@@ -24,19 +24,25 @@ EXTRA_OPS_RUNS = 2
 """Default-ops runs added when the ops pair agreed but the script holds a known race (4 in all)."""
 
 
-def race_suspects(lint: Sequence[LintFinding], pipeline: Sequence[PipelineCall], gpu: bool = False) -> tuple[str, ...]:
-    """What in the script is known to race without op determinism, once per line (``file:line: what``).
+def likely_causes(
+    source: Source, lint: Sequence[LintFinding], pipeline: Sequence[PipelineCall], gpu: bool = False
+) -> tuple[str, ...]:
+    """The script lines that can cause ``source``, once per line (``file:line: what``).
 
-    GPU-only hazards count only where the runs had a GPU.
+    The hazards ``reprokit lint`` links to the source, then, for
+    nondeterministic ops, the tf.data calls the runs reported (giving up
+    order, or drawing random numbers in parallel). GPU-only hazards count
+    only where the runs had a GPU.
     """
     found: dict[str, str] = {}
-    for call in pipeline:
-        found.setdefault(call.where or call.call, f"{call.where}: {call.call}" if call.where else call.call)
-    for f in hazards_for(Source.NONDETERMINISTIC_OPS, lint):
+    for f in hazards_for(source, lint):
         if f.code in GPU_ONLY and not gpu:
             continue
         where = f"{Path(f.path).name}:{f.line}"
         found.setdefault(where, f"{where}: {f.message} ({f.code})")
+    if source is Source.NONDETERMINISTIC_OPS:
+        for call in pipeline:
+            found.setdefault(call.where or call.call, f"{call.where}: {call.call}" if call.where else call.call)
     return tuple(found.values())
 
 

@@ -29,13 +29,17 @@ from reprokit.registry import variable_names
 from reprokit.tensors import observe
 
 
-def install_pipeline_hooks(recorder: Recorder) -> None:
-    """Reports tf.data calls that give up element order, with the script line."""
+def install_pipeline_hooks(recorder: Recorder, sequential_maps: bool = False) -> None:
+    """Reports tf.data calls that give up element order or draw random numbers in parallel, with the script line.
+
+    With ``sequential_maps``, every ``Dataset.map`` runs without parallel
+    calls (an explain replay testing whether a parallel map is the cause).
+    """
     dataset = tf.data.Dataset
     for method in ("interleave", "map", "batch", "padded_batch", "parallel_interleave"):
         original = getattr(dataset, method, None)
         if original is not None:
-            setattr(dataset, method, _wrap_transformation(recorder, method, original))
+            setattr(dataset, method, _wrap_transformation(recorder, method, original, sequential_maps))
     with_options = dataset.with_options
 
     @functools.wraps(with_options)
@@ -48,21 +52,69 @@ def install_pipeline_hooks(recorder: Recorder) -> None:
     dataset.with_options = hooked_with_options
 
 
-def _wrap_transformation(recorder: Recorder, method: str, original: Any) -> Any:
+def _wrap_transformation(recorder: Recorder, method: str, original: Any, sequential_maps: bool) -> Any:
     @functools.wraps(original)
     def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if method == "map" and sequential_maps:
+            args, kwargs = (
+                args[:1],
+                {k: v for k, v in kwargs.items() if k not in ("num_parallel_calls", "deterministic")},
+            )
+        parallel = kwargs.get("num_parallel_calls", args[1] if len(args) > 1 else None)
+        shown = "AUTOTUNE" if parallel == tf.data.AUTOTUNE else parallel
         if kwargs.get("deterministic") is False:
-            parallel = kwargs.get("num_parallel_calls")
-            shown = f", num_parallel_calls={parallel}" if parallel is not None else ""
-            _report(recorder, f"Dataset.{method}(...{shown}, deterministic=False)")
-        return original(self, *args, **kwargs)
+            _report(
+                recorder,
+                f"Dataset.{method}(...{f', num_parallel_calls={shown}' if parallel else ''}, deterministic=False)",
+            )
+        result = original(self, *args, **kwargs)
+        drawn = _random_ops(result) if method == "map" else []
+        if drawn:
+            function = getattr(args[0] if args else kwargs.get("map_func"), "__name__", "...")
+            _report(
+                recorder,
+                f"Dataset.map({function}, num_parallel_calls={shown}) draws random numbers from shared state "
+                f"in parallel ({', '.join(drawn)}): which element gets which draw changes from run to run",
+                random=True,
+            )
+        return result
 
     return hooked
 
 
-def _report(recorder: Recorder, call: str) -> None:
+# Random ops whose draws come from shared state: in a parallel map, the order of the
+# calls decides which element gets which draw (determinism-facts: order kept, draws moved).
+STATEFUL_RANDOM = frozenset(
+    {"RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "ParameterizedTruncatedNormal"}
+    | {"Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2", "RngReadAndSkip"}
+    | {"RngSkip", "StatefulUniform", "StatefulUniformInt", "StatefulUniformFullInt", "StatefulStandardNormalV2"}
+    | {"StatefulTruncatedNormal", "StatefulRandomBinomial"}
+)
+# Keras' random layers draw stateless numbers from a seed held in a variable they update.
+VARIABLE_WRITES = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
+
+
+def _random_ops(dataset: Any) -> list[str]:
+    """The random ops that draw from shared state in a parallel map's function (empty if none, or not parallel)."""
+    if "ParallelMap" not in type(dataset).__name__:
+        return []
+    try:
+        graph = dataset._map_func.function.graph.as_graph_def()
+    except AttributeError:  # another TensorFlow's internals: say nothing rather than guess
+        return []
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    found = sorted(ops & STATEFUL_RANDOM)
+    if not found and ops & VARIABLE_WRITES:
+        found = sorted(o for o in ops if o.startswith("StatelessRandom") and o != "StatelessRandomGetKeyCounter")
+        found = [f"{op} seeded from a variable it updates" for op in found[:1]]
+    return found
+
+
+def _report(recorder: Recorder, call: str, random: bool = False) -> None:
     where = user_frame(2)
-    recorder.emit(PipelineCall(call) if where is None else PipelineCall(call, where[0], where[1]))
+    recorder.emit(
+        PipelineCall(call, random=random) if where is None else PipelineCall(call, where[0], where[1], random)
+    )
 
 
 class Replay:

@@ -17,8 +17,8 @@ from typing import Any
 
 from reprokit import __version__, baseline, lockfile
 from reprokit.classify import Finding, add_likely_causes, classify, verdict
-from reprokit.compare import Comparison, first_divergence
-from reprokit.confirm import confirm_ops, race_suspects, second_training, written_files
+from reprokit.compare import Comparison, Divergence, first_divergence
+from reprokit.confirm import confirm_ops, likely_causes, second_training, written_files
 from reprokit.errors import CheckFailedError, UsageError
 from reprokit.explain import (
     Explanation,
@@ -33,7 +33,7 @@ from reprokit.report import NotReproducibleError, Report, RunSummary
 from reprokit.runner import OnEvent, Target
 from reprokit.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch, validate_script
 from reprokit.settings import Controls
-from reprokit.trace import Pin, RunSpec, RunTrace
+from reprokit.trace import Pin, PipelineCall, RunSpec, RunTrace
 from reprokit.vocabulary import Pair, Source, Status, Verdict
 
 __all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]
@@ -60,7 +60,9 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         traces = runs.traces
         comparisons = [compare_pair(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
         gpu = any(t.environment.get("gpus") for t in traces.values())
-        suspects = race_suspects(lint, [c for t in traces.values() for c in t.pipeline], gpu)
+        pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
+        causes = {source: likely_causes(source, lint, pipeline, gpu) for source in Source}
+        suspects = causes[Source.NONDETERMINISTIC_OPS]
         comparisons, more = confirm_ops(options, comparisons, traces, suspects, on_event)
         written = None if options.quick or runs.refusal else written_files(traces)
         if written:
@@ -71,7 +73,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     pins = _pins(traces)
     ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
     findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
-    findings = add_likely_causes(findings, lint)
+    findings = add_likely_causes(findings, causes)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
@@ -93,6 +95,11 @@ def _explain(
         return found
     controls = traces[pair.runs[0]].spec.controls
     window = d.step + REPLAY_MARGIN  # a race may strike at another step in the replay
+    random_maps = tuple(c for c in pipeline if c.random)
+    if random_maps:
+        found = _replay_sequential(options, pair.name, d, random_maps, controls, window, on_event)
+        if found is not None:
+            return found
     replay_target = replace(options.target, max_steps=window, explain_step=window)
     for attempt in range(1, REPLAY_ATTEMPTS + 1):
         specs = [RunSpec(f"replay-{attempt}a", "replay", controls), RunSpec(f"replay-{attempt}b", "replay", controls)]
@@ -102,6 +109,41 @@ def _explain(
             if a is not None and b is not None and again is not None:
                 return explain_replay(pair.name, again, a.replay.get(again.step), b.replay.get(again.step))
     return not_reproduced(pair.name, d)
+
+
+def _replay_sequential(
+    options: CheckOptions,
+    pair: str,
+    d: Divergence,
+    random_maps: tuple[PipelineCall, ...],
+    controls: Controls,
+    window: int,
+    on_event: OnEvent | None,
+) -> Explanation | None:
+    """Tests the pipeline hypothesis: two runs with every ``Dataset.map`` sequential, else as the pair ran.
+
+    Where they stay identical past the step the pair went apart, the parallel
+    map's random draws are the cause; this also works where XLA-compiled
+    steps cannot be probed. None if the replays still differ.
+    """
+    target = replace(options.target, max_steps=window, sequential_maps=True)
+    specs = [RunSpec("sequential-a", "replay", controls), RunSpec("sequential-b", "replay", controls)]
+    with run_batch(replace(options, target=target), specs, on_event) as runs:
+        a, b = (runs.traces.get(s.name) for s in specs)
+        if a is None or b is None or first_divergence(a.points, b.points) is not None or a.steps <= d.step:
+            return None
+    calls = "; ".join(f"{c.where + ': ' if c.where else ''}{c.call}" for c in random_maps)
+    return Explanation(
+        pair,
+        d.step,
+        d.stage,
+        "pipeline",
+        f"the runs went apart at step {d.step}; replayed with every Dataset.map sequential, two runs stay "
+        f"bit-identical for {a.steps} steps, so the cause is a parallel map that draws random numbers: {calls}. "
+        "Fix: enable op determinism, or draw the random numbers outside the parallel map "
+        "(e.g. augmentation layers inside the model)",
+        pipeline=random_maps,
+    )
 
 
 def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:

@@ -168,6 +168,8 @@ class WorkerConfig(_Message):
         epochs: epochs to train a model file for.
         batch_size: batch size for a model file.
         max_steps: end the run after this many optimizer steps (None: all).
+        sequential_maps: run every ``Dataset.map`` without parallel calls
+            (an explain replay testing whether a parallel map is the cause).
         explain_step: probe every layer call and gradient up to this step
             (:class:`ReplayEvent` events; None or 0: no probes).
         function: a training function to call instead of running the script.
@@ -185,6 +187,7 @@ class WorkerConfig(_Message):
     max_steps: int | None = None
     explain_step: int | None = None
     function: FunctionTarget | None = None
+    sequential_maps: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +203,7 @@ class WorkerConfig(_Message):
             "max_steps": self.max_steps,
             "explain_step": self.explain_step,
             "function": None if self.function is None else self.function.to_dict(),
+            "sequential_maps": self.sequential_maps,
         }
 
     @classmethod
@@ -217,6 +221,7 @@ class WorkerConfig(_Message):
             batch_size=int(data.get("batch_size", 32)),
             max_steps=_optional_int(data.get("max_steps")),
             explain_step=_optional_int(data.get("explain_step")),
+            sequential_maps=bool(data.get("sequential_maps", False)),
             function=FunctionTarget.from_dict(function) if function else None,
         )
 
@@ -410,6 +415,7 @@ class PipelineCall(_Message):
     call: str
     file: str | None = None
     line: int | None = None
+    random: bool = False  # a parallel map whose function draws random numbers from shared state
 
     @property
     def where(self) -> str:
@@ -419,11 +425,13 @@ class PipelineCall(_Message):
         data: dict[str, Any] = {"type": self.TYPE, "call": self.call}
         if self.file is not None or self.line is not None:
             data.update(file=self.file, line=self.line)
+        if self.random:
+            data["random"] = True
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PipelineCall:
-        return cls(str(data["call"]), data.get("file"), _optional_int(data.get("line")))
+        return cls(str(data["call"]), data.get("file"), _optional_int(data.get("line")), bool(data.get("random")))
 
 
 @dataclass(frozen=True)
@@ -550,6 +558,8 @@ class EndEvent(_Message):
             the bits (versions, CPU, threads, environment variables).
         stopped_at_max_steps: ``--max-steps`` ended the run.
         stopped_early: a :class:`StopRequest` ended the run.
+        xla_steps: some steps were XLA-compiled (their input batches and
+            losses could not be observed).
     """
 
     TYPE: ClassVar[str] = "end"
@@ -558,9 +568,10 @@ class EndEvent(_Message):
     environment: Mapping[str, Any]
     stopped_at_max_steps: bool = False
     stopped_early: bool = False
+    xla_steps: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.TYPE,
             "mode": self.mode,
             "models": [m.to_dict() for m in self.models],
@@ -568,6 +579,9 @@ class EndEvent(_Message):
             "stopped_at_max_steps": self.stopped_at_max_steps,
             "stopped_early": self.stopped_early,
         }
+        if self.xla_steps:
+            data["xla_steps"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EndEvent:
@@ -577,6 +591,7 @@ class EndEvent(_Message):
             _mapping(data.get("environment", {})),
             bool(data.get("stopped_at_max_steps", False)),
             bool(data.get("stopped_early", False)),
+            bool(data.get("xla_steps", False)),
         )
 
 

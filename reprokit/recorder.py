@@ -114,8 +114,14 @@ class Recorder:
         self._budget = StepBudget(max_steps)
         self._listeners: list[StepListener] = []
         self._graph_steps = 0
+        self._xla = False
         self._finalizing = False
         self._local = threading.local()
+
+    @property
+    def xla_steps(self) -> bool:
+        """Whether some steps were XLA-compiled: their inputs and losses were not observed."""
+        return self._xla
 
     @property
     def budget(self) -> StepBudget:
@@ -202,6 +208,7 @@ class Recorder:
         """
         traced = self._buffers.take_traced(ops.get_default_graph())
         if in_xla():
+            self._xla = True
             return
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
         weights = [t.weights() for t in state.tracked]

@@ -220,6 +220,8 @@ def _first_divergence(c: Comparison) -> Text:
     if d.variables:
         more = f" +{len(d.variables) - 1}" if len(d.variables) > 1 else ""
         text.append(f"\n{short_name(d.model, d.variables[0])}{more}", style="dim")
+    if d.stage is None and c.xla_steps and d.step > 0:
+        text.append("\nstage unknown (XLA)", style="dim")
     if d.stage in ("input pipeline", "computation"):
         how = {"order": ": reordered", "values": ": other values"}.get(d.input_change or "", "")
         text.append(f"\n{d.stage}{how}", style="dim")

@@ -64,6 +64,8 @@ class Target:
         max_steps: end every run after this many optimizer steps (None: all).
         function: a training function to call instead of running the script.
         explain_step: probe every layer and gradient in this step (replays).
+        sequential_maps: run every ``Dataset.map`` without parallel calls
+            (a replay that tests whether a parallel map is the cause).
     """
 
     script: Path
@@ -75,6 +77,7 @@ class Target:
     max_steps: int | None = None
     function: FunctionRef | None = None
     explain_step: int | None = None
+    sequential_maps: bool = False
 
     @property
     def label(self) -> str:
@@ -237,6 +240,7 @@ class Runner:
             max_steps=self.target.max_steps,
             explain_step=self.target.explain_step,
             function=self._function_target(),
+            sequential_maps=self.target.sequential_maps,
         )
         env = child_environment(spec.controls, os.environ)
         env[CONFIG_VAR] = config.to_json()

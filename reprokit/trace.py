@@ -102,6 +102,7 @@ class RunTrace:
     files_written: tuple[str, ...] = ()
     user_files_changed: tuple[str, ...] = ()
     folder: Path | None = None
+    xla_steps: bool = False
 
     @property
     def steps(self) -> int:
@@ -191,6 +192,7 @@ class TraceBuilder:
             arrays_path=arrays_path,
             stopped_at_max_steps=end.stopped_at_max_steps,
             stopped_early=end.stopped_early,
+            xla_steps=end.xla_steps,
             pipeline=tuple(self.pipeline),
             replay=self.replay,
         )

@@ -75,7 +75,7 @@ def main() -> int:
         if config.explain_step:
             diagnose.install_replay(recorder, config.explain_step)
         instrument.install(recorder)
-        diagnose.install_pipeline_hooks(recorder)
+        diagnose.install_pipeline_hooks(recorder, config.sequential_maps)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
         return EXIT_SETUP_FAILED
@@ -102,7 +102,9 @@ def main() -> int:
     summaries, arrays = recorder.finalize()
     np.savez(config.arrays_path, **arrays)  # type: ignore[arg-type]
     budget = recorder.budget
-    emit(EndEvent(mode, summaries, environment(), budget.stopped_at_max_steps, budget.stopped_early))
+    emit(
+        EndEvent(mode, summaries, environment(), budget.stopped_at_max_steps, budget.stopped_early, recorder.xla_steps)
+    )
     channel.close()
     return 0
 

@@ -126,38 +126,20 @@ def test_identical_default_ops_runs_with_a_known_race_are_not_observed_never_non
     assert (without.status, without.runs) == (Status.NONE, 2)
 
 
-def test_race_suspects_name_each_line_once_from_the_runs_and_the_linter():
-    from reprokit.confirm import race_suspects
+def test_likely_causes_name_each_line_once_from_the_linter_and_the_runs():
+    from reprokit.confirm import likely_causes
     from reprokit.lint import lint_source
     from reprokit.trace import PipelineCall
 
+    ops = Source.NONDETERMINISTIC_OPS
     source = "import tensorflow as tf\nds = tf.data.Dataset.range(8).map(f, deterministic=False)\n"
     lint = lint_source(source, "/src/train.py")
-    call = PipelineCall("Dataset.map(..., deterministic=False)", "/src/train.py", 2)
-    assert race_suspects(lint, [call]) == ("train.py:2: Dataset.map(..., deterministic=False)",)
-    assert race_suspects(lint, []) == (f"train.py:2: {lint[0].message} (RK104)",)
-    assert race_suspects([], []) == ()
+    on_line_2 = PipelineCall("Dataset.map(..., deterministic=False)", "/src/train.py", 2)
+    random_map = PipelineCall("Dataset.map(augment, num_parallel_calls=AUTOTUNE) draws ...", "/src/train.py", 9, True)
+    found = likely_causes(ops, lint, [on_line_2, random_map])
+    assert found == (f"train.py:2: {lint[0].message} (RK104)", f"train.py:9: {random_map.call}")
+    assert likely_causes(Source.UNCONTROLLED, lint, [random_map]) == ()  # tf.data calls explain ops alone
+    assert likely_causes(ops, [], []) == ()
     gpu_only = lint_source("import tensorflow as tf\nc = tf.math.bincount(x)\n", "/src/train.py")
-    assert race_suspects(gpu_only, []) == ()  # on CPU, a GPU-only hazard races nowhere
-    assert race_suspects(gpu_only, [], gpu=True)[0].startswith("train.py:2:")
-
-
-def test_files_read_back_are_detected_when_a_second_training_among_them_differs(same, different):
-    second = dataclasses.replace(different, name="files")
-    files = classify([*pairs(same, same, same), second], seed=1, written=["ckpt.weights.h5", "log.csv"])[3]
-    assert (files.source, files.status) == (Source.WRITTEN_FILES, Status.DETECTED)
-    assert "A second training in the folder the first wrote to (ckpt.weights.h5, log.csv) differs" in files.evidence
-    assert "started from other weights: those the first training saved" in files.evidence
-    assert 'runs") / time.strftime' in files.fix
-    assert verdict(classify([*pairs(same, same, same), second], seed=1, written=["x"])) == "reproducible"
-
-
-def test_files_read_back_otherwise_say_what_they_rest_on(same, different):
-    def status(comparisons, written):
-        return classify(comparisons, seed=1, written=written)[3].status
-
-    assert status(pairs(same, same, same), None) is Status.NOT_CHECKED  # --quick: not looked at
-    assert status(pairs(same, same, same), []) is Status.NONE  # nothing written, nothing to read back
-    assert status([*pairs(same, same, same), dataclasses.replace(same, name="files")], ["a.h5"]) is Status.NONE
-    masked = [*pairs(different, different, different), dataclasses.replace(different, name="files")]
-    assert status(masked, ["a.h5"]) is Status.NOT_SEPARABLE
+    assert likely_causes(ops, gpu_only, []) == ()  # on CPU, a GPU-only hazard races nowhere
+    assert likely_causes(ops, gpu_only, [], gpu=True)[0].startswith("train.py:2:")

@@ -98,3 +98,45 @@ def test_when_only_the_seed_pair_differs_explain_says_there_is_nothing_to_explai
     quick = nothing_to_explain([same])
     assert quick.kind == "nothing to explain" and "--quick" in quick.detail
     assert nothing_to_explain([]) is None
+
+
+XLA_AND_A_PARALLEL_RANDOM_MAP = """
+import keras
+import numpy as np
+import tensorflow as tf
+
+x = np.random.RandomState(0).rand(512, 8).astype("float32")
+y = (x.sum(axis=1) > 4).astype("int32")
+
+
+def noisy(features, label):
+    return features + tf.random.normal(tf.shape(features), stddev=0.1), label
+
+
+dataset = tf.data.Dataset.from_tensor_slices((x, y)).map(noisy, num_parallel_calls=4).batch(32)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+model.fit(dataset, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.e2e
+def test_a_parallel_map_drawing_random_numbers_under_xla_is_named_and_proven_by_a_sequential_replay(write_script):
+    path = write_script(XLA_AND_A_PARALLEL_RANDOM_MAP)
+    result = reprokit("check", path, "--explain", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = result.report
+    ops = doc["sources"]["nondeterministic_ops"]
+    assert ops["detected"] is True
+    assert "Stage: unknown: the steps are XLA-compiled (jit_compile=True)" in ops["evidence"]
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if ".map(noisy" in text)
+    assert (
+        f"Likely cause: train.py:{line}: map(..., num_parallel_calls=...) runs a function that draws"
+        in (ops["evidence"])
+    )
+    (call,) = doc["pipeline"]
+    assert (call["line"], call["random"]) == (line, True)
+    assert "Dataset.map(noisy, num_parallel_calls=4) draws random numbers" in call["call"]
+    explanation = doc["explanation"]
+    assert (explanation["pair"], explanation["kind"]) == ("ops", "pipeline")
+    assert "replayed with every Dataset.map sequential, two runs stay bit-identical" in explanation["detail"]

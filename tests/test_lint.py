@@ -151,6 +151,26 @@ CASES = {
             "import os\nseed = os.environ.get('PYTHONHASHSEED')",
         ],
     ),
+    "RK110": (
+        [
+            "import tensorflow as tf\nds = ds.map(lambda x: x + tf.random.normal(tf.shape(x)), num_parallel_calls=4)",
+            "import tensorflow as tf\ndef aug(x):\n    return tf.image.random_flip_left_right(x)\n"
+            "ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)",
+            "import keras\nflip = keras.Sequential([keras.layers.RandomFlip('horizontal')])\n"
+            "ds = ds.map(lambda x, y: (flip(x), y), num_parallel_calls=tf.data.AUTOTUNE)",
+            "from keras import layers\ndef aug(x):\n    return layers.RandomRotation(0.1)(x)\n"
+            "ds = ds.map(aug, tf.data.AUTOTUNE)",
+        ],
+        [
+            "import tensorflow as tf\nds = ds.map(lambda x: x + tf.random.normal(tf.shape(x)))",  # sequential
+            "import tensorflow as tf\nds = ds.map(lambda x: x + tf.random.normal(tf.shape(x)), num_parallel_calls=1)",
+            "import tensorflow as tf\nds = ds.map(lambda x: tf.random.stateless_normal(tf.shape(x), seed=[1, 2]),"
+            " num_parallel_calls=4)",
+            "import tensorflow as tf\nds = ds.map(lambda x: x * 2, num_parallel_calls=tf.data.AUTOTUNE)",
+            "import keras\nflip = keras.layers.RandomFlip('horizontal')\nmodel = keras.Sequential([flip])\n"
+            "ds = ds.map(lambda x: x / 255, num_parallel_calls=8)",
+        ],
+    ),
     "RK201": (
         [
             "import tensorflow as tf\ny = tf.image.resize(x, (64, 64), method='nearest')",

@@ -148,7 +148,7 @@ def test_the_worker_configuration_round_trips():
     assert CONFIG_VAR == "REPROKIT_WORKER_CONFIG"
 
 
-def test_the_worker_configuration_reads_what_the_runner_has_always_sent():
+def test_the_worker_configuration_reads_what_the_runner_sends():
     sent = {
         "script": "/x/train.py",
         "args": ["--epochs", "1"],
@@ -162,6 +162,7 @@ def test_the_worker_configuration_reads_what_the_runner_has_always_sent():
         "max_steps": None,
         "explain_step": None,
         "function": {"module": "__main__", "qualname": "train", "call_path": "/tmp/call.pkl", "sys_path": ["/x"]},
+        "sequential_maps": False,
     }
     config = WorkerConfig.from_json(json.dumps(sent))
     assert config.args == ("--epochs", "1") and config.control_fd == 6 and config.max_steps is None
