@@ -42,7 +42,7 @@ def likely_causes(
         found.setdefault(where, f"{where}: {f.message} ({f.code})")
     if source is Source.NONDETERMINISTIC_OPS:
         for call in pipeline:
-            found.setdefault(call.where or call.call, f"{call.where}: {call.call}" if call.where else call.call)
+            found.setdefault(call.where or call.call, call.described)
     return tuple(found.values())
 
 

@@ -132,7 +132,7 @@ def _replay_sequential(
         a, b = (runs.traces.get(s.name) for s in specs)
         if a is None or b is None or first_divergence(a.points, b.points) is not None or a.steps <= d.step:
             return None
-    calls = "; ".join(f"{c.where + ': ' if c.where else ''}{c.call}" for c in random_maps)
+    calls = "; ".join(c.described for c in random_maps)
     return Explanation(
         pair,
         d.step,

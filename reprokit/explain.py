@@ -87,7 +87,7 @@ def explain_without_replay(pair: str, d: Divergence, pipeline: Sequence[Pipeline
     if d.stage != "input pipeline":
         return None
     if pipeline:
-        calls = "; ".join(f"{c.where + ': ' if c.where else ''}{c.call}" for c in pipeline)
+        calls = "; ".join(c.described for c in pipeline)
         return Explanation(
             pair,
             d.step,

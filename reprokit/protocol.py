@@ -421,6 +421,11 @@ class PipelineCall(_Message):
     def where(self) -> str:
         return f"{self.file.rsplit('/', 1)[-1]}:{self.line}" if self.file else ""
 
+    @property
+    def described(self) -> str:
+        """``train.py:13: Dataset.map(...)``, or the call alone where the line is not known."""
+        return f"{self.where}: {self.call}" if self.where else self.call
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.TYPE, "call": self.call}
         if self.file is not None or self.line is not None:
