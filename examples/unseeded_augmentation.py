@@ -8,9 +8,11 @@ What reprokit reports (``reprokit check examples/unseeded_augmentation.py``):
     verdict not reproducible; uncontrolled: detected (two runs with every seed
     fixed and op determinism on differ from the first step; stage: input
     pipeline, other values; likely cause: the line that calls
-    ``np.random.default_rng()`` without a seed); seed-driven and nondeterministic ops: not separable
-    (null), because uncontrolled randomness already makes every pair differ.
-    Exit code 1. The fix: ``np.random.default_rng(seed)``. With ``--explain``:
+    ``np.random.default_rng()`` without a seed); seed-driven: detected too,
+    by time (runs with another seed differ in the initial weights, before the
+    uncontrolled randomness joins in at the first step); nondeterministic ops:
+    not separable (null), because the ops pair differs from the same step as
+    the controlled one. Exit code 1. The fix: ``np.random.default_rng(seed)``. With ``--explain``:
     the input batches differ before any layer runs.
 """
 

@@ -67,7 +67,7 @@ def test_every_pair_that_proved_its_divergence_stops_long_before_the_end(write_s
     report = run_check(CheckOptions(Target(write_script(UNSEEDED_DATA))))
     assert report.verdict == "not_reproducible"
     assert {f.source: f.detected for f in report.findings} == {
-        "seed": None,
+        "seed": True,  # by time: the initial weights differ with another seed, the data only from step 1
         "nondeterministic_ops": None,
         "uncontrolled": True,
         "written_files": False,
