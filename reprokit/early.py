@@ -8,13 +8,13 @@ divergence, whether the examples were reordered or changed (decided within
 one).
 
 Runs stop together or not at all, so that every figure of a pair (max |Δw|,
-prediction agreement, final loss) compares both runs at the same step, and
-at a step that does not depend on scheduling: the runs linked by pairs (the
-controlled and seed pairs share ``controlled-1``) stop once every pair among
-them is settled, all after the same agreed step, :data:`AGREED_STOP` steps
-after the latest of their first divergences. Where a run of them is already
-too close to that step, or has ended, none of them stops: they train to the
-end.
+prediction agreement, final loss) compares both runs at the same step: the
+runs linked by pairs (the controlled and seed pairs share ``controlled-1``)
+stop once every pair among them is settled, all after one step,
+:data:`STOP_MARGIN` steps past the furthest of them. If one of them has
+already ended, none stops: they all train to the end. (Which step that is
+depends on timing; but runs stop early only where they differ, so their
+figures are those of runs that are not reproducible in the first place.)
 
 The seed pair only settles early when the controlled pair differs too: its
 effect size (max |Δw| and prediction agreement after full training) is what
@@ -27,15 +27,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reprokit.compare import ORDER_HORIZON, PENDING, Divergence, first_divergence
+from reprokit.compare import PENDING, Divergence, first_divergence
 from reprokit.trace import Point
 from reprokit.vocabulary import Pair
 
-AGREED_STOP = ORDER_HORIZON + 32
-"""Runs stop after this many steps past their latest first divergence (deterministic, whatever the timing)."""
-
-HEADROOM = 16
-"""Steps every run must still have to go before the agreed step, for the stop request to reach it in time."""
+STOP_MARGIN = 16
+"""Steps past the furthest run of a group at which all of them stop: time for the request to reach each run."""
 
 Stop = Callable[[str, int], None]
 
@@ -118,9 +115,9 @@ class EarlyExit:
             if runs & self._decided or not all(p.name in done for p in pairs):
                 continue
             self._decided |= runs
-            step = max(p.divergence.step for p in pairs if p.divergence is not None) + AGREED_STOP
-            if runs & self._finished or any(self._progress(r) > step - HEADROOM for r in runs):
-                continue  # too late for one of them: all train to the end, at the same final step
+            if runs & self._finished:
+                continue  # one of them ended already: all train to the end, to the same final step
+            step = max(self._progress(r) for r in runs) + STOP_MARGIN
             for run in sorted(runs):
                 self._stopped[run] = step
                 self.stop(run, step)

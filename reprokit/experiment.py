@@ -290,7 +290,7 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
     if early:
         notes.append(
             f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "
-            "of a pair compares its two runs at the same step (--full trains every run to the end)."
+            "of a pair compares its two runs at that step (--full trains every run to the end)."
         )
     threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
     if len(threads) > 1:
