@@ -190,7 +190,7 @@ class Runner:
         run_dir.mkdir(parents=True)
         builder = TraceBuilder(spec)
         started = time.monotonic()
-        mirrored = mirror(self.folder, run_dir / "cwd")
+        mirrored = mirror(self.folder, run_dir / "cwd", skip=self.workdir)
         earlier = self.carried.get(spec.name)
         if earlier is not None and earlier.folder is not None:
             carry(earlier.files_written, earlier.folder, mirrored.root)

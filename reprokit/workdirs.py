@@ -70,9 +70,14 @@ class Changes:
     user_files_changed: tuple[str, ...] = ()
 
 
-def mirror(source: Path, root: Path) -> Mirror:
-    """Makes ``root`` a private mirror of the folder ``source`` (see the module docstring)."""
+def mirror(source: Path, root: Path, skip: Path | None = None) -> Mirror:
+    """Makes ``root`` a private mirror of the folder ``source`` (see the module docstring).
+
+    ``skip`` (the check's own folder, where the runs' mirrors live) is never
+    mirrored, should it lie below ``source``: a run must not see another's.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    skipped = {Path(os.path.realpath(p)) for p in (skip, root) if p is not None}
     result = Mirror(root, source)
     budget = {"bytes": COPY_BUDGET, "entries": ENTRY_BUDGET}
     queue = [Path(".")]
@@ -85,6 +90,8 @@ def mirror(source: Path, root: Path) -> Mirror:
         for entry in entries:
             rel = relative / entry.name
             target = root / rel
+            if Path(os.path.realpath(entry.path)) in skipped:
+                continue
             budget["entries"] -= 1
             try:
                 if entry.is_dir(follow_symlinks=True):
