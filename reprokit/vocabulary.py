@@ -156,3 +156,24 @@ def fail_on_sources(values: Iterable[str]) -> FailOn:
             except ValueError:
                 raise UsageError(f"expected --fail-on among {', '.join(FAIL_ON_CHOICES)}, received {word!r}") from None
     return frozenset() if "none" in words else frozenset(wanted)
+
+
+class Outcome(Word):
+    """What a seed study concludes about a variant against the first (see :mod:`reprokit.stats`)."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    WITHIN_NOISE = "within_seed_noise"
+    EQUIVALENT = "equivalent"
+    TOO_FEW_SEEDS = "too_few_seeds"
+
+    @property
+    def label(self) -> str:
+        """How reports write it (``within seed noise``)."""
+        return {
+            Outcome.BETTER: "better",
+            Outcome.WORSE: "worse",
+            Outcome.WITHIN_NOISE: "within seed noise",
+            Outcome.EQUIVALENT: "equivalent",
+            Outcome.TOO_FEW_SEEDS: "too few seeds",
+        }[self]
