@@ -20,7 +20,10 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    """A repository whose train.py changed in its last commit, with an untracked data.csv and an ignored cache/."""
+    """A repository whose train.py changed in its last commit, with an untracked data.csv and an ignored cache/.
+
+    settings.json was committed first, then removed from git; the user's untracked one is at its place.
+    """
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -28,13 +31,16 @@ def repo(tmp_path, monkeypatch):
     git(repo, "config", "user.email", "test@example.com")
     (repo / ".gitignore").write_text("cache/\n")
     (repo / "train.py").write_text(OLD)
+    (repo / "settings.json").write_text("committed")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "first")
+    git(repo, "rm", "-q", "settings.json")
     (repo / "train.py").write_text(NEW)
     (repo / "added.py").write_text("print('added')\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "second")
     (repo / "data.csv").write_text("1,2\n")
+    (repo / "settings.json").write_text("untracked")
     (repo / "cache").mkdir()
     (repo / "cache" / "weights.h5").write_text("w")
     monkeypatch.chdir(repo)
@@ -72,10 +78,11 @@ def test_a_label_is_the_spec_quoted_as_a_shell_would():
         ([], "received none"),
         (["a.py", "  "], "expected a script"),
         (["a.py", "b.py --name 'unclosed"], "balanced quotes"),
-        (["a.py --lr 1", "./a.py  --lr 1"], "'a.py --lr 1' and './a.py --lr 1'"),
+        (["a.py --lr 1", "sub/../a.py  --lr 1"], "'a.py --lr 1' and 'sub/../a.py --lr 1'"),
     ],
 )
-def test_bad_variants_are_refused_in_one_line(specs, message):
+def test_bad_variants_are_refused_in_one_line(specs, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=message) as raised:
         parse_variants(specs)
     assert str(raised.value).startswith("expected") and "\n" not in str(raised.value)
@@ -108,6 +115,7 @@ def test_the_users_untracked_and_ignored_files_are_linked_into_the_ref_and_survi
         assert (folder / "data.csv").is_symlink() and (folder / "data.csv").read_text() == "1,2\n"
         assert (folder / "cache").is_symlink() and (folder / "cache" / "weights.h5").read_text() == "w"
         assert not (folder / "added.py").exists()  # tracked only after the ref: not the ref's, not linked
+        assert (folder / "settings.json").read_text() == "committed"  # the ref's own file wins
     assert (repo / "data.csv").read_text() == "1,2\n" and (repo / "cache" / "weights.h5").read_text() == "w"
 
 
