@@ -84,6 +84,11 @@ class StepBudget:
         finally:
             self._fitting.pop()
 
+    @property
+    def fitting_now(self) -> bool:
+        """Whether a ``Model.fit`` call is under way (its own validation ``evaluate`` included)."""
+        return bool(self._fitting)
+
     def raise_if_spent(self) -> None:
         """Ends the run now if the budget is spent (before a ``fit`` starts).
 

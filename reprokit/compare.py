@@ -272,11 +272,18 @@ def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: 
         key = f"predictions/{model.name}/0"
         if key not in arrays_a or key not in arrays_b:
             continue
-        classes_a, classes_b = _classes(arrays_a[key]), _classes(arrays_b[key])
-        if classes_a is None or classes_b is None or classes_a.shape != classes_b.shape:
-            continue
-        agreements.append(float(np.mean(classes_a == classes_b)))
+        shared = class_agreement(arrays_a[key], arrays_b[key])
+        if shared is not None:
+            agreements.append(shared)
     return min(agreements) if agreements else None
+
+
+def class_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Share of rows on which two models' outputs ``a`` and ``b`` predict the same class (None: not classes)."""
+    classes_a, classes_b = _classes(a), _classes(b)
+    if classes_a is None or classes_b is None or classes_a.shape != classes_b.shape:
+        return None
+    return float(np.mean(classes_a == classes_b))
 
 
 def _classes(pred: np.ndarray) -> np.ndarray | None:

@@ -37,7 +37,7 @@ from keras.src.optimizers.base_optimizer import BaseOptimizer
 from tensorflow.python.eager import record
 from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
-from reprokit.protocol import HistoryEvent, Pin
+from reprokit.protocol import EvaluateEvent, HistoryEvent, Pin
 from reprokit.recorder import PROBE_ROWS, Recorder
 
 __all__ = ["Recorder", "install", "subclasses", "user_frame"]
@@ -99,6 +99,7 @@ def install(recorder: Recorder) -> None:
     """Installs every hook; call once, before the user's script runs."""
     _hook_model_calls(recorder)
     _hook_fit(recorder)
+    _hook_evaluate(recorder)
     _hook_optimizer_steps(recorder)
     _hook_tf_functions(recorder)
     _hook_gradients(recorder)
@@ -137,6 +138,41 @@ def _hook_fit(recorder: Recorder) -> None:
         return history
 
     keras.Model.fit = model_fit
+
+
+def _hook_evaluate(recorder: Recorder) -> None:
+    """Reports the results of every ``Model.evaluate`` the script calls (``fit``'s validation excluded)."""
+    evaluate = keras.Model.evaluate
+
+    @functools.wraps(evaluate)
+    def model_evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = evaluate(self, *args, **kwargs)
+        if not recorder.budget.fitting_now and not recorder.finalizing:
+            results = _evaluation_results(self, result)
+            if results:
+                recorder.emit(EvaluateEvent(recorder.register(self).label, results))
+        return result
+
+    keras.Model.evaluate = model_evaluate
+
+
+def _evaluation_results(model: Any, result: Any) -> dict[str, float]:
+    """``evaluate``'s results by metric name, whatever form the script asked them in."""
+    if isinstance(result, dict):
+        named = result
+    else:
+        try:  # the metrics as evaluate left them: {"loss": ..., "accuracy": ...}
+            named = dict(model.get_metrics_result())
+        except Exception:  # noqa: BLE001 - a model without Keras' metrics API
+            values = result if isinstance(result, (list, tuple)) else [result]
+            named = dict(zip(getattr(model, "metrics_names", None) or ["loss"], values))
+    found = {}
+    for name, value in named.items():
+        try:
+            found[str(name)] = float(np.asarray(value))
+        except (TypeError, ValueError):
+            continue  # a metric that is no single number (a confusion matrix)
+    return found
 
 
 def _hook_optimizer_steps(recorder: Recorder) -> None:

@@ -22,6 +22,7 @@ messages across machines.
    ``init``         :class:`InitEvent`        a model's initial weights, before its first optimizer step
    ``step``         :class:`StepEvent`        after every optimizer step, once per model it trains
    ``history``      :class:`HistoryEvent`     when ``Model.fit`` returns: its per-epoch logs
+   ``evaluate``     :class:`EvaluateEvent`    when the script's ``Model.evaluate`` returns: its results
    ``pin``          :class:`Pin`              the script fixed a seed or op determinism itself
    ``pipeline``     :class:`PipelineCall`     the script asked tf.data to give up element order
    ``replay``       :class:`ReplayEvent`      ``explain`` runs only, after each step up to
@@ -34,10 +35,11 @@ messages across machines.
    ===============  ========================  ===========================================================
 
    ``start`` precedes every other event but ``setup_error``, and a model's
-   ``init`` precedes its ``step`` events. :mod:`reprokit.worker` itself sends
+   ``init`` precedes its ``step`` events. A study run (``WorkerConfig.study``)
+   sends no ``init`` or ``step`` events. :mod:`reprokit.worker` itself sends
    ``setup_error``, ``start``, ``error`` and ``end``; its
    :class:`~reprokit.recorder.Recorder` sends ``init`` and ``step``; the hooks
-   of :mod:`reprokit.instrument` send ``history`` and ``pin``, those of
+   of :mod:`reprokit.instrument` send ``history``, ``evaluate`` and ``pin``, those of
    :mod:`reprokit.diagnose` ``pipeline`` and ``replay``. In the parent,
    :mod:`reprokit.runner` parses them into a :class:`~reprokit.trace.TraceBuilder`
    and hands each to its ``on_event`` callback (:mod:`reprokit.progress`).
@@ -170,6 +172,10 @@ class WorkerConfig(_Message):
         max_steps: end the run after this many optimizer steps (None: all).
         sequential_maps: run every ``Dataset.map`` without parallel calls
             (an explain replay testing whether a parallel map is the cause).
+        study: observe only what a seed study needs (metrics, the final loss,
+            predictions on the probe batch): no per-step fingerprints, no
+            ``init`` or ``step`` events, no saved weights, so a run costs
+            what a plain training costs.
         explain_step: probe every layer call and gradient up to this step
             (:class:`ReplayEvent` events; None or 0: no probes).
         function: a training function to call instead of running the script.
@@ -188,6 +194,7 @@ class WorkerConfig(_Message):
     explain_step: int | None = None
     function: FunctionTarget | None = None
     sequential_maps: bool = False
+    study: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +211,7 @@ class WorkerConfig(_Message):
             "explain_step": self.explain_step,
             "function": None if self.function is None else self.function.to_dict(),
             "sequential_maps": self.sequential_maps,
+            "study": self.study,
         }
 
     @classmethod
@@ -222,6 +230,7 @@ class WorkerConfig(_Message):
             max_steps=_optional_int(data.get("max_steps")),
             explain_step=_optional_int(data.get("explain_step")),
             sequential_maps=bool(data.get("sequential_maps", False)),
+            study=bool(data.get("study", False)),
             function=FunctionTarget.from_dict(function) if function else None,
         )
 
@@ -383,6 +392,23 @@ class HistoryEvent(_Message):
 
 
 @dataclass(frozen=True)
+class EvaluateEvent(_Message):
+    """The results of one ``Model.evaluate`` call the script made (not ``fit``'s validation), when it returns."""
+
+    TYPE: ClassVar[str] = "evaluate"
+    model: str
+    results: Mapping[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "model": self.model, "results": self.results}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluateEvent:
+        results = _mapping(data["results"])
+        return cls(str(data["model"]), {str(k): float(v) for k, v in results.items()})
+
+
+@dataclass(frozen=True)
 class Pin(_Message):
     """A call by which the script fixes a seed or op determinism itself.
 
@@ -534,21 +560,31 @@ class ModelSummary:
         weights: a full fingerprint of every final variable.
         probe: a fingerprint of the batch its predictions were taken on
             (saved in the arrays file), or None if it could not be called.
+        last_loss: the loss of its last observed step (study runs only, where
+            no ``step`` event carries it; NaN when it was NaN).
     """
 
     model: str
     steps: int
     weights: Mapping[str, str]
     probe: str | None
+    last_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "steps": self.steps, "weights": self.weights, "probe": self.probe}
+        data = {"model": self.model, "steps": self.steps, "weights": self.weights, "probe": self.probe}
+        if self.last_loss is not None:
+            data["last_loss"] = self.last_loss
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSummary:
-        probe = data.get("probe")
+        probe, loss = data.get("probe"), data.get("last_loss")
         return cls(
-            str(data["model"]), int(data["steps"]), _mapping(data["weights"]), None if probe is None else str(probe)
+            str(data["model"]),
+            int(data["steps"]),
+            _mapping(data["weights"]),
+            None if probe is None else str(probe),
+            None if loss is None else float(loss),
         )
 
 
@@ -607,6 +643,7 @@ Event: TypeAlias = (
     | InitEvent
     | StepEvent
     | HistoryEvent
+    | EvaluateEvent
     | Pin
     | PipelineCall
     | ReplayEvent
@@ -624,6 +661,7 @@ _READERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
         InitEvent,
         StepEvent,
         HistoryEvent,
+        EvaluateEvent,
         Pin,
         PipelineCall,
         ReplayEvent,

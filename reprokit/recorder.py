@@ -20,6 +20,11 @@ after ``apply`` (:meth:`Recorder.after_step`), in traced code by one
 ``tf.py_function`` per step (:meth:`Recorder.tap_step`), and for steps no
 callback saw (XLA) after the outermost ``tf.function`` call
 (:meth:`Recorder.after_function_call`).
+
+A **light** recorder (seed studies) fingerprints only the final weights: steps are counted
+from the optimizers' ``iterations`` at the end, ``fit`` is left as it is
+(its history carries the losses), and a traced step outside ``fit`` passes
+only its loss to Python, so a run costs what a plain training costs.
 """
 
 from __future__ import annotations
@@ -78,13 +83,22 @@ class Emitter:
         self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
 
 
-def final_results(trained: list[TrackedModel]) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
-    """A summary of every trained model, and the arrays to save: final weights and predictions on the probe."""
+def final_results(
+    trained: list[TrackedModel], light: bool = False, losses: dict[str, float] | None = None
+) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
+    """A summary of every trained model, and the arrays to save: final weights and predictions on the probe.
+
+    A ``light`` run saves no weights (their fingerprints, one hash per
+    variable, are still taken); ``losses`` are the last observed loss of each
+    model (by label).
+    """
     summaries, arrays = [], {}
+    losses = losses or {}
     for tracked in trained:
         weights = tracked.weights()
-        for name, variable in zip(variable_names(weights), weights):
-            arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
+        if not light:
+            for name, variable in zip(variable_names(weights), weights):
+                arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
         probe_fp = None
         if tracked.probe is not None and tracked.model is not None:
             try:
@@ -95,7 +109,7 @@ def final_results(trained: list[TrackedModel]) -> tuple[tuple[ModelSummary, ...]
             except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                 probe_fp = None
         fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
-        summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp))
+        summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp, losses.get(tracked.label)))
     return tuple(summaries), arrays
 
 
@@ -105,9 +119,15 @@ class Recorder:
     Args:
         emit: sends an event to the parent (called from any thread).
         max_steps: end the run after this many optimizer steps (None: no limit).
+        light: observe only metrics, losses, final predictions and final
+            fingerprints (a seed study): no per-step fingerprints, no ``init``
+            or ``step`` events, no saved weights; ``max_steps`` is not honoured.
     """
 
-    def __init__(self, emit: Emit, max_steps: int | None = None) -> None:
+    def __init__(self, emit: Emit, max_steps: int | None = None, light: bool = False) -> None:
+        self._light = light
+        self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
+        self._last_loss: float | None = None
         self._events = Emitter(emit)
         self._models = ModelRegistry()
         self._buffers = StepBuffers()
@@ -162,7 +182,15 @@ class Recorder:
         return self._models.register(model)
 
     def observe_input(self, tracked: TrackedModel, inputs: Any) -> None:
-        """Takes a training batch: now if eager, else with the step that follows in the same graph."""
+        """Takes a training batch: now if eager, else with the step that follows in the same graph.
+
+        A light recorder only keeps the model's first eager batch as its probe.
+        """
+        if self._light:
+            flat = flatten(inputs) if tracked.probe is None and tf.executing_eagerly() else None
+            if flat is not None and flat[1] is not None:
+                tracked.set_probe(tf.nest.pack_sequence_as(flat[1], [np.asarray(t)[:PROBE_ROWS] for t in flat[0]]))
+            return
         if tf.executing_eagerly():
             observe(inputs, functools.partial(self._seen_input, tracked))
             return
@@ -173,7 +201,11 @@ class Recorder:
     def observe_loss(self, target: Any) -> None:
         """Takes the (scalar) loss a gradient is taken of: now if eager, else with the traced step."""
         if tf.executing_eagerly():
-            self._buffers.set_loss(float(np.asarray(target)))
+            loss = float(np.asarray(target))
+            if self._light:
+                self._last_loss = loss
+            else:
+                self._buffers.set_loss(loss)
         elif not in_xla():
             self._buffers.set_traced_loss(ops.get_default_graph(), target)
 
@@ -187,13 +219,16 @@ class Recorder:
         """Returns (and on first sight records) what ``optimizer`` trains; reports new models' initial weights."""
         state = self._models.optimizer(optimizer, variables, _iterations_now)
         for tracked in state.tracked:
-            if tracked.first_sight():
+            if tracked.first_sight() and not self._light:
                 with tf.init_scope():  # read the values before the first step runs
                     self._events.init(tracked)
         return state
 
     def after_step(self, state: OptimizerRecord) -> None:
         """After an eager ``apply``: records the steps ``state``'s optimizer made, reading its weights eagerly."""
+        if self._light:
+            self._count_light(state, int(state.optimizer.iterations.numpy()), self._last_loss)
+            return
         self._record_steps(state, int(state.optimizer.iterations.numpy()), None)
 
     def tap_step(self, state: OptimizerRecord) -> None:
@@ -209,6 +244,9 @@ class Recorder:
         traced = self._buffers.take_traced(ops.get_default_graph())
         if in_xla():
             self._xla = True
+            return
+        if self._light:
+            self._tap_loss(state, traced.loss)
             return
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
         weights = [t.weights() for t in state.tracked]
@@ -237,6 +275,24 @@ class Recorder:
 
         tf.py_function(step_done, [tf.convert_to_tensor(x) for x in flat], Tout=[])
 
+    def _tap_loss(self, state: OptimizerRecord, loss: Any) -> None:
+        """Light: a traced step outside ``fit`` passes its loss to Python (``fit`` has its history)."""
+        if loss is None or self._budget.fitting_now:
+            return
+
+        def loss_done(iterations: tf.Tensor, value: tf.Tensor) -> list[Any]:
+            self._count_light(state, int(iterations.numpy()), float(value.numpy()))
+            return []
+
+        tf.py_function(loss_done, [tf.convert_to_tensor(state.optimizer.iterations), loss], Tout=[])
+
+    def _count_light(self, state: OptimizerRecord, iterations: int, loss: float | None) -> None:
+        delta = state.advance(iterations)
+        for tracked in state.tracked:
+            tracked.advance(max(delta, 0))
+            if loss is not None:
+                self._losses[tracked.label] = loss
+
     def step_counts(self) -> tuple[int, int]:
         """Steps recorded by traced callbacks, and optimizer steps: pass them to :meth:`after_function_call`."""
         return self._graph_steps, self._budget.steps
@@ -249,7 +305,7 @@ class Recorder:
         the script with StepBudgetSpent: the run ends as if the script had
         returned.
         """
-        if not self._models.has_optimizers() or self._finalizing:
+        if not self._models.has_optimizers() or self._finalizing or self._light:
             return
         graph_steps_before, steps_before = before
         if self._graph_steps == graph_steps_before:
@@ -274,7 +330,10 @@ class Recorder:
     def finalize(self) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
         """Ends observing; returns a summary per trained model and the arrays to save."""
         self._finalizing = True
-        return final_results(self._models.trained())
+        if self._light:  # steps not seen one by one (fit, XLA) are counted now
+            for state in self._models.optimizers():
+                self._count_light(state, _iterations_now(state.optimizer), None)
+        return final_results(self._models.trained(), self._light, self._losses)
 
 
 def _iterations_now(optimizer: Any) -> int:

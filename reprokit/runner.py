@@ -66,6 +66,10 @@ class Target:
         explain_step: probe every layer and gradient in this step (replays).
         sequential_maps: run every ``Dataset.map`` without parallel calls
             (a replay that tests whether a parallel map is the cause).
+        study: observe only metrics, losses and final predictions (a seed
+            study: a run costs what a plain training costs).
+        folder: the folder runs start in, mirrored privately for each run
+            (None: the current directory).
     """
 
     script: Path
@@ -78,6 +82,8 @@ class Target:
     function: FunctionRef | None = None
     explain_step: int | None = None
     sequential_maps: bool = False
+    study: bool = False
+    folder: Path | None = None
 
     @property
     def label(self) -> str:
@@ -115,7 +121,7 @@ class Runner:
         self.monitor: EarlyExit | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = False  # set by kill_all: no run starts after it
-        self.folder = Path.cwd()  # the user's folder, mirrored privately for each run
+        self.folder = target.folder or Path.cwd()  # the user's folder, mirrored privately for each run
         self.carried: dict[str, RunTrace] = {}  # run name -> the run whose written files it starts with
         self._control: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
@@ -241,6 +247,7 @@ class Runner:
             explain_step=self.target.explain_step,
             function=self._function_target(),
             sequential_maps=self.target.sequential_maps,
+            study=self.target.study,
         )
         env = child_environment(spec.controls, os.environ)
         env[CONFIG_VAR] = config.to_json()

@@ -14,6 +14,7 @@ from typing import Any
 from reprokit.protocol import (
     EndEvent,
     ErrorEvent,
+    EvaluateEvent,
     Event,
     HistoryEvent,
     InitEvent,
@@ -71,11 +72,12 @@ class ModelResult:
     weights: Mapping[str, str]
     probe: str | None
     history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    last_loss: float | None = None
 
     @property
     def final_loss(self) -> float | None:
         losses = self.history.get("loss")
-        return losses[-1] if losses else None
+        return losses[-1] if losses else self.last_loss
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class RunTrace:
     user_files_changed: tuple[str, ...] = ()
     folder: Path | None = None
     xla_steps: bool = False
+    evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """The results of the last ``Model.evaluate`` call of each model the script evaluated, by model label."""
 
     @property
     def steps(self) -> int:
@@ -140,6 +144,7 @@ class TraceBuilder:
         self.refusal: Refusal | None = None
         self.pipeline: list[PipelineCall] = []
         self.replay: dict[int, dict[str, Any]] = {}
+        self.evaluations: dict[str, dict[str, float]] = {}
         self.steps = 0
 
     def add(self, event: Event) -> None:
@@ -153,6 +158,8 @@ class TraceBuilder:
                 merged = self.histories.setdefault(event.model, {})
                 for key, values in event.history.items():
                     merged.setdefault(key, []).extend(values)
+            case EvaluateEvent():
+                self.evaluations[event.model] = dict(event.results)  # the last call of a model wins
             case Pin():
                 self.pins.append(event)
             case ErrorEvent():
@@ -178,6 +185,7 @@ class TraceBuilder:
                 dict(m.weights),
                 m.probe,
                 {k: tuple(v) for k, v in self.histories.get(m.model, {}).items()},
+                m.last_loss,
             )
             for m in end.models
         )
@@ -195,4 +203,5 @@ class TraceBuilder:
             xla_steps=end.xla_steps,
             pipeline=tuple(self.pipeline),
             replay=self.replay,
+            evaluations=self.evaluations,
         )

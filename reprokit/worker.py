@@ -69,13 +69,14 @@ def main() -> int:
         )
         from reprokit.recorder import Recorder
 
-        recorder = Recorder(emit, max_steps=config.max_steps)
+        recorder = Recorder(emit, max_steps=config.max_steps, light=config.study)
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)
         if config.explain_step:
             diagnose.install_replay(recorder, config.explain_step)
         instrument.install(recorder)
-        diagnose.install_pipeline_hooks(recorder, config.sequential_maps)
+        if not config.study:
+            diagnose.install_pipeline_hooks(recorder, config.sequential_maps)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
         return EXIT_SETUP_FAILED

@@ -1,0 +1,231 @@
+"""Runs a seed study: every variant trained once per seed, each run in a fresh process.
+
+Every run has every seed fixed and op determinism on (as a check's controlled
+runs), so any one of them can be replayed exactly; it observes only metrics,
+the final loss, final fingerprints and predictions on the probe batch
+(``Target.study``), so it costs what a plain training costs. Runs execute
+concurrently (as many as :func:`reprokit.settings.default_jobs` allows),
+interleaved by seed so that an interrupted study holds whole pairs; each
+finished run is kept at once in the study folder (:mod:`reprokit.studystore`).
+
+A failed run is recorded with its error and the study goes on, unless no run
+has succeeded yet: then the script is most likely broken, and the study stops
+with the script's error (a script that trains nothing likewise).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError
+from reprokit.metrics import run_metrics
+from reprokit.runner import OnEvent, Runner, Target
+from reprokit.runs import require_training, saved_arrays, validate_script
+from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
+from reprokit.studystore import RunResult, StudyStore, default_root, variant_key
+from reprokit.trace import RunSpec, RunTrace
+
+OnResult = Callable[[int, RunResult], None]
+"""Called with a variant's index and each of its results as it is known (cached ones first)."""
+
+ROLE = "study"
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """How to run a seed study.
+
+    Attributes:
+        seeds: runs per variant, one seed each.
+        seed: the first seed S; the runs use S, S + 1, …
+        paired: every variant runs the same seeds (else variant i runs
+            S + i·seeds, …: independent samples).
+        repeat: run the first seed of each variant a second time, to show that
+            the seed pins the script.
+        jobs: how many runs may execute at once (None: what the machine can take).
+        folder: the study folder (None: :func:`reprokit.studystore.default_root`).
+        resume: keep the runs a study folder already holds and run only the
+            missing (or failed) ones; without it a study starts afresh.
+    """
+
+    seeds: int = 10
+    seed: int = DEFAULT_SEED
+    paired: bool = True
+    repeat: bool = False
+    jobs: int | None = None
+    folder: Path | None = None
+    resume: bool = False
+
+    def seeds_of(self, variant: int) -> list[int]:
+        """The seeds variant number ``variant`` runs."""
+        first = self.seed if self.paired else self.seed + variant * self.seeds
+        return list(range(first, first + self.seeds))
+
+
+@dataclass(frozen=True)
+class VariantRuns:
+    """Every run of one variant, in seed order (the repeat last), and where they are kept."""
+
+    target: Target
+    results: tuple[RunResult, ...]
+    store: StudyStore
+
+    def predictions(self, result: RunResult) -> dict[str, np.ndarray]:
+        return self.store.predictions(result)
+
+
+def run_study(
+    targets: Sequence[Target],
+    options: StudyOptions,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+) -> list[VariantRuns]:
+    """Runs every variant with every seed; returns their runs (see the module docstring).
+
+    Raises:
+        UsageError: a script is missing or not a Python script (before any run).
+        ScriptFailedError: the first run to finish failed (nothing had succeeded).
+        NoTrainingError: the first run to finish trained no Keras model.
+    """
+    for target in targets:
+        validate_script(target.script)
+    targets = [replace(t, study=True) for t in targets]
+    root = options.folder or default_root()
+    stores = [StudyStore(root, variant_key(t)) for t in targets]
+    wanted: list[list[tuple[int, bool]]] = []
+    for i in range(len(targets)):
+        seeds = options.seeds_of(i)
+        wanted.append([(s, False) for s in seeds] + ([(seeds[0], True)] if options.repeat else []))
+    done: list[dict[tuple[int, bool], RunResult]] = []
+    for store, keys in zip(stores, wanted):
+        if not options.resume:
+            store.clear()
+        kept = {k: r for k, r in store.load().items() if k in keys and r.ok}
+        done.append(kept)
+    for i, kept in enumerate(done):
+        for key in wanted[i]:
+            if key in kept and on_result is not None:
+                on_result(i, kept[key])
+    todo = _interleaved([[k for k in keys if k not in done[i]] for i, keys in enumerate(wanted)])
+    if todo:
+        _execute(targets, stores, todo, done, options, on_event, on_result)
+    return [
+        VariantRuns(target, tuple(done[i][k] for k in wanted[i] if k in done[i]), stores[i])
+        for i, target in enumerate(targets)
+    ]
+
+
+def _interleaved(per_variant: list[list[tuple[int, bool]]]) -> list[tuple[int, int, bool]]:
+    """(variant, seed, repeat) in the order to start them: seed by seed across variants, repeats last."""
+    order: list[tuple[int, int, bool]] = []
+    longest = max((len(keys) for keys in per_variant), default=0)
+    for position in range(longest):
+        for variant, keys in enumerate(per_variant):
+            if position < len(keys) and not keys[position][1]:
+                order.append((variant, *keys[position]))
+    order += [(v, seed, True) for v, keys in enumerate(per_variant) for seed, repeat in keys if repeat]
+    return order
+
+
+def _execute(
+    targets: Sequence[Target],
+    stores: Sequence[StudyStore],
+    todo: Sequence[tuple[int, int, bool]],
+    done: list[dict[tuple[int, bool], RunResult]],
+    options: StudyOptions,
+    on_event: OnEvent | None,
+    on_result: OnResult | None,
+) -> None:
+    jobs = options.jobs or default_jobs(len(todo))
+    lock = threading.Lock()
+    succeeded = [any(r.ok for kept in done for r in kept.values())]
+    with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
+        runners = [Runner(t, Path(workdir) / f"variant-{i}", on_event) for i, t in enumerate(targets)]
+
+        def attempt(variant: int, seed: int, repeat: bool) -> None:
+            spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
+            runner = runners[variant]
+            try:
+                trace = runner.run(spec)
+            except ScriptFailedError as e:
+                with lock:
+                    if not succeeded[0]:
+                        raise  # the first run to finish failed: the script is most likely broken
+                result = RunResult(seed, repeat, error=e.message, details=e.details)
+                predictions: dict[str, np.ndarray] = {}
+            else:
+                require_training(trace, runner.target)
+                result, predictions = _result(trace, seed, repeat)
+                with lock:
+                    succeeded[0] = True
+            finally:
+                shutil.rmtree(runner.workdir / spec.name, ignore_errors=True)  # its mirror and arrays
+            stores[variant].save(result, predictions)
+            with lock:
+                done[variant][(seed, repeat)] = result
+            if on_result is not None:
+                on_result(variant, result)
+
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
+        futures: list[Future[None]] = [pool.submit(attempt, *key) for key in todo]
+        try:
+            while True:
+                finished, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    error = future.exception()
+                    if error is not None and not _after_stop(error):
+                        raise error
+                if not pending:
+                    break
+        except BaseException:  # a broken script, Ctrl-C: stop every run, start no other
+            for future in futures:
+                future.cancel()
+            for runner in runners:
+                runner.kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _after_stop(error: BaseException) -> bool:
+    """A run refused because the study was already ending (not an error of its own)."""
+    return type(error) is ReprokitError and "was not started" in str(error)
+
+
+def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[str, np.ndarray]]:
+    """The study's record of a finished run, and its predictions on the probe batch."""
+    with saved_arrays(trace) as arrays:
+        predictions = {key: np.array(arrays[key]) for key in arrays.files if key.startswith("predictions/")}
+    environment = {
+        key: trace.environment.get(key)
+        for key in ("cpu", "cpu_count", "gpus", "tensorflow", "keras", "python", "intra_op_threads", "inter_op_threads")
+    }
+    result = RunResult(
+        seed=seed,
+        repeat=repeat,
+        metrics=run_metrics(trace),
+        steps=trace.steps,
+        wall_seconds=trace.wall_seconds,
+        weights={m.name: _combined(m.weights) for m in trace.models},
+        probes={m.name: m.probe for m in trace.models if m.probe is not None},
+        environment=environment,
+    )
+    return result, predictions
+
+
+def _combined(weights: dict[str, str] | object) -> str:
+    from reprokit.fingerprint import combine
+
+    assert isinstance(weights, dict)
+    return combine([f"{name}={value}" for name, value in sorted(weights.items())])
+
+
+__all__ = ["NoTrainingError", "RunResult", "StudyOptions", "VariantRuns", "run_study"]
