@@ -1,9 +1,9 @@
 """The ``reprokit`` command. Commands are thin: parse, call the library, render.
 
-Errors become exit codes here and only here (see :mod:`reprokit.errors`):
+Errors become exit codes in one place, :func:`reprokit.clikit.exit_codes`:
 0 nothing listed in ``--fail-on`` was detected, 1 something was, 2 bad input
 to reprokit, 3 the script failed or timed out in a run, 4 a bug in reprokit,
-130 interrupted.
+130 interrupted. The seed-study commands are in :mod:`reprokit.studycli`.
 """
 
 from __future__ import annotations
@@ -11,58 +11,49 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from reprokit import __version__
+from reprokit import __version__, studycli
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
+from reprokit.clikit import (
+    USAGE_ERRORS,
+    BatchOpt,
+    EpochsOpt,
+    FormatOpt,
+    JobsOpt,
+    Output,
+    ScriptArg,
+    ScriptArgs,
+    SeedOpt,
+    TimeoutOpt,
+    error_console,
+    exit_codes,
+    parse_outputs,
+    print_report,
+    usage_error,
+)
 from reprokit.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILED_CHECK,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ReprokitError,
-    ScriptFailedError,
     UsageError,
 )
 from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import json_text, write_atomic
-from reprokit.formats import Format, github_annotations, markdown, plain_summary, render
+from reprokit.formats import Format, github_annotations, markdown, render
 from reprokit.lint import lint_paths
 from reprokit.lockfile import DEFAULT_PATH
 from reprokit.progress import progress
-from reprokit.report import NotReproducibleError, Report
+from reprokit.report import Report
 from reprokit.runner import Target
 from reprokit.settings import DEFAULT_SEED
 from reprokit.vocabulary import FailOn, Source, fail_on_sources
-
-
-def _usage_error_types() -> tuple[type[Exception], ...]:
-    """Older typer runs on the click package, newer typer on a vendored copy: catch either."""
-    found: list[type[Exception]] = []
-    try:
-        from click import ClickException
-
-        found.append(ClickException)
-    except ImportError:
-        pass
-    vendored = getattr(typer, "TyperException", None)
-    if vendored is not None:
-        found.append(vendored)
-    return tuple(found)
-
-
-_USAGE_ERRORS = _usage_error_types()
 
 app = typer.Typer(
     name="reprokit",
@@ -88,35 +79,6 @@ class FailOnChoice(str, Enum):
 DEFAULT_FAIL_ON: FailOn = frozenset({Source.UNCONTROLLED})
 
 
-@dataclass(frozen=True)
-class Output:
-    """One report format and where it goes (None: stdout)."""
-
-    format: Format
-    path: Path | None
-
-
-def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
-    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
-    outputs = []
-    for spec in formats or ["rich"]:
-        name, _, path = spec.partition("=")
-        try:
-            chosen = Format(name)
-        except ValueError:
-            names = ", ".join(f.value for f in Format)
-            raise UsageError(f"expected a format among {names} (optionally NAME=PATH), received {spec!r}") from None
-        outputs.append(Output(chosen, Path(path) if path else None))
-    to_stdout = [o for o in outputs if o.path is None]
-    if len(to_stdout) > 1:
-        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
-    if output is not None:
-        if not to_stdout:
-            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
-        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
-    return outputs
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"reprokit {__version__}")
@@ -132,24 +94,6 @@ def _root(
     """Is your Keras training reproducible, and if not, why?"""
 
 
-ScriptArg = Annotated[Path, typer.Argument(help="The training script (or model file).", show_default=False)]
-ScriptArgs = Annotated[
-    list[str] | None, typer.Argument(help="The script's own arguments, after --.", show_default=False)
-]
-SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 2, help="The seed S of the controlled runs.")]
-TimeoutOpt = Annotated[float | None, typer.Option(min=0.001, help="Seconds one run may take before it is killed.")]
-EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")]
-BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
-JobsOpt = Annotated[
-    int | None,
-    typer.Option(min=1, help="How many runs may execute at once. [default: CPU cores + 1, 1 with a GPU]"),
-]
-FormatOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]"
-    ),
-]
 MaxStepsOpt = Annotated[
     int | None, typer.Option(min=1, help="Stop every run after this many optimizer steps (fast CI checks).")
 ]
@@ -215,7 +159,7 @@ def check(
     controlled run, compared with the baseline. Reprokit options go before the
     script; the script's own arguments after --.
     """
-    with _exit_codes():
+    with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
@@ -265,7 +209,7 @@ def explain(
     inputs match but whose outputs differ (or the gradient, or the update).
     The same as `reprokit check --explain`.
     """
-    with _exit_codes():
+    with exit_codes():
         outputs = parse_outputs(output_format or [], None)
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
         _check_and_exit(CheckOptions(target=target, seed=seed, jobs=jobs, explain=True), outputs, DEFAULT_FAIL_ON)
@@ -288,7 +232,7 @@ def baseline_command(
     Runs the controlled pair (seed S, op determinism on) twice and writes the
     baseline only if both runs are bit-identical.
     """
-    with _exit_codes():
+    with exit_codes():
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
         _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), output)
 
@@ -305,7 +249,7 @@ def lint(
     Exit 0 when nothing was found, 1 when something was, 2 on bad input. A line
     ending in `# reprokit: ignore[RK101]` (or `# reprokit: ignore`) is skipped.
     """
-    with _exit_codes():
+    with exit_codes():
         if output_format not in ("text", "json"):
             raise UsageError(f"expected --format text or json, received {output_format!r}")
         found = lint_paths(paths, select or (), ignore or ())
@@ -322,10 +266,14 @@ def _write_baseline(options: CheckOptions, path: Path) -> None:
     with progress(quiet=False) as on_event:
         report = make_baseline(options, path, on_event)
     run = report.runs[0]
-    _error_console().print(
+    error_console().print(
         f"reprokit: wrote baseline {path}: {run.steps} steps of {', '.join(run.models)}, seed {report.seed}, "
         "two controlled runs bit-identical"
     )
+
+
+app.command(name="seeds")(studycli.seeds_command)
+app.command(name="compare")(studycli.compare_command)
 
 
 def exit_code(report: Report, fail_on: FailOn) -> int:
@@ -340,7 +288,7 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
         if out.path is not None:
             write_atomic(out.path, render(report, out.format, fail_on))
         elif out.format is Format.RICH:
-            _print_report(report)
+            print_report(report)
         else:
             stdout_taken = True
             sys.stdout.write(render(report, out.format, fail_on))
@@ -354,75 +302,17 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
             print(line, file=stream)
 
 
-def _print_report(report: Report) -> None:
-    """The rich report on stdout: colors on a terminal, plain text without trailing spaces otherwise."""
-    console = Console(highlight=False)
-    if console.is_terminal:
-        console.print(report)
-    else:
-        sys.stdout.write(plain_summary(report, width=console.width))
-
-
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Turns every failure into a message on stderr and a documented exit code."""
-    err = _error_console()
-    try:
-        yield
-    except ScriptFailedError as e:
-        _print_error(err, e.message)
-        if e.details:
-            source = f"the script's output (run {e.run})" if e.run else "as Python reports it"
-            err.print(f"\n--- {source} ---", style="dim")
-            err.print(e.details, markup=False)
-        raise typer.Exit(e.exit_code) from None
-    except NotReproducibleError as e:
-        _print_report(e.report)
-        _print_error(err, str(e))
-        raise typer.Exit(e.exit_code) from None
-    except ReprokitError as e:
-        _print_error(err, str(e))
-        raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("reprokit: interrupted; every run was stopped")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except typer.Exit:
-        raise
-    except _USAGE_ERRORS:
-        raise
-    except Exception as e:  # noqa: BLE001 - a bug in reprokit: say so briefly
-        if os.environ.get("REPROKIT_DEBUG"):
-            traceback.print_exc()
-        err.print(
-            f"reprokit: internal error: {type(e).__name__}: {e} "
-            "(set REPROKIT_DEBUG=1 for the traceback, and please report it)"
-        )
-        raise typer.Exit(EXIT_INTERNAL) from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI and returns its exit code (the console-script entry point)."""
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
         result = app(args=args, prog_name="reprokit", standalone_mode=False)
-    except _USAGE_ERRORS as e:
+    except USAGE_ERRORS as e:
         message = e.format_message()  # type: ignore[attr-defined]
         if type(e).__name__ == "NoSuchOption":
             message += " (reprokit's options go before the script, the script's own after --)"
-        _usage_error(message)
+        usage_error(message)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, typer.Abort):
         return EXIT_INTERRUPTED
     return result if isinstance(result, int) else EXIT_OK
-
-
-def _usage_error(message: str) -> None:
-    _print_error(_error_console(), message)
-
-
-def _print_error(console: Console, message: str) -> None:
-    console.print(Text("reprokit: error: ", style="bold red") + Text(message))
-
-
-def _error_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line

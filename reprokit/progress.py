@@ -7,9 +7,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from reprokit.protocol import EndEvent, Event, StartEvent, StepEvent
+from reprokit.studystore import RunResult
 from reprokit.trace import RunSpec
 
 
@@ -51,3 +61,47 @@ def progress(quiet: bool) -> Iterator[Any]:
                 progress.update(task, status="done", completed=1, total=1)
 
         yield update
+
+
+@contextmanager
+def study_progress(total: int, labels: list[str], metric: str | None, quiet: bool) -> Iterator[tuple[Any, Any]]:
+    """A study's live display: a bar of finished runs with an ETA on a terminal, one line per run otherwise.
+
+    Yields ``(on_event, on_result)`` for :func:`reprokit.study.run_study`.
+    """
+    err = Console(stderr=True, highlight=False)
+
+    def line(variant: int, result: RunResult) -> str:
+        who = f"{labels[variant]}, " if len(labels) > 1 else ""
+        if not result.ok:
+            return f"{who}{result.name}: failed: {result.error}"
+        shown = metric if metric in result.metrics else next(iter(result.metrics), None)
+        value = f"{shown} {result.metrics[shown]:.4g}" if shown is not None else "no metric"
+        when = "kept from the study folder" if result.cached else f"{result.wall_seconds:.1f} s"
+        return f"{who}{result.name}: {value} ({when})"
+
+    if not err.is_terminal:
+
+        def log(variant: int, result: RunResult) -> None:
+            err.print(f"reprokit: {line(variant, result)}", markup=False)
+
+        yield None, (None if quiet else log)
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("runs", total=total)
+
+        def finished(variant: int, result: RunResult) -> None:
+            bar.console.print(Text(line(variant, result), style="dim" if result.ok else "red"))
+            bar.advance(task)
+
+        yield None, finished

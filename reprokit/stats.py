@@ -323,8 +323,23 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
+def smallest_p(effect: Effect) -> float:
+    """The smallest two-sided p-value an exact permutation test of this design can reach.
+
+    Paired: 2 / 2**n (every sign flipped or none); unpaired: 2 / C(n + m, n).
+    A paired study of 5 seeds cannot reach 0.05 (0.0625), nor 3 vs 3 unpaired (0.1).
+    """
+    if effect.paired:
+        return min(1.0, 2.0 / 2.0**effect.n_a)
+    return min(1.0, 2.0 / math.comb(effect.n_a + effect.n_b, effect.n_a))
+
+
 def decide(effect: Effect, p_value: float | None, min_effect: float | None = None) -> Outcome:
     """What a comparison concludes.
+
+    Too few seeds: fewer than :data:`MIN_SEEDS` per variant, or a design whose
+    exact test cannot reach :data:`ALPHA` at all (:func:`smallest_p`: a paired
+    study needs 6 seeds). The numbers are still reported, with no claim.
 
     Args:
         effect: the comparison.
@@ -338,7 +353,7 @@ def decide(effect: Effect, p_value: float | None, min_effect: float | None = Non
     """
     if min_effect is not None and min_effect < 0:
         raise ValueError(f"expected a non-negative min_effect, received {min_effect}")
-    if min(effect.n_a, effect.n_b) < MIN_SEEDS:
+    if min(effect.n_a, effect.n_b) < MIN_SEEDS or smallest_p(effect) >= ALPHA:
         return Outcome.TOO_FEW_SEEDS
     if p_value is not None and p_value < ALPHA and effect.difference != 0:
         return Outcome.BETTER if (effect.difference > 0) == effect.higher_is_better else Outcome.WORSE

@@ -15,12 +15,16 @@ with the script's error (a script that trains nothing likewise).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import platform
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,7 @@ from reprokit.metrics import run_metrics
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.runs import require_training, saved_arrays, validate_script
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
-from reprokit.studystore import RunResult, StudyStore, default_root, variant_key
+from reprokit.studystore import FORMAT, RunResult, StudyStore, default_root
 from reprokit.trace import RunSpec, RunTrace
 
 OnResult = Callable[[int, RunResult], None]
@@ -72,11 +76,16 @@ class StudyOptions:
 
 @dataclass(frozen=True)
 class VariantRuns:
-    """Every run of one variant, in seed order (the repeat last), and where they are kept."""
+    """Every run of one variant, in seed order (the repeat last), and where they are kept.
+
+    ``label`` and ``commit`` name the variant in reports (empty: its command line).
+    """
 
     target: Target
     results: tuple[RunResult, ...]
     store: StudyStore
+    label: str = ""
+    commit: str | None = None
 
     def predictions(self, result: RunResult) -> dict[str, np.ndarray]:
         return self.store.predictions(result)
@@ -87,8 +96,12 @@ def run_study(
     options: StudyOptions,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
+    identities: Sequence[str | None] = (),
 ) -> list[VariantRuns]:
     """Runs every variant with every seed; returns their runs (see the module docstring).
+
+    ``identities`` name variants whose script lies in a temporary folder (a
+    git ref's worktree) for their study folder: the commit and the path in it.
 
     Raises:
         UsageError: a script is missing or not a Python script (before any run).
@@ -99,7 +112,8 @@ def run_study(
         validate_script(target.script)
     targets = [replace(t, study=True) for t in targets]
     root = options.folder or default_root()
-    stores = [StudyStore(root, variant_key(t)) for t in targets]
+    named = list(identities) + [None] * (len(targets) - len(identities))
+    stores = [StudyStore(root, variant_key(t, where)) for t, where in zip(targets, named)]
     wanted: list[list[tuple[int, bool]]] = []
     for i in range(len(targets)):
         seeds = options.seeds_of(i)
@@ -226,6 +240,36 @@ def _combined(weights: dict[str, str] | object) -> str:
 
     assert isinstance(weights, dict)
     return combine([f"{name}={value}" for name, value in sorted(weights.items())])
+
+
+def variant_key(target: Target, where: str | None = None) -> str:
+    """What decides a run's result besides its seed, hashed (the name of the variant's folder).
+
+    ``where`` stands for the script's and the folder's paths when they lie in
+    a temporary folder (a git ref's worktree: its commit and the script's path in it).
+    """
+    script = Path(target.script)
+    content = hashlib.sha256(script.read_bytes()).hexdigest()
+    described = {
+        "format": FORMAT,
+        "script": where or str(script.resolve()),
+        "content": content,
+        "args": list(target.args),
+        "folder": where or str((target.folder or Path.cwd()).resolve()),
+        "epochs": target.epochs,
+        "batch_size": target.batch_size,
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 __all__ = ["NoTrainingError", "RunResult", "StudyOptions", "VariantRuns", "run_study"]

@@ -14,22 +14,18 @@ again). The default folder is in the user's cache
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reprokit.files import finite, write_atomic
-from reprokit.runner import Target
 
 FORMAT = 1
 """The layout of a stored run; a stored run of another format is run again."""
@@ -123,32 +119,6 @@ class RunResult:
 def _number(value: float) -> float | str:
     """JSON has no NaN: stored as the string ``"nan"`` (``inf`` likewise) so it is read back as it was."""
     return value if np.isfinite(value) else str(value)
-
-
-def variant_key(target: Target) -> str:
-    """What decides a run's result besides its seed, hashed (the name of the variant's folder)."""
-    script = Path(target.script)
-    content = hashlib.sha256(script.read_bytes()).hexdigest()
-    described = {
-        "format": FORMAT,
-        "script": str(script.resolve()),
-        "content": content,
-        "args": list(target.args),
-        "folder": str((target.folder or Path.cwd()).resolve()),
-        "epochs": target.epochs,
-        "batch_size": target.batch_size,
-        "python": platform.python_version(),
-        "tensorflow": _version("tensorflow"),
-        "keras": _version("keras"),
-    }
-    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 class StudyStore:

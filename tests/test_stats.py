@@ -21,6 +21,7 @@ from reprokit.stats import (
     compare_samples,
     decide,
     holm,
+    smallest_p,
     summarize,
 )
 from reprokit.vocabulary import Outcome
@@ -336,3 +337,13 @@ def test_a_negative_margin_is_refused() -> None:
     effect = compare_samples(A, B, paired=True, higher_is_better=True)
     with pytest.raises(ValueError, match="non-negative"):
         decide(effect, effect.p_value, min_effect=-0.01)
+
+
+def test_a_paired_study_of_five_seeds_makes_no_claim_because_its_exact_test_cannot_reach_alpha() -> None:
+    a = [0.80, 0.81, 0.82, 0.83, 0.84]
+    far = [v + 0.10 for v in a]
+    five = compare_samples(a, far, paired=True, higher_is_better=True)
+    six = compare_samples([*a, 0.85], [*far, 0.95], paired=True, higher_is_better=True)
+    assert smallest_p(five) == 2 / 32
+    assert decide(five, five.p_value) is Outcome.TOO_FEW_SEEDS
+    assert decide(six, six.p_value) is Outcome.BETTER

@@ -1,0 +1,149 @@
+"""What every command shares: report outputs, and errors turned into exit codes in one place.
+
+Errors become exit codes here and only here (see :mod:`reprokit.errors`):
+0 nothing failed, 1 the check or study failed, 2 bad input to reprokit, 3 the
+script failed or timed out in a run, 4 a bug in reprokit, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from reprokit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
+from reprokit.formats import Format, plain_summary
+from reprokit.report import NotReproducibleError, Report
+
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Older typer runs on the click package, newer typer on a vendored copy: catch either."""
+    found: list[type[Exception]] = []
+    try:
+        from click import ClickException
+
+        found.append(ClickException)
+    except ImportError:
+        pass
+    vendored = getattr(typer, "TyperException", None)
+    if vendored is not None:
+        found.append(vendored)
+    return tuple(found)
+
+
+USAGE_ERRORS = _usage_error_types()
+
+ScriptArg = Annotated[Path, typer.Argument(help="The training script (or model file).", show_default=False)]
+ScriptArgs = Annotated[
+    list[str] | None, typer.Argument(help="The script's own arguments, after --.", show_default=False)
+]
+SeedOpt = Annotated[int, typer.Option(min=0, max=2**32 - 2, help="The seed S of the controlled runs.")]
+TimeoutOpt = Annotated[float | None, typer.Option(min=0.001, help="Seconds one run may take before it is killed.")]
+EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model file. [default: 5]")]
+BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="How many runs may execute at once. [default: CPU cores + 1, 1 with a GPU]"),
+]
+FormatOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]"
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One report format and where it goes (None: stdout)."""
+
+    format: Format
+    path: Path | None
+
+
+def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
+    """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
+    outputs = []
+    for spec in formats or ["rich"]:
+        name, _, path = spec.partition("=")
+        try:
+            chosen = Format(name)
+        except ValueError:
+            names = ", ".join(f.value for f in Format)
+            raise UsageError(f"expected a format among {names} (optionally NAME=PATH), received {spec!r}") from None
+        outputs.append(Output(chosen, Path(path) if path else None))
+    to_stdout = [o for o in outputs if o.path is None]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to stdout; give the others a file: --format junit=report.xml")
+    if output is not None:
+        if not to_stdout:
+            raise UsageError("--output names the file of a --format without =PATH; every format already has one")
+        outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
+    return outputs
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Turns every failure into a message on stderr and a documented exit code."""
+    err = error_console()
+    try:
+        yield
+    except ScriptFailedError as e:
+        print_error(err, e.message)
+        if e.details:
+            source = f"the script's output (run {e.run})" if e.run else "as Python reports it"
+            err.print(f"\n--- {source} ---", style="dim")
+            err.print(e.details, markup=False)
+        raise typer.Exit(e.exit_code) from None
+    except NotReproducibleError as e:
+        print_report(e.report)
+        print_error(err, str(e))
+        raise typer.Exit(e.exit_code) from None
+    except ReprokitError as e:
+        print_error(err, str(e))
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("reprokit: interrupted; every run was stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except typer.Exit:
+        raise
+    except USAGE_ERRORS:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug in reprokit: say so briefly
+        if os.environ.get("REPROKIT_DEBUG"):
+            traceback.print_exc()
+        err.print(
+            f"reprokit: internal error: {type(e).__name__}: {e} "
+            "(set REPROKIT_DEBUG=1 for the traceback, and please report it)"
+        )
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def usage_error(message: str) -> None:
+    print_error(error_console(), message)
+
+
+def print_error(console: Console, message: str) -> None:
+    console.print(Text("reprokit: error: ", style="bold red") + Text(message))
+
+
+def error_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
+
+
+def print_report(report: Report) -> None:
+    """The rich report on stdout: colors on a terminal, plain text without trailing spaces otherwise."""
+    console = Console(highlight=False)
+    if console.is_terminal:
+        console.print(report)
+    else:
+        sys.stdout.write(plain_summary(report, width=console.width))

@@ -1,0 +1,31 @@
+"""A seed study's report in every ``--format``: pure functions of the report object."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from reprokit.files import json_text
+from reprokit.formats import Format
+from reprokit.studyrender import compare_junit, compare_markdown, seeds_junit, seeds_markdown
+from reprokit.studyreport import CompareReport, SeedsReport
+from reprokit.vocabulary import Outcome
+
+
+def render_study(report: SeedsReport | CompareReport, output_format: Format, failing: frozenset[Outcome]) -> str:
+    """The report as text in ``output_format`` (``failing``: the outcomes of ``compare --fail-if``)."""
+    if output_format is Format.JSON:
+        return json_text(report.to_dict())
+    if output_format is Format.MARKDOWN:
+        return seeds_markdown(report) if isinstance(report, SeedsReport) else compare_markdown(report)
+    if output_format is Format.JUNIT:
+        return seeds_junit(report) if isinstance(report, SeedsReport) else compare_junit(report, failing)
+    return plain(report)
+
+
+def plain(report: SeedsReport | CompareReport, width: int = 100) -> str:
+    """The terminal report as plain text: no escape codes, no trailing spaces."""
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
+    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
