@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from reprokit.metrics import headline
 from reprokit.protocol import EndEvent, Event, StartEvent, StepEvent
 from reprokit.studystore import RunResult
 from reprokit.trace import RunSpec
@@ -75,7 +76,7 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
         who = f"{labels[variant]}, " if len(labels) > 1 else ""
         if not result.ok:
             return f"{who}{result.name}: failed: {result.error}"
-        shown = metric if metric in result.metrics else next(iter(result.metrics), None)
+        shown = metric if metric in result.metrics else (headline(result.metrics) if result.metrics else None)
         value = f"{shown} {result.metrics[shown]:.4g}" if shown is not None else "no metric"
         when = "kept from the study folder" if result.cached else f"{result.wall_seconds:.1f} s"
         return f"{who}{result.name}: {value} ({when})"

@@ -334,12 +334,14 @@ def smallest_p(effect: Effect) -> float:
     return min(1.0, 2.0 / math.comb(effect.n_a + effect.n_b, effect.n_a))
 
 
-def decide(effect: Effect, p_value: float | None, min_effect: float | None = None) -> Outcome:
+def decide(effect: Effect, p_value: float | None, min_effect: float | None = None, comparisons: int = 1) -> Outcome:
     """What a comparison concludes.
 
     Too few seeds: fewer than :data:`MIN_SEEDS` per variant, or a design whose
-    exact test cannot reach :data:`ALPHA` at all (:func:`smallest_p`: a paired
-    study needs 6 seeds). The numbers are still reported, with no claim.
+    exact test cannot reach :data:`ALPHA` at all, even before a Holm
+    correction over ``comparisons`` multiplies the smallest p (:func:`smallest_p`:
+    a paired study of 2 variants needs 6 seeds, of 3 variants 7). The numbers
+    are still reported, with no claim.
 
     Args:
         effect: the comparison.
@@ -353,7 +355,7 @@ def decide(effect: Effect, p_value: float | None, min_effect: float | None = Non
     """
     if min_effect is not None and min_effect < 0:
         raise ValueError(f"expected a non-negative min_effect, received {min_effect}")
-    if min(effect.n_a, effect.n_b) < MIN_SEEDS or smallest_p(effect) >= ALPHA:
+    if min(effect.n_a, effect.n_b) < MIN_SEEDS or smallest_p(effect) * comparisons >= ALPHA:
         return Outcome.TOO_FEW_SEEDS
     if p_value is not None and p_value < ALPHA and effect.difference != 0:
         return Outcome.BETTER if (effect.difference > 0) == effect.higher_is_better else Outcome.WORSE

@@ -8,9 +8,10 @@ concurrently (as many as :func:`reprokit.settings.default_jobs` allows),
 interleaved by seed so that an interrupted study holds whole pairs; each
 finished run is kept at once in the study folder (:mod:`reprokit.studystore`).
 
-A failed run is recorded with its error and the study goes on, unless no run
-has succeeded yet: then the script is most likely broken, and the study stops
-with the script's error (a script that trains nothing likewise).
+A failed run is recorded with its error and the study goes on, unless the
+first two runs to finish both failed (or the only one did): then the script
+is most likely broken, and the study stops with the script's error (a script
+that trains nothing stops it at its first run).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def run_study(
 
     Raises:
         UsageError: a script is missing or not a Python script (before any run).
-        ScriptFailedError: the first run to finish failed (nothing had succeeded).
+        ScriptFailedError: the first two runs to finish failed (nothing had succeeded).
         NoTrainingError: the first run to finish trained no Keras model.
     """
     for target in targets:
@@ -161,6 +162,8 @@ def _execute(
     jobs = options.jobs or default_jobs(len(todo))
     lock = threading.Lock()
     succeeded = [any(r.ok for kept in done for r in kept.values())]
+    failed_first = [0]  # runs that failed before any succeeded
+    stopping = threading.Event()  # set when the study ends early: runs killed then are no results
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [Runner(t, Path(workdir) / f"variant-{i}", on_event) for i, t in enumerate(targets)]
 
@@ -170,9 +173,12 @@ def _execute(
             try:
                 trace = runner.run(spec)
             except ScriptFailedError as e:
+                if stopping.is_set():
+                    return  # killed because the study is ending: not a failure of the script
                 with lock:
-                    if not succeeded[0]:
-                        raise  # the first run to finish failed: the script is most likely broken
+                    failed_first[0] += 0 if succeeded[0] else 1
+                    if not succeeded[0] and failed_first[0] >= min(2, len(todo)):
+                        raise  # the first two runs to finish failed: the script is most likely broken
                 result = RunResult(seed, repeat, error=e.message, details=e.details)
                 predictions: dict[str, np.ndarray] = {}
             else:
@@ -182,6 +188,8 @@ def _execute(
                     succeeded[0] = True
             finally:
                 shutil.rmtree(runner.workdir / spec.name, ignore_errors=True)  # its mirror and arrays
+            if stopping.is_set():
+                return
             stores[variant].save(result, predictions)
             with lock:
                 done[variant][(seed, repeat)] = result
@@ -200,6 +208,7 @@ def _execute(
                 if not pending:
                     break
         except BaseException:  # a broken script, Ctrl-C: stop every run, start no other
+            stopping.set()
             for future in futures:
                 future.cancel()
             for runner in runners:

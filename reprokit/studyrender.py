@@ -189,9 +189,11 @@ def contrast_sentence(report: CompareReport, c: Contrast) -> str:
         case Outcome.WITHIN_NOISE:
             return f"WITHIN SEED NOISE: {diff}, {p}, {test}. Not a finding of no difference: {detect}."
         case _:
+            needed = "" if len(report.contrasts) == 1 else f", Holm-corrected over {len(report.contrasts)} comparisons"
             return (
-                f"TOO FEW SEEDS for any claim ({e.n_a} vs {e.n_b}; an exact test of this design cannot reach "
-                f"p < 0.05, at least {MIN_SEEDS} seeds are needed, 6 when paired): {diff}."
+                f"TOO FEW SEEDS for any claim ({e.n_a} vs {e.n_b}: an exact test of this design{needed} cannot "
+                f"reach p < 0.05; at least {MIN_SEEDS} seeds are needed, 6 when paired, more with more "
+                f"variants): {diff}."
             )
 
 

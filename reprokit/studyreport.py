@@ -271,7 +271,7 @@ def compare_report(
     effects = [_effect(variants[0], v, metric, paired, chosen) for v in variants[1:]]
     adjusted = holm([None if e is None else e.p_value for e, _ in effects])
     contrasts = tuple(
-        Contrast(i + 1, e, p, Outcome.TOO_FEW_SEEDS if e is None else decide(e, p, min_effect), left)
+        Contrast(i + 1, e, p, Outcome.TOO_FEW_SEEDS if e is None else decide(e, p, min_effect, len(effects)), left)
         for i, ((e, left), p) in enumerate(zip(effects, adjusted))
     )
     return CompareReport(variants, contrasts, metric, chosen, paired, min_effect, first_seed, seeds, folder, wall)

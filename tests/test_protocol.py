@@ -16,6 +16,7 @@ from reprokit.protocol import (
     Event,
     FunctionTarget,
     GradientProbe,
+    EvaluateEvent,
     HistoryEvent,
     InitEvent,
     LaunchedEvent,
@@ -44,6 +45,7 @@ EVENTS = [
     StepEvent("sequential", 3, {"sequential/dense/kernel": "ad3bbfb4"}, ("61dcf646",), ("00ff:0a",), 0.28),
     StepEvent("variables:SGD", 1, {"w": "0e"}),  # no batch or loss seen
     HistoryEvent("sequential", {"loss": (0.5, 0.25), "accuracy": (0.75, 1.0)}),
+    EvaluateEvent("sequential", {"loss": 0.5, "accuracy": 0.875}),
     Pin("tf.random.set_seed(0)", "seed", "/x/train.py", 4),
     PipelineCall("Dataset.map(..., num_parallel_calls=4, deterministic=False)", "/x/train.py", 12),
     PipelineCall("Dataset.with_options(options with deterministic=False)"),
@@ -96,7 +98,7 @@ def test_the_wire_lines_keep_the_recorded_format():
     )
     assert ErrorEvent("boom").to_json() == '{"type": "error", "message": "boom"}'
     assert json.loads(ErrorEvent("boom", REFUSAL).to_json())["refusal"]["op"] == REFUSAL.op
-    replay = json.loads(EVENTS[10].to_json())
+    replay = json.loads(next(e for e in EVENTS if isinstance(e, ReplayEvent)).to_json())
     assert replay["layers"][0] == {"layer": "s/dense", "class": "Dense", "call": 1, "inputs": "aa", "outputs": "bb"}
     assert replay["gradients"]["s/emb/embeddings"] == {"fingerprint": "ee", "sparse": True}
     end = json.loads(EVENTS[-1].to_json())
@@ -163,9 +165,11 @@ def test_the_worker_configuration_reads_what_the_runner_sends():
         "explain_step": None,
         "function": {"module": "__main__", "qualname": "train", "call_path": "/tmp/call.pkl", "sys_path": ["/x"]},
         "sequential_maps": False,
+        "study": True,
     }
     config = WorkerConfig.from_json(json.dumps(sent))
     assert config.args == ("--epochs", "1") and config.control_fd == 6 and config.max_steps is None
+    assert config.study
     assert config.function == FunctionTarget("__main__", "train", "/tmp/call.pkl", ("/x",))
     assert json.loads(config.to_json()) == sent  # the same keys, in the same order
     assert list(json.loads(config.to_json())) == list(sent)

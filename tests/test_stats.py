@@ -347,3 +347,4 @@ def test_a_paired_study_of_five_seeds_makes_no_claim_because_its_exact_test_cann
     assert smallest_p(five) == 2 / 32
     assert decide(five, five.p_value) is Outcome.TOO_FEW_SEEDS
     assert decide(six, six.p_value) is Outcome.BETTER
+    assert decide(six, six.p_value, comparisons=2) is Outcome.TOO_FEW_SEEDS  # Holm doubles the smallest p

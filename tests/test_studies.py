@@ -1,0 +1,208 @@
+"""Seed studies end to end: tiny real trainings in real subprocesses, through the CLI as a user runs it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import psutil
+import pytest
+
+from helpers import reprokit, words
+
+pytestmark = pytest.mark.e2e
+
+TINY = """\
+import argparse, os
+import keras, numpy as np
+from sklearn.datasets import load_digits
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--hidden", type=int, default=16)
+parser.add_argument("--fail-seed", default="")
+parser.add_argument("--nan-seed", default="")
+args = parser.parse_args()
+seed = os.environ.get("PYTHONHASHSEED", "")  # reprokit sets it to the run's seed
+if seed == args.fail_seed:
+    raise ValueError(f"this seed is broken: {seed}")
+digits = load_digits()
+x, y = (digits.data[:500] / 16.0).astype("float32"), digits.target[:500]
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(args.hidden, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+lr = float("nan") if seed == args.nan_seed else 0.01  # a training that diverges to NaN
+model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x[:400], y[:400], epochs=2, batch_size=50, verbose=0)
+model.evaluate(x[400:], y[400:], verbose=0)
+"""
+
+UNSEEDED = TINY.replace(
+    "digits = load_digits()", "digits = load_digits()\nnp.random.default_rng().shuffle(digits.target)"
+)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY)
+    return script
+
+
+def study_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "studies")
+
+
+def test_a_variant_that_truly_differs_is_worse_and_the_same_script_under_another_name_is_equivalent(tmp_path, tiny):
+    (tmp_path / "copy.py").write_text(TINY)
+    json_path, junit_path, md_path = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
+    done = reprokit(
+        "compare",
+        f"{tiny} --hidden 16",
+        f"{tiny} --hidden 1",
+        f"{tmp_path / 'copy.py'} --hidden 16",
+        "--seeds",
+        "7",
+        "--min-effect",
+        "0.02",
+        "--fail-if",
+        "worse",
+        "--study-dir",
+        study_dir(tmp_path),
+        "-f",
+        f"json={json_path}",
+        "-f",
+        f"junit={junit_path}",
+        "-f",
+        f"markdown={md_path}",
+        "-f",
+        "rich",
+    )
+    assert done.returncode == 1, done.stderr  # --fail-if worse
+    doc = json.loads(json_path.read_text())
+    assert doc["kind"] == "compare" and doc["metric"] == "evaluate_accuracy" and doc["mode"] == "max"
+    assert [c["outcome"] for c in doc["comparisons"]] == ["worse", "equivalent"]
+    worse, same = doc["comparisons"]
+    assert worse["ci_high"] < 0 and worse["p_adjusted"] < 0.05 and worse["n_a"] == worse["n_b"] == 7
+    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0  # the same seed gives the same bits
+    assert all(len(v["runs"]) == 7 and v["failed_runs"] == 0 for v in doc["variants"])
+    assert ET.parse(junit_path).getroot().find(".//failure") is not None
+    assert "| worse |" in md_path.read_text() and "| equivalent |" in md_path.read_text()
+    assert "B vs A: WORSE" in words(done.stdout) and "C vs A: EQUIVALENT" in words(done.stdout)
+
+
+def test_a_seed_study_reports_the_spread_names_a_failed_run_and_leaves_a_nan_out(tmp_path, tiny):
+    done = reprokit(
+        "seeds",
+        tiny,
+        "--seeds",
+        "4",
+        "--study-dir",
+        study_dir(tmp_path),
+        "-f",
+        "json",
+        "--",
+        "--fail-seed",
+        "1236",
+        "--nan-seed",
+        "1237",
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["kind"] == "seeds" and doc["pinned"] is True and doc["failed_runs"] == 1
+    failed = [r for r in doc["runs"] if not r["ok"]]
+    assert [r["seed"] for r in failed] == [1236] and "this seed is broken: 1236" in failed[0]["error"]
+    loss = next(m for m in doc["metrics"] if m["name"] == "loss")
+    assert loss["n"] == 2 and {m["seed"] for m in loss["left_out"]} == {1236, 1237}
+    assert doc["replay_command"].startswith(f"reprokit seeds {tiny} --seed 1234 --seeds 1 -- --fail-seed 1236")
+    assert doc["agreement"]["pairs"] >= 1
+
+
+def test_a_script_with_uncontrolled_randomness_is_flagged_as_not_pinned_by_the_seed(tmp_path):
+    script = tmp_path / "unseeded.py"
+    script.write_text(UNSEEDED)
+    done = reprokit("seeds", script, "--seeds", "2", "--study-dir", study_dir(tmp_path))
+    assert done.returncode == 1, done.stderr
+    text = words(done.stdout)
+    assert "THE SEED DOES NOT PIN THIS SCRIPT" in text and f"reprokit check {script}" in text
+
+
+def test_an_interrupted_study_resumes_where_it_stopped_and_more_seeds_run_only_the_new_ones(tmp_path, tiny):
+    folder = study_dir(tmp_path)
+    command = [
+        sys.executable,
+        "-m",
+        "reprokit",
+        "seeds",
+        str(tiny),
+        "--seeds",
+        "5",
+        "--jobs",
+        "2",
+        "--study-dir",
+        folder,
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(Path(folder).glob("*/seed-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    kept = len(list(Path(folder).glob("*/seed-*.json")))
+    assert 1 <= kept < 6
+
+    resumed = reprokit("seeds", tiny, "--seeds", "5", "--jobs", "2", "--study-dir", folder, "--resume", "-f", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    doc = json.loads(resumed.stdout)
+    assert len(doc["runs"]) == 6 and sum(r["cached"] for r in doc["runs"]) == kept
+
+    more = reprokit("seeds", tiny, "--seeds", "6", "--study-dir", folder, "--resume", "-f", "json")
+    runs = json.loads(more.stdout)["runs"]
+    assert [r["seed"] for r in runs if not r["cached"]] == [1239]  # only the new seed ran
+    assert json.loads(more.stdout)["metrics"][0]["n"] == 6
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_the_repository_alone(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    (repo / "train.py").write_text(TINY.replace("default=16", "default=1"))
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-qm", "one hidden unit")
+    (repo / "train.py").write_text(TINY)
+    git(repo, "commit", "-qam", "sixteen hidden units")
+    before = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    done = reprokit(
+        "compare",
+        "train.py",
+        "--against",
+        "HEAD~1",
+        "--seeds",
+        "4",
+        "--unpaired",
+        "--study-dir",
+        study_dir(tmp_path),
+        "-f",
+        "json",
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    old, new = doc["variants"]
+    assert "train.py @ HEAD~1" in old["label"] and old["commit"] and new["commit"] is None
+    assert doc["comparisons"][0]["outcome"] == "better"  # 16 hidden units beat 1, on 4 vs 4 unpaired seeds
+    after = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert after == before and len(worktrees.splitlines()) == 1
