@@ -160,44 +160,11 @@ def _execute(
     on_result: OnResult | None,
 ) -> None:
     jobs = options.jobs or default_jobs(len(todo))
-    lock = threading.Lock()
-    succeeded = [any(r.ok for kept in done for r in kept.values())]
-    failed_first = [0]  # runs that failed before any succeeded
-    stopping = threading.Event()  # set when the study ends early: runs killed then are no results
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [Runner(t, Path(workdir) / f"variant-{i}", on_event) for i, t in enumerate(targets)]
-
-        def attempt(variant: int, seed: int, repeat: bool) -> None:
-            spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
-            runner = runners[variant]
-            try:
-                trace = runner.run(spec)
-            except ScriptFailedError as e:
-                if stopping.is_set():
-                    return  # killed because the study is ending: not a failure of the script
-                with lock:
-                    failed_first[0] += 0 if succeeded[0] else 1
-                    if not succeeded[0] and failed_first[0] >= min(2, len(todo)):
-                        raise  # the first two runs to finish failed: the script is most likely broken
-                result = RunResult(seed, repeat, error=e.message, details=e.details)
-                predictions: dict[str, np.ndarray] = {}
-            else:
-                require_training(trace, runner.target)
-                result, predictions = _result(trace, seed, repeat)
-                with lock:
-                    succeeded[0] = True
-            finally:
-                shutil.rmtree(runner.workdir / spec.name, ignore_errors=True)  # its mirror and arrays
-            if stopping.is_set():
-                return
-            stores[variant].save(result, predictions)
-            with lock:
-                done[variant][(seed, repeat)] = result
-            if on_result is not None:
-                on_result(variant, result)
-
+        execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
-        futures: list[Future[None]] = [pool.submit(attempt, *key) for key in todo]
+        futures: list[Future[None]] = [pool.submit(execution.attempt, *key) for key in todo]
         try:
             while True:
                 finished, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -208,7 +175,7 @@ def _execute(
                 if not pending:
                     break
         except BaseException:  # a broken script, Ctrl-C: stop every run, start no other
-            stopping.set()
+            execution.stopping.set()
             for future in futures:
                 future.cancel()
             for runner in runners:
@@ -216,6 +183,59 @@ def _execute(
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Execution:
+    """The runs of a study while they execute: each attempt, and when the study must stop."""
+
+    def __init__(
+        self,
+        runners: Sequence[Runner],
+        stores: Sequence[StudyStore],
+        done: list[dict[tuple[int, bool], RunResult]],
+        on_result: OnResult | None,
+        broken_after: int,
+    ) -> None:
+        self.runners, self.stores, self.done, self.on_result = runners, stores, done, on_result
+        self.broken_after = broken_after  # failures before any success that stop the study
+        self.lock = threading.Lock()
+        self.succeeded = any(r.ok for kept in done for r in kept.values())
+        self.failed_first = 0
+        self.stopping = threading.Event()  # the study ends early: runs killed then are no results
+
+    def attempt(self, variant: int, seed: int, repeat: bool) -> None:
+        spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
+        runner = self.runners[variant]
+        predictions: dict[str, np.ndarray] = {}
+        try:
+            trace = runner.run(spec)
+        except ScriptFailedError as e:
+            if self.stopping.is_set():
+                return  # killed because the study is ending: not a failure of the script
+            if self._broken():
+                raise  # the first runs to finish all failed: the script is most likely broken
+            result = RunResult(seed, repeat, error=e.message, details=e.details)
+        else:
+            require_training(trace, runner.target)
+            result, predictions = _result(trace, seed, repeat)
+            with self.lock:
+                self.succeeded = True
+        finally:
+            shutil.rmtree(runner.workdir / spec.name, ignore_errors=True)  # its mirror and arrays
+        if self.stopping.is_set():
+            return
+        self.stores[variant].save(result, predictions)
+        with self.lock:
+            self.done[variant][(seed, repeat)] = result
+        if self.on_result is not None:
+            self.on_result(variant, result)
+
+    def _broken(self) -> bool:
+        """Counts a failure; whether the first runs to finish all failed (then the study stops)."""
+        with self.lock:
+            if not self.succeeded:
+                self.failed_first += 1
+            return not self.succeeded and self.failed_first >= self.broken_after
 
 
 def _after_stop(error: BaseException) -> bool:

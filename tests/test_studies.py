@@ -182,7 +182,9 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
     git(repo, "commit", "-qm", "one hidden unit")
     (repo / "train.py").write_text(TINY)
     git(repo, "commit", "-qam", "sixteen hidden units")
-    before = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    before = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True, text=True
+    ).stdout
     done = reprokit(
         "compare",
         "train.py",
@@ -203,6 +205,10 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
     old, new = doc["variants"]
     assert "train.py @ HEAD~1" in old["label"] and old["commit"] and new["commit"] is None
     assert doc["comparisons"][0]["outcome"] == "better"  # 16 hidden units beat 1, on 4 vs 4 unpaired seeds
-    after = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
-    worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    after = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True, text=True
+    ).stdout
+    worktrees = subprocess.run(
+        ["git", "-C", str(repo), "worktree", "list"], check=True, capture_output=True, text=True
+    ).stdout
     assert after == before and len(worktrees.splitlines()) == 1
