@@ -3,7 +3,8 @@
 The command line (``reprokit check train.py``) is the main entry point. From
 Python: :func:`check` a script or a training function, decorate training
 functions with :func:`reproducible`, run code under :class:`controlled`
-settings, and use the pytest plugin (``reprokit_check`` fixture,
+settings, measure the seed's effect with :func:`seeds` and :func:`compare`,
+and use the pytest plugin (``reprokit_check`` fixture,
 ``@pytest.mark.reproducible``).
 
 The names below are imported on first use, so ``import reprokit`` (and the
@@ -36,11 +37,16 @@ _EXPORTS = {
     "Controls": "reprokit.settings",
     "ReprokitWarning": "reprokit.settings",
     "controlled": "reprokit.settings",
+    "seeds": "reprokit.studies",
+    "compare": "reprokit.studies",
+    "SeedsReport": "reprokit.studyreport",
+    "CompareReport": "reprokit.studyreport",
 }
 
 __all__ = [
     "DEFAULT_SEED",
     "CheckOptions",
+    "CompareReport",
     "Comparison",
     "Controls",
     "Finding",
@@ -50,14 +56,17 @@ __all__ = [
     "ReprokitError",
     "ReprokitWarning",
     "ScriptFailedError",
+    "SeedsReport",
     "Target",
     "UsageError",
     "__version__",
     "assert_reproducible",
     "check",
+    "compare",
     "controlled",
     "reproducible",
     "run_check",
+    "seeds",
 ]
 
 if TYPE_CHECKING:
@@ -70,6 +79,8 @@ if TYPE_CHECKING:
     from reprokit.report import NotReproducibleError, Report
     from reprokit.runner import Target
     from reprokit.settings import DEFAULT_SEED, Controls, ReprokitWarning, controlled
+    from reprokit.studies import compare, seeds
+    from reprokit.studyreport import CompareReport, SeedsReport
 
 
 def __getattr__(name: str) -> Any:

@@ -1,10 +1,11 @@
 """Every example, checked for real once per session: each assertion is what the example's docstring promises."""
 
+import json
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, reprokit
 
 pytestmark = pytest.mark.e2e
 
@@ -123,3 +124,19 @@ def test_a_hand_written_loop_is_tracked_step_by_step_and_seed_driven(checked_exa
     assert pairs(doc)["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop
     assert pairs(doc)["seed"]["first_divergence_stage"] == "initialization"
     assert doc["explanation"]["kind"] == "nothing to explain"  # nothing differs under fixed seeds
+
+
+def test_the_tuning_example_tells_a_real_change_from_seed_noise(tmp_path):
+    study = str(tmp_path / "studies")
+    pinned = reprokit("seeds", "examples/tuning.py", "--seeds", "2", "--study-dir", study, "-f", "json")
+    assert pinned.returncode == 0, pinned.stderr
+    assert json.loads(pinned.stdout)["pinned"] is True and json.loads(pinned.stdout)["metric"] == "evaluate_accuracy"
+    variants = [
+        "examples/tuning.py --hidden 32",
+        "examples/tuning.py --hidden 8",
+        "examples/tuning.py --hidden 32 --lr 0.011",
+    ]
+    done = reprokit("compare", *variants, "--seeds", "7", "--study-dir", study, "-f", "json")
+    assert done.returncode == 0, done.stderr
+    outcomes = [c["outcome"] for c in json.loads(done.stdout)["comparisons"]]
+    assert outcomes == ["worse", "within_seed_noise"]
