@@ -120,20 +120,20 @@ def _resumed(cached: int) -> str:
 
 
 def _metrics_table(variant: VariantResult) -> Table:
-    table = Table(title="Metrics over seeds (↑ higher is better, ↓ lower)", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("metric", "n", "mean ± std", "median", "min … max", "95 % CI of the mean"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    title = "Metrics over seeds (95 % CI of the mean; ↑ higher is better, ↓ lower)"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("metric", "n", "mean ± std", "min … max", "95 % CI"):
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
     for m in variant.metrics:
         s = m.summary
         better = {"min": " ↓", "max": " ↑"}.get(m.mode or "", "")
         if s is None:
-            table.add_row(m.name + better, "0", "—", "—", "—", "—")
+            table.add_row(m.name + better, "0", "—", "—", "—")
             continue
         table.add_row(
             m.name + better,
             str(s.n),
             f"{num(s.mean)} ± {num(s.std, '.2g')}",
-            num(s.median),
             f"{num(s.min)} … {num(s.max)}",
             interval(s.ci_low, s.ci_high),
         )
@@ -141,15 +141,16 @@ def _metrics_table(variant: VariantResult) -> Table:
 
 
 def _per_seed_table(variant: VariantResult, metric: str) -> Table:
-    shown = [m.name for m in variant.metrics][:4]
+    names = [m.name for m in variant.metrics]
+    shown = names[:1] + [n for n in ("loss", "val_loss") if n in names[1:]][:1]  # the headline, and a loss
     table = Table(title="Per seed", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("seed", justify="right")
+    table.add_column("seed", justify="right", no_wrap=True)
     for name in shown:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     table.add_column("steps", justify="right")
     table.add_column("time", justify="right")
     for r in variant.runs:
-        seed = f"{r.seed}" + (" (repeat)" if r.repeat else "")
+        seed = f"{r.seed}" + (" again" if r.repeat else "")
         if not r.ok:
             table.add_row(seed, *["failed"] * len(shown), "—", f"{r.wall_seconds:.1f} s")
             continue
@@ -244,7 +245,7 @@ def _worst(report: CompareReport) -> str:
 
 
 def _compare_table(report: CompareReport) -> Table:
-    table = Table(title=f"{report.metric} by variant", box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title=f"{report.metric} by variant", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for column in ("", "n", "mean ± std", "Δ vs A", "95 % CI of Δ", "p"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("result")
