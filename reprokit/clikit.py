@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from reprokit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
 from reprokit.formats import Format, plain_summary
-from reprokit.report import NotReproducibleError, Report
+from reprokit.report import NotReproducibleError
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -140,8 +140,8 @@ def error_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 
-def print_report(report: Report) -> None:
-    """The rich report on stdout: colors on a terminal, plain text without trailing spaces otherwise."""
+def print_report(report: RenderableType) -> None:
+    """A rich report (a check's or a study's) on stdout: colors on a terminal, plain text otherwise."""
     console = Console(highlight=False)
     if console.is_terminal:
         console.print(report)

@@ -8,11 +8,11 @@ and the ``--fail-on`` sources; what fails is decided by
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from reprokit.classify import Finding
 from reprokit.lint import hazards_for
@@ -34,7 +34,7 @@ class Case:
     """One check of a report as a test case: passed, failed or skipped."""
 
     name: str
-    status: str  # "passed", "failed" or "skipped"
+    status: str  # "passed", "failed", "skipped" or "error" (a run that failed)
     message: str
     details: str
 
@@ -75,32 +75,40 @@ def cases(report: Report, fail_on: FailOn) -> list[Case]:
 
 def junit(report: Report, fail_on: FailOn) -> str:
     """JUnit XML: one test case per source (or per baseline), evidence in the failures."""
-    found = cases(report, fail_on)
-    failures = sum(c.status == "failed" for c in found)
-    skipped = sum(c.status == "skipped" for c in found)
+    kind = "BaselineMismatch" if report.baseline is not None else "NotReproducible"
+    properties = {"seed": report.seed, "verdict": report.verdict.value, "reprokit": report.reprokit_version}
+    name, classname = f"reprokit check {report.script}", f"reprokit.{report.script}"
+    return junit_document(name, classname, cases(report, fail_on), properties, report.wall_seconds, kind)
+
+
+def junit_document(
+    name: str,
+    classname: str,
+    found: Sequence[Case],
+    properties: Mapping[str, object],
+    seconds: float,
+    failure_type: str,
+) -> str:
+    """One JUnit test suite of ``found`` cases (status passed, failed, skipped or error), with its properties."""
     attrs = {
-        "name": f"reprokit check {report.script}",
+        "name": name,
         "tests": str(len(found)),
-        "failures": str(failures),
-        "errors": "0",
-        "skipped": str(skipped),
-        "time": f"{report.wall_seconds:.3f}",
+        "failures": str(sum(c.status == "failed" for c in found)),
+        "errors": str(sum(c.status == "error" for c in found)),
+        "skipped": str(sum(c.status == "skipped" for c in found)),
+        "time": f"{seconds:.3f}",
     }
     suites = ET.Element("testsuites", {k: v for k, v in attrs.items() if k != "name"} | {"name": "reprokit"})
     suite = ET.SubElement(suites, "testsuite", attrs)
-    properties = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("seed", report.seed),
-        ("verdict", report.verdict.value),
-        ("reprokit", report.reprokit_version),
-    ):
-        ET.SubElement(properties, "property", {"name": name, "value": str(value)})
-    classname = f"reprokit.{report.script}"
+    listed = ET.SubElement(suite, "properties")
+    for key, value in properties.items():
+        ET.SubElement(listed, "property", {"name": key, "value": str(value)})
     for case in found:
         element = ET.SubElement(suite, "testcase", {"classname": classname, "name": case.name, "time": "0"})
         if case.status == "failed":
-            kind = "BaselineMismatch" if report.baseline is not None else "NotReproducible"
-            ET.SubElement(element, "failure", {"message": case.message, "type": kind}).text = case.details
+            ET.SubElement(element, "failure", {"message": case.message, "type": failure_type}).text = case.details
+        elif case.status == "error":
+            ET.SubElement(element, "error", {"message": case.message, "type": "ScriptFailed"}).text = case.details
         elif case.status == "skipped":
             ET.SubElement(element, "skipped", {"message": case.message})
         ET.SubElement(element, "system-out").text = case.details
@@ -198,8 +206,8 @@ def _prop(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def plain_summary(report: Report, width: int = 100) -> str:
-    """The terminal report as plain text: no escape codes, no trailing spaces (files, pipes, messages)."""
+def plain_summary(report: RenderableType, width: int = 100) -> str:
+    """A terminal report (a check's or a study's) as plain text: no escape codes, no trailing spaces."""
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
     return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from reprokit.clikit import (
     BatchOpt,
@@ -23,6 +22,7 @@ from reprokit.clikit import (
     TimeoutOpt,
     exit_codes,
     parse_outputs,
+    print_report,
 )
 from reprokit.errors import EXIT_FAILED_CHECK, EXIT_OK
 from reprokit.files import write_atomic
@@ -30,7 +30,7 @@ from reprokit.formats import Format
 from reprokit.progress import study_progress
 from reprokit.settings import DEFAULT_SEED
 from reprokit.studies import DEFAULT_SEEDS, compare, seeds
-from reprokit.studyformats import plain, render_study
+from reprokit.studyformats import render_study
 from reprokit.studyreport import CompareReport, SeedsReport
 from reprokit.vocabulary import Outcome
 
@@ -202,11 +202,7 @@ def _emit(report: SeedsReport | CompareReport, outputs: Sequence[Output], failin
         if out.path is not None:
             write_atomic(out.path, render_study(report, out.format, failing))
         elif out.format is Format.RICH:
-            console = Console(highlight=False)
-            if console.is_terminal:
-                console.print(report)
-            else:
-                sys.stdout.write(plain(report, console.width))
+            print_report(report)
         else:
             sys.stdout.write(render_study(report, out.format, failing))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

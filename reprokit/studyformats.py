@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
-
 from reprokit.files import json_text
-from reprokit.formats import Format
+from reprokit.formats import Format, plain_summary
 from reprokit.studyrender import compare_junit, compare_markdown, seeds_junit, seeds_markdown
 from reprokit.studyreport import CompareReport, SeedsReport
 from reprokit.vocabulary import Outcome
@@ -21,11 +17,4 @@ def render_study(report: SeedsReport | CompareReport, output_format: Format, fai
         return seeds_markdown(report) if isinstance(report, SeedsReport) else compare_markdown(report)
     if output_format is Format.JUNIT:
         return seeds_junit(report) if isinstance(report, SeedsReport) else compare_junit(report, failing)
-    return plain(report)
-
-
-def plain(report: SeedsReport | CompareReport, width: int = 100) -> str:
-    """The terminal report as plain text: no escape codes, no trailing spaces."""
-    out = io.StringIO()
-    Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
-    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
+    return plain_summary(report)

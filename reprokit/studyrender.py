@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import escape, quoteattr
 
 from rich import box
 from rich.console import RenderableType
@@ -13,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reprokit.formats import Case, junit_document
 from reprokit.stats import MIN_SEEDS, Effect
 from reprokit.vocabulary import Outcome
 
@@ -331,50 +331,30 @@ def _cell(text: str) -> str:
 
 
 def seeds_junit(report: SeedsReport) -> str:
-    name = f"reprokit seeds {report.variant.label}"
-    cases = []
-    pinned = report.pinned
+    """JUnit: "seed pins the script" (failed when the repeat differs), then one case per run (error if it failed)."""
     message = seeds_explanation(report)
-    if pinned is False:
-        cases.append(_case(name, "seed pins the script", failure=message))
-    elif pinned is None:
-        cases.append(_case(name, "seed pins the script", skipped="not shown: no repeat, or a run failed"))
+    if report.pinned is False:
+        pinned = Case("seed pins the script", "failed", message, message)
+    elif report.pinned is None:
+        pinned = Case("seed pins the script", "skipped", "not shown: no repeat, or a run failed", message)
     else:
-        cases.append(_case(name, "seed pins the script"))
-    for r in report.variant.runs:
-        cases.append(_case(name, r.name, error=r.error))
-    return _suite(name, cases)
+        pinned = Case("seed pins the script", "passed", message, message)
+    runs = [
+        Case(r.name, "passed", "", "") if r.ok else Case(r.name, "error", r.error or "", r.details)
+        for r in report.variant.runs
+    ]
+    properties = {"metric": report.metric, "first_seed": report.first_seed, "pinned": report.pinned}
+    name = f"reprokit seeds {report.variant.label}"
+    return junit_document(name, "reprokit.seeds", [pinned, *runs], properties, report.wall_seconds, "SeedNotPinned")
 
 
 def compare_junit(report: CompareReport, failing: frozenset[Outcome]) -> str:
-    name = f"reprokit compare {report.metric}"
-    cases = []
+    """JUnit: one case per comparison, failed when ``--fail-if`` names its outcome."""
+    found = []
     for c in report.contrasts:
         text = contrast_sentence(report, c)
-        case_name = f"{report.variants[c.variant].label} vs {report.variants[0].label}"
-        cases.append(_case(name, case_name, failure=text if c.outcome in failing else None))
-    return _suite(name, cases)
-
-
-def _case(
-    suite: str, name: str, failure: str | None = None, skipped: str | None = None, error: str | None = None
-) -> str:
-    inner = ""
-    if failure is not None:
-        inner = f"<failure message={quoteattr(failure[:200])}>{escape(failure)}</failure>"
-    elif error is not None:
-        inner = f"<error message={quoteattr(error[:200])}>{escape(error)}</error>"
-    elif skipped is not None:
-        inner = f"<skipped message={quoteattr(skipped)}/>"
-    return f"  <testcase classname={quoteattr(suite)} name={quoteattr(name)}>{inner}</testcase>"
-
-
-def _suite(name: str, cases: list[str]) -> str:
-    failures = sum("<failure" in c for c in cases)
-    errors = sum("<error" in c for c in cases)
-    skipped = sum("<skipped" in c for c in cases)
-    head = (
-        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites>\n <testsuite name={quoteattr(name)} '
-        f'tests="{len(cases)}" failures="{failures}" errors="{errors}" skipped="{skipped}">'
-    )
-    return "\n".join([head, *cases, " </testsuite>", "</testsuites>"]) + "\n"
+        name = f"{report.variants[c.variant].label} vs {report.variants[0].label}"
+        found.append(Case(name, "failed" if c.outcome in failing else "passed", text, text))
+    properties = {"metric": report.metric, "mode": report.mode, "paired": report.paired}
+    suite = f"reprokit compare {report.metric}"
+    return junit_document(suite, "reprokit.compare", found, properties, report.wall_seconds, "ChangeBeyondSeedNoise")

@@ -12,11 +12,12 @@ import scipy.stats
 from helpers import words
 from reprokit.errors import UsageError
 from reprokit.formats import Format
+from reprokit.formats import plain_summary as plain  # the same renderer as a check's
 from reprokit.metrics import direction, headline, resolve_mode, run_metrics
 from reprokit.runner import Target
 from reprokit.settings import Controls
 from reprokit.study import StudyOptions, VariantRuns
-from reprokit.studyformats import plain, render_study
+from reprokit.studyformats import render_study
 from reprokit.studyreport import compare_report, seeds_report
 from reprokit.studystore import RunResult, StudyStore
 from reprokit.trace import ModelResult, RunSpec, RunTrace
