@@ -65,10 +65,10 @@ def progress(quiet: bool) -> Iterator[Any]:
 
 
 @contextmanager
-def study_progress(total: int, labels: list[str], metric: str | None, quiet: bool) -> Iterator[tuple[Any, Any]]:
+def study_progress(total: int, labels: list[str], metric: str | None, quiet: bool) -> Iterator[Any]:
     """A study's live display: a bar of finished runs with an ETA on a terminal, one line per run otherwise.
 
-    Yields ``(on_event, on_result)`` for :func:`reprokit.study.run_study`.
+    Yields the ``on_result`` callback of :func:`reprokit.study.run_study` (None: nothing to show).
     """
     err = Console(stderr=True, highlight=False)
 
@@ -86,7 +86,7 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
         def log(variant: int, result: RunResult) -> None:
             err.print(f"reprokit: {line(variant, result)}", markup=False)
 
-        yield None, (None if quiet else log)
+        yield None if quiet else log
         return
     with Progress(
         SpinnerColumn(),
@@ -105,4 +105,4 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
             bar.console.print(Text(line(variant, result), style="dim" if result.ok else "red"))
             bar.advance(task)
 
-        yield None, finished
+        yield finished

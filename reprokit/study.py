@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError
+from reprokit.errors import NoTrainingError, ScriptFailedError
+from reprokit.fingerprint import combine
 from reprokit.metrics import run_metrics
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.runs import require_training, saved_arrays, validate_script
@@ -170,7 +171,7 @@ def _execute(
                 finished, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
                 for future in finished:
                     error = future.exception()
-                    if error is not None and not _after_stop(error):
+                    if error is not None:
                         raise error
                 if not pending:
                     break
@@ -238,11 +239,6 @@ class _Execution:
             return not self.succeeded and self.failed_first >= self.broken_after
 
 
-def _after_stop(error: BaseException) -> bool:
-    """A run refused because the study was already ending (not an error of its own)."""
-    return type(error) is ReprokitError and "was not started" in str(error)
-
-
 def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[str, np.ndarray]]:
     """The study's record of a finished run, and its predictions on the probe batch."""
     with saved_arrays(trace) as arrays:
@@ -257,18 +253,11 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
         metrics=run_metrics(trace),
         steps=trace.steps,
         wall_seconds=trace.wall_seconds,
-        weights={m.name: _combined(m.weights) for m in trace.models},
+        weights={m.name: combine([f"{n}={v}" for n, v in sorted(m.weights.items())]) for m in trace.models},
         probes={m.name: m.probe for m in trace.models if m.probe is not None},
         environment=environment,
     )
     return result, predictions
-
-
-def _combined(weights: dict[str, str] | object) -> str:
-    from reprokit.fingerprint import combine
-
-    assert isinstance(weights, dict)
-    return combine([f"{name}={value}" for name, value in sorted(weights.items())])
 
 
 def variant_key(target: Target, where: str | None = None) -> str:

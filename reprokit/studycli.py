@@ -100,7 +100,7 @@ def seeds_command(
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         total = n_seeds + (0 if no_repeat else 1)
-        with study_progress(total, [str(script)], metric, _quiet(outputs)) as (on_event, on_result):
+        with study_progress(total, [str(script)], metric, _quiet(outputs)) as on_result:
             report = seeds(
                 script,
                 args=script_args or (),
@@ -115,7 +115,6 @@ def seeds_command(
                 batch_size=batch_size or 32,
                 folder=study_dir,
                 resume=resume,
-                on_event=on_event,
                 on_result=on_result,
             )
         _emit(report, outputs, frozenset())
@@ -168,7 +167,7 @@ def compare_command(
         failing = frozenset(o for f in fail_if or () for o in f.outcomes)
         count = 2 if against is not None else len(variants)
         labels = [str(v) for v in variants] if against is None else [f"{variants[0]} @ {against}", str(variants[0])]
-        with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as (on_event, on_result):
+        with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as on_result:
             report = compare(
                 *variants,
                 args=common_args or (),
@@ -185,7 +184,6 @@ def compare_command(
                 batch_size=batch_size or 32,
                 folder=study_dir,
                 resume=resume,
-                on_event=on_event,
                 on_result=on_result,
             )
         _emit(report, outputs, failing)

@@ -106,9 +106,9 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
     runs = len(report.variant.runs)
     cached = sum(r.cached for r in report.variant.runs)
     subtitle = f"{runs} runs{_resumed(cached)} · {report.wall_seconds:.1f} s"
-    yield Panel(body, title=f"reprokit seeds {_shown_command(report.variant)}", subtitle=subtitle, border_style=style)
+    yield Panel(body, title=f"reprokit seeds {report.variant.label}", subtitle=subtitle, border_style=style)
     yield _metrics_table(report.variant)
-    yield _per_seed_table(report.variant, report.metric)
+    yield _per_seed_table(report.variant)
     yield from _failures(report.variant)
     seed = report.variant.seeds[0] if report.variant.seeds else report.first_seed
     yield Text(f"Replay a seed exactly: {report.replay_command(seed)}", style="dim")
@@ -140,7 +140,7 @@ def _metrics_table(variant: VariantResult) -> Table:
     return table
 
 
-def _per_seed_table(variant: VariantResult, metric: str) -> Table:
+def _per_seed_table(variant: VariantResult) -> Table:
     names = [m.name for m in variant.metrics]
     shown = names[:1] + [n for n in ("loss", "val_loss") if n in names[1:]][:1]  # the headline, and a loss
     table = Table(title="Per seed", box=box.SIMPLE_HEAD, title_justify="left")
@@ -163,10 +163,6 @@ def _per_seed_table(variant: VariantResult, metric: str) -> Table:
 def _failures(variant: VariantResult) -> Iterator[RenderableType]:
     for r in variant.failed:
         yield Text(f"{variant.label}, {r.name} failed: {r.error}", style="red")
-
-
-def _shown_command(variant: VariantResult) -> str:
-    return variant.label
 
 
 # -- compare -------------------------------------------------------------------
