@@ -126,7 +126,7 @@ def compare(
     Returns:
         The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
     """
-    _check_counts(seeds, seed)
+    _check_counts(seeds, seed, 2 if paired else max(2, len(variants) + (against_ref is not None)))
     if min_effect is not None and min_effect < 0:
         raise UsageError(f"expected a non-negative --min-effect, received {min_effect}")
     if metric is not None:
@@ -166,10 +166,11 @@ def _variants(specs: list[str], args: Sequence[str], ref: str | None) -> Iterato
         yield found
 
 
-def _check_counts(seeds: int, seed: int) -> None:
+def _check_counts(seeds: int, seed: int, blocks: int = 2) -> None:
+    """Fails unless every seed the study uses (``blocks`` blocks of ``seeds`` from ``seed``) is a valid hash seed."""
     if seeds < 1:
         raise UsageError(f"expected --seeds of at least 1, received {seeds}")
-    if seed < 0 or seed + 2 * seeds > 2**32 - 1:
+    if seed < 0 or seed + blocks * seeds > 2**32 - 1:
         raise UsageError(f"expected seeds within 0 … 2**32 - 1, received --seed {seed} with --seeds {seeds}")
 
 

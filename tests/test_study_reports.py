@@ -232,3 +232,13 @@ def test_a_study_of_unpaired_variants_gives_each_its_own_seeds():
     options = StudyOptions(seeds=4, seed=10, paired=False)
     assert options.seeds_of(0) == [10, 11, 12, 13] and options.seeds_of(1) == [14, 15, 16, 17]
     assert StudyOptions(seeds=2, seed=10).seeds_of(3) == [10, 11]
+
+
+def test_unpaired_variants_must_all_have_seeds_a_process_can_take_checked_before_any_run():
+    import reprokit
+
+    last = 2**32 - 1
+    with pytest.raises(UsageError, match="expected seeds within"):
+        reprokit.compare("a.py", "b.py", "c.py", seeds=10, seed=last - 25, paired=False)
+    with pytest.raises(UsageError, match="script not found"):  # two blocks of 10 fit: the next check speaks
+        reprokit.compare("a.py", "b.py", seeds=10, seed=last - 25, paired=False)
