@@ -24,7 +24,7 @@ _EXPORTS = {
     "CheckOptions": "reprokit.experiment",
     "run_check": "reprokit.experiment",
     "Finding": "reprokit.classify",
-    "Comparison": "reprokit.compare",
+    "Comparison": "reprokit.comparison",
     "reproducible": "reprokit.decorator",
     "NoTrainingError": "reprokit.errors",
     "NotReproducibleError": "reprokit.report",
@@ -72,7 +72,7 @@ __all__ = [
 if TYPE_CHECKING:
     from reprokit.api import assert_reproducible, check
     from reprokit.classify import Finding
-    from reprokit.compare import Comparison
+    from reprokit.comparison import Comparison
     from reprokit.decorator import reproducible
     from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
     from reprokit.experiment import CheckOptions, run_check

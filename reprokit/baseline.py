@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit import __version__
-from reprokit.compare import first_divergence, short_name
+from reprokit.comparison import first_divergence, short_name
 from reprokit.files import json_text, write_atomic
 from reprokit.fingerprint import combine
 from reprokit.lockfile import KIND, SCHEMA_VERSION, args_hash, script_hash

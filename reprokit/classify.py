@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reprokit.compare import Comparison, Divergence, short_name
+from reprokit.comparison import Comparison, Divergence, short_name
 from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 from reprokit.vocabulary import Pair, Source, Status, Verdict

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from reprokit.compare import Comparison
+from reprokit.comparison import Comparison
 from reprokit.lint import GPU_ONLY, LintFinding, hazards_for
 from reprokit.runner import OnEvent
 from reprokit.runs import CheckOptions, compare_pair, run_batch

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reprokit.compare import PENDING, Divergence, first_divergence
+from reprokit.comparison import PENDING, Divergence, first_divergence
 from reprokit.trace import Point
 from reprokit.vocabulary import Pair
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from reprokit import __version__, baseline, lockfile
 from reprokit.classify import Finding, add_likely_causes, classify, verdict
-from reprokit.compare import Comparison, Divergence, first_divergence
+from reprokit.comparison import Comparison, Divergence, first_divergence
 from reprokit.confirm import confirm_ops, likely_causes, second_training, written_files
 from reprokit.errors import CheckFailedError, UsageError
 from reprokit.explain import (

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprokit.compare import Comparison, Divergence, short_name
+from reprokit.comparison import Comparison, Divergence, short_name
 from reprokit.trace import PipelineCall
 from reprokit.vocabulary import Pair
 

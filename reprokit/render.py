@@ -16,7 +16,7 @@ from rich.text import Text
 
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
-from reprokit.compare import Comparison, short_name
+from reprokit.comparison import Comparison, short_name
 from reprokit.explain import Explanation
 from reprokit.vocabulary import Pair, Source, Status
 

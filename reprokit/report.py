@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
-from reprokit.compare import Comparison
+from reprokit.comparison import Comparison
 from reprokit.errors import EXIT_FAILED_CHECK, ReprokitError
 from reprokit.explain import Explanation
 from reprokit.files import finite, json_text

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
-from reprokit.compare import Comparison, compare_runs
+from reprokit.comparison import Comparison, compare_runs
 from reprokit.early import EarlyExit
 from reprokit.errors import NoTrainingError, ScriptFailedError, UsageError
 from reprokit.refusals import DeterminismRefusedError, Refusal

@@ -24,7 +24,7 @@ import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 
 from reprokit import __version__
-from reprokit.compare import class_agreement
+from reprokit.comparison import class_agreement
 from reprokit.metrics import Mode, all_names, direction, headline, resolve_mode
 from reprokit.stats import Effect, Summary, compare_samples, decide, holm, summarize
 from reprokit.study import VariantRuns

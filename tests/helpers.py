@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from reprokit.classify import classify, verdict
-from reprokit.compare import Comparison, compare_runs
+from reprokit.comparison import Comparison, compare_runs
 from reprokit.protocol import parse_event
 from reprokit.report import Report, RunSummary
 from reprokit.settings import Controls

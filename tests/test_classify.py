@@ -6,7 +6,7 @@ import pytest
 
 from helpers import recorded_comparison
 from reprokit.classify import classify, verdict
-from reprokit.compare import Comparison, Divergence
+from reprokit.comparison import Comparison, Divergence
 from reprokit.trace import Pin
 from reprokit.vocabulary import Source, Status
 

@@ -1,6 +1,6 @@
 """Early exit: which runs stop, and when (pure logic on made-up points)."""
 
-from reprokit.compare import ORDER_HORIZON
+from reprokit.comparison import ORDER_HORIZON
 from reprokit.early import STOP_MARGIN, EarlyExit
 from reprokit.runs import PAIRS
 from reprokit.trace import Point

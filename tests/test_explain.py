@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from helpers import recorded_comparison, reprokit
-from reprokit.compare import Divergence
+from reprokit.comparison import Divergence
 from reprokit.explain import explain_replay, explain_without_replay, nothing_to_explain
 from reprokit.trace import PipelineCall
 

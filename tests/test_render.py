@@ -6,7 +6,7 @@ import io
 from rich.console import Console
 
 from helpers import recorded_report
-from reprokit.compare import VariableDiff
+from reprokit.comparison import VariableDiff
 
 
 def render(report, width=80, **console_options) -> str:

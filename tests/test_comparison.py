@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from helpers import recorded_arrays, recorded_trace
-from reprokit.compare import abs_diff, compare_runs, first_divergence, short_name
+from reprokit.comparison import abs_diff, compare_runs, first_divergence, short_name
 from reprokit.trace import Point
 
 
