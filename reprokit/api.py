@@ -11,6 +11,8 @@ from typing import Any
 
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.errors import UsageError
+from reprokit.execution import Execution
+from reprokit.execution import executor as executor_
 from reprokit.experiment import CheckOptions, run_check
 from reprokit.formats import plain_summary
 from reprokit.report import NotReproducibleError, Report
@@ -35,6 +37,10 @@ def check(
     baseline: str | os.PathLike[str] | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
 ) -> Report:
     """Checks whether a training script or function is reproducible.
 
@@ -60,6 +66,12 @@ def check(
         baseline: compare one controlled run with this baseline file instead.
         rtol: relative tolerance when a baseline comes from another environment.
         atol: absolute tolerance, likewise.
+        executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray
+            tasks; ``pip install "reprokit[ray]"``).
+        ray_address: the Ray cluster (None: ``RAY_ADDRESS``, else a cluster
+            running on this machine, else a local instance for the call).
+        cpus_per_run: CPUs Ray reserves for each run.
+        gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
 
     Returns:
         The report: ``report.verdict``, ``report.finding(source)``,
@@ -92,6 +104,7 @@ def check(
         baseline=Path(baseline) if baseline is not None else None,
         rtol=rtol,
         atol=atol,
+        execution=Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run),
     )
     return run_check(options)
 

@@ -111,6 +111,32 @@ def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+RUN_PLACE_FIELDS = ("node", "ray_node", "gpu_models")
+"""Where a run ran: two runs of a check compare bitwise only on one machine (and one node, one GPU model)."""
+
+_ASSIGNED_ENV = ("CUDA_VISIBLE_DEVICES",)  # which GPU of a machine a run got: the same model computes the same bits
+
+
+def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields in which two runs' environments differ so that their bits cannot be compared.
+
+    The environment signature (:data:`SIGNATURE_FIELDS`, the controls
+    aside) and where the runs ran (:data:`RUN_PLACE_FIELDS`); the GPU a run
+    was assigned on one machine does not count, its model does.
+    """
+    found = []
+    sig_a, sig_b = signature(a), signature(b)
+    for name in SIGNATURE_FIELDS:
+        if name == "env":
+            env_a = {k: v for k, v in sig_a["env"].items() if k not in _ASSIGNED_ENV}
+            env_b = {k: v for k, v in sig_b["env"].items() if k not in _ASSIGNED_ENV}
+            found += [f"env {k}" for k in sorted(set(env_a) | set(env_b)) if env_a.get(k) != env_b.get(k)]
+        elif sig_a.get(name) != sig_b.get(name):
+            found.append(name)
+    found += [name for name in RUN_PLACE_FIELDS if a.get(name) != b.get(name)]
+    return tuple(found)
+
+
 def model_step_fingerprint(weights: Mapping[str, str]) -> str:
     """One fingerprint for all of a model's variables at one step."""
     return combine([f"{name}={weights[name]}" for name in sorted(weights)])

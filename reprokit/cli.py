@@ -23,10 +23,14 @@ from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.clikit import (
     USAGE_ERRORS,
     BatchOpt,
+    CpusPerRunOpt,
     EpochsOpt,
+    ExecutorOpt,
     FormatOpt,
+    GpusPerRunOpt,
     JobsOpt,
     Output,
+    RayAddressOpt,
     ScriptArg,
     ScriptArgs,
     SeedOpt,
@@ -44,6 +48,7 @@ from reprokit.errors import (
     EXIT_OK,
     UsageError,
 )
+from reprokit.execution import Execution, Executor
 from reprokit.experiment import CheckOptions, make_baseline, run_check
 from reprokit.files import json_text, write_atomic
 from reprokit.formats import Format, github_annotations, markdown, render
@@ -145,6 +150,10 @@ def check(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
     explain: Annotated[
         bool, typer.Option("--explain", help="Find the layer, op or tf.data call where the first difference arises.")
     ] = False,
@@ -163,16 +172,18 @@ def check(
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
+        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
         if update_baseline:
             if baseline is None:
                 raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
-            _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), baseline)
+            _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs, execution=execution), baseline)
             return
         options = CheckOptions(
             target=target,
             seed=seed,
             quick=quick,
             jobs=jobs,
+            execution=execution,
             baseline=baseline,
             rtol=rtol,
             atol=atol,
@@ -200,6 +211,10 @@ def explain(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
 ) -> None:
     """Say where the first difference between two trainings of SCRIPT comes from.
 
@@ -212,7 +227,9 @@ def explain(
     with exit_codes():
         outputs = parse_outputs(output_format or [], None)
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        _check_and_exit(CheckOptions(target=target, seed=seed, jobs=jobs, explain=True), outputs, DEFAULT_FAIL_ON)
+        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
+        options = CheckOptions(target=target, seed=seed, jobs=jobs, explain=True, execution=execution)
+        _check_and_exit(options, outputs, DEFAULT_FAIL_ON)
 
 
 @app.command(name="baseline")
@@ -226,6 +243,10 @@ def baseline_command(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
 ) -> None:
     """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
 
@@ -234,7 +255,8 @@ def baseline_command(
     """
     with exit_codes():
         target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs), output)
+        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
+        _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs, execution=execution), output)
 
 
 @app.command()

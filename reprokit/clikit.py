@@ -21,6 +21,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from reprokit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
+from reprokit.execution import Executor
 from reprokit.formats import Format, plain_summary
 from reprokit.report import NotReproducibleError
 
@@ -53,6 +54,22 @@ BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a mode
 JobsOpt = Annotated[
     int | None,
     typer.Option(min=1, help="How many runs may execute at once. [default: CPU cores + 1, 1 with a GPU]"),
+]
+ExecutorOpt = Annotated[
+    Executor,
+    typer.Option(help="Where runs execute: processes on this machine, or Ray tasks (pip install 'reprokit[ray]')."),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="The Ray cluster, HOST:PORT. [default: RAY_ADDRESS, else a cluster running here, else a local instance]",
+        show_default=False,
+    ),
+]
+CpusPerRunOpt = Annotated[float, typer.Option("--cpus-per-run", help="CPUs Ray reserves for each run.")]
+GpusPerRunOpt = Annotated[
+    float, typer.Option("--gpus-per-run", help="GPUs Ray gives each run; a fraction shares a GPU (0.5: two runs).")
 ]
 FormatOpt = Annotated[
     list[str] | None,

@@ -37,6 +37,12 @@ class CheckFailedError(ReprokitError):
     exit_code = EXIT_FAILED_CHECK
 
 
+class EnvironmentMismatchError(ReprokitError):
+    """Two runs that must be compared bitwise ran in different environments (machines, CPUs, threads, …)."""
+
+    exit_code = EXIT_SCRIPT_FAILED
+
+
 class ScriptFailedError(ReprokitError):
     """The user's script failed in a run: an exception, an exit status, a timeout.
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reprokit import __version__, baseline, lockfile
+from reprokit.baseline import environment_differences
 from reprokit.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.comparison import Comparison, Divergence, first_divergence
 from reprokit.confirm import confirm_ops, likely_causes, second_training, written_files
-from reprokit.errors import CheckFailedError, UsageError
+from reprokit.errors import CheckFailedError, EnvironmentMismatchError, UsageError
+from reprokit.execution import executing
 from reprokit.explain import (
     Explanation,
     explain_replay,
@@ -51,14 +53,24 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         NoTrainingError: the script trained no Keras model.
         ScriptFailedError: the script failed or timed out in a run.
     """
-    if options.baseline is not None:
-        return _check_against_baseline(options, options.baseline, on_event)
+    with executing(options.execution, one_node=True):  # a pair never compares across machines
+        if options.baseline is not None:
+            return _check_against_baseline(options, options.baseline, on_event)
+        return _check(options, on_event)
+
+
+def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
     specs = plan(options.seed, options.quick)
     lint = _lint(options.target)
     with run_batch(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces
-        comparisons = [compare_pair(name, traces[a], traces[b]) for name, a, b in PAIRS if a in traces and b in traces]
+        unjudged = _unjudged(traces)
+        comparisons = [
+            compare_pair(name, traces[a], traces[b])
+            for name, a, b in PAIRS
+            if a in traces and b in traces and name not in unjudged
+        ]
         gpu = any(t.environment.get("gpus") for t in traces.values())
         pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
         causes = {source: likely_causes(source, lint, pipeline, gpu) for source in Source}
@@ -74,11 +86,50 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
     ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
     findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
     findings = add_likely_causes(findings, causes)
+    findings = tuple(_not_judged(f, unjudged) for f in findings)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
     pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
     return replace(report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline)
+
+
+def _unjudged(traces: dict[str, RunTrace]) -> dict[Pair, str]:
+    """The pairs whose runs ran in different environments, with why: their bits are never compared.
+
+    Raises:
+        EnvironmentMismatchError: the controlled pair is one of them (nothing can be judged).
+    """
+    found = {}
+    for name, a, b in PAIRS:
+        if a in traces and b in traces:
+            fields = environment_differences(traces[a].environment, traces[b].environment)
+            if fields:
+                shown = "; ".join(
+                    f"{f}: {_field(traces[a].environment, f)} vs {_field(traces[b].environment, f)}" for f in fields
+                )
+                found[Pair(name)] = (
+                    f"Not judged: runs {a} and {b} ran in different environments ({shown}), "
+                    "and bits are never compared across environments."
+                )
+    if Pair.CONTROLLED in found:
+        raise EnvironmentMismatchError(
+            f"the controlled runs cannot be compared: {found[Pair.CONTROLLED].removeprefix('Not judged: ')} "
+            "Run the check again (with --executor ray, every run of a check goes to one node)."
+        )
+    return found
+
+
+def _not_judged(finding: Finding, unjudged: Mapping[Pair, str]) -> Finding:
+    """A source whose pair ran in different environments is not checked, and the finding says why."""
+    reason = unjudged.get(finding.source.pair)
+    return finding if reason is None else replace(finding, status=Status.NOT_CHECKED, evidence=reason, runs=0)
+
+
+def _field(environment: Mapping[str, Any], name: str) -> str:
+    if name.startswith("env "):
+        return str((environment.get("env") or {}).get(name[4:], "unset"))
+    return str(environment.get(name))
 
 
 def _explain(
@@ -152,6 +203,11 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
     Raises:
         NotReproducibleError: the two controlled runs differ; nothing is written.
     """
+    with executing(options.execution, one_node=True):
+        return _make_baseline(options, path, on_event)
+
+
+def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
     specs = plan(options.seed, quick=True)
     with run_batch(options, specs, on_event) as runs:
@@ -306,6 +362,19 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
         notes.append(
             f"The script turns op determinism on itself, so the default-ops runs ({', '.join(forced)}) ran with it too."
         )
+    nodes = sorted({str(t.environment["ray_node"]) for t in traces if t.environment.get("ray_node")})
+    if nodes:
+        notes.append(
+            f"Every run ran as a Ray task on node {', '.join(nodes)}: a check sends all its runs to one node, "
+            "so no pair is compared across machines."
+        )
+    for t in traces:
+        if t.retries:
+            times = "once" if len(t.retries) == 1 else f"{len(t.retries)} times"
+            notes.append(
+                f"Ray lost run {t.spec.name} {times} ({t.retries[-1]}); it ran again from the start "
+                "(exact: every seed is fixed)."
+            )
     written = sorted({f for t in traces for f in t.files_written})
     if written:
         shown = ", ".join(written[:8]) + (f" and {len(written) - 8} more" if len(written) > 8 else "")

@@ -13,7 +13,7 @@ import tempfile
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,15 @@ from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.comparison import Comparison, compare_runs
 from reprokit.early import EarlyExit
 from reprokit.errors import NoTrainingError, ScriptFailedError, UsageError
+from reprokit.execution import Execution, ray_slots
 from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import RunSpec, RunTrace
 from reprokit.vocabulary import Pair
+
+RAY_LAG = 1.0
+"""Seconds a Ray run's points and stop requests may take to travel (events go in batches of 0.1 s)."""
 
 PAIRS = (
     (Pair.CONTROLLED, "controlled-1", "controlled-2"),
@@ -56,6 +60,8 @@ class CheckOptions:
         atol: absolute tolerance, likewise.
         explain: find where the first difference comes from (layer, op or
             dataset transformation), replaying the divergent step if needed.
+        execution: where the runs execute (this machine, or a Ray cluster:
+            then every run of the check goes to one node).
     """
 
     target: Target
@@ -67,6 +73,7 @@ class CheckOptions:
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
     explain: bool = False
+    execution: Execution = field(default_factory=Execution)
 
 
 def plan(seed: int, quick: bool) -> list[RunSpec]:
@@ -142,13 +149,15 @@ def run_batch(
     """
     target = options.target
     validate_script(target.script)
-    jobs = options.jobs or default_jobs(len(specs))
+    ray = options.execution.ray
+    jobs = options.jobs or (ray_slots() if ray else default_jobs(len(specs)))
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
-        runner = Runner(target, Path(workdir), on_event)
+        runner = Runner(target, Path(workdir), on_event, options.execution)
         runner.carried = dict(carried or {})
         names = {s.name for s in specs}
         if early:
-            runner.monitor = EarlyExit([p for p in PAIRS if p[1] in names and p[2] in names], runner.stop)
+            pairs = [p for p in PAIRS if p[1] in names and p[2] in names]
+            runner.monitor = EarlyExit(pairs, runner.stop, RAY_LAG if ray else 0.0)
         done = Runs({})
 
         def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:

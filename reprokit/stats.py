@@ -300,6 +300,19 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, hig
     )
 
 
+def differs_by_group(groups: Sequence[Sequence[float]]) -> float | None:
+    """The Kruskal–Wallis p-value that the groups (a metric's values by node) come from one distribution.
+
+    None when it cannot be tested: fewer than two groups of at least two
+    finite values, or every value the same.
+    """
+    samples = [[v for v in g if math.isfinite(v)] for g in groups]
+    samples = [g for g in samples if len(g) >= 2]
+    if len(samples) < 2 or len({v for g in samples for v in g}) < 2:
+        return None
+    return float(stats.kruskal(*samples).pvalue)
+
+
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm–Bonferroni adjusted p-values, in the order given.
 

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from reprokit.errors import UsageError
+from reprokit.execution import Execution
+from reprokit.execution import executor as executor_
 from reprokit.metrics import Mode, resolve_mode
 from reprokit.runner import OnEvent, Target
 from reprokit.settings import DEFAULT_SEED
@@ -42,6 +44,10 @@ def seeds(
     resume: bool = False,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
 ) -> SeedsReport:
     """How much does the seed matter for a training script?
 
@@ -67,6 +73,12 @@ def seeds(
         resume: keep the runs the study folder holds; run only missing ones.
         on_event: called with every event of every run (progress).
         on_result: called with each run's result as it is known.
+        executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray
+            tasks; ``pip install "reprokit[ray]"``).
+        ray_address: the Ray cluster (None: ``RAY_ADDRESS``, else a cluster
+            running on this machine, else a local instance for the call).
+        cpus_per_run: CPUs Ray reserves for each run.
+        gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
 
     Returns:
         The report (``report.variant.metrics``, ``report.pinned``, ``report.to_dict()``).
@@ -77,7 +89,8 @@ def seeds(
     """
     _check_counts(seeds, seed)
     target = Target(Path(script), tuple(args), epochs=epochs, batch_size=batch_size, timeout=timeout)
-    options = StudyOptions(seeds, seed, True, repeat, jobs, _folder(folder), resume)
+    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
+    options = StudyOptions(seeds, seed, True, repeat, jobs, _folder(folder), resume, execution)
     started = time.monotonic()
     (runs,) = run_study([target], options, on_event, on_result)
     wall = time.monotonic() - started
@@ -102,6 +115,10 @@ def compare(
     resume: bool = False,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
 ) -> CompareReport:
     """Did a change move the metric beyond seed noise?
 
@@ -120,8 +137,8 @@ def compare(
         mode: ``"max"`` or ``"min"``: which way is better (default: from the name).
         paired: every variant runs the same seeds.
         min_effect: the largest difference that does not matter (for "equivalent").
-        jobs, timeout, epochs, batch_size, folder, resume, on_event, on_result:
-            as for :func:`seeds`.
+        jobs, timeout, epochs, batch_size, folder, resume, on_event, on_result,
+        executor, ray_address, cpus_per_run, gpus_per_run: as for :func:`seeds`.
 
     Returns:
         The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
@@ -132,7 +149,8 @@ def compare(
     if metric is not None:
         resolve_mode(metric, mode)  # an unknown direction fails before any run
     specs = [str(v) for v in variants]
-    options = StudyOptions(seeds, seed, paired, False, jobs, _folder(folder), resume)
+    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
+    options = StudyOptions(seeds, seed, paired, False, jobs, _folder(folder), resume, execution)
     started = time.monotonic()
     with _variants(specs, args, against_ref) as named:
         targets = [

@@ -24,13 +24,14 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from reprokit.errors import NoTrainingError, ScriptFailedError
+from reprokit.execution import Execution, executing, ray_slots
 from reprokit.fingerprint import combine
 from reprokit.metrics import run_metrics
 from reprokit.runner import OnEvent, Runner, Target
@@ -60,6 +61,8 @@ class StudyOptions:
         folder: the study folder (None: :func:`reprokit.studystore.default_root`).
         resume: keep the runs a study folder already holds and run only the
             missing (or failed) ones; without it a study starts afresh.
+        execution: where the runs execute (this machine, or a Ray cluster:
+            runs may then land on any node).
     """
 
     seeds: int = 10
@@ -69,6 +72,7 @@ class StudyOptions:
     jobs: int | None = None
     folder: Path | None = None
     resume: bool = False
+    execution: Execution = field(default_factory=Execution)
 
     def seeds_of(self, variant: int) -> list[int]:
         """The seeds variant number ``variant`` runs."""
@@ -132,7 +136,8 @@ def run_study(
                 on_result(i, kept[key])
     todo = _interleaved([[k for k in keys if k not in done[i]] for i, keys in enumerate(wanted)])
     if todo:
-        _execute(targets, stores, todo, done, options, on_event, on_result)
+        with executing(options.execution):
+            _execute(targets, stores, todo, done, options, on_event, on_result)
     return [
         VariantRuns(target, tuple(done[i][k] for k in wanted[i] if k in done[i]), stores[i])
         for i, target in enumerate(targets)
@@ -160,9 +165,11 @@ def _execute(
     on_event: OnEvent | None,
     on_result: OnResult | None,
 ) -> None:
-    jobs = options.jobs or default_jobs(len(todo))
+    jobs = options.jobs or (ray_slots() if options.execution.ray else default_jobs(len(todo)))
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
-        runners = [Runner(t, Path(workdir) / f"variant-{i}", on_event) for i, t in enumerate(targets)]
+        runners = [
+            Runner(t, Path(workdir) / f"variant-{i}", on_event, options.execution) for i, t in enumerate(targets)
+        ]
         execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
         futures: list[Future[None]] = [pool.submit(execution.attempt, *key) for key in todo]
@@ -176,7 +183,7 @@ def _execute(
                 if not pending:
                     break
         except BaseException:  # a broken script, Ctrl-C: stop every run, start no other
-            execution.stopping.set()
+            execution.stop()
             for future in futures:
                 future.cancel()
             for runner in runners:
@@ -203,13 +210,15 @@ class _Execution:
         self.succeeded = any(r.ok for kept in done for r in kept.values())
         self.failed_first = 0
         self.stopping = threading.Event()  # the study ends early: runs killed then are no results
+        self.recorded = threading.Condition(self.lock)  # notified whenever a result is recorded
 
     def attempt(self, variant: int, seed: int, repeat: bool) -> None:
         spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
         runner = self.runners[variant]
         predictions: dict[str, np.ndarray] = {}
+        node = self._original_node(variant, seed) if repeat and runner.execution.ray else None
         try:
-            trace = runner.run(spec)
+            trace = runner.run(spec, node)
         except ScriptFailedError as e:
             if self.stopping.is_set():
                 return  # killed because the study is ending: not a failure of the script
@@ -228,8 +237,25 @@ class _Execution:
         self.stores[variant].save(result, predictions)
         with self.lock:
             self.done[variant][(seed, repeat)] = result
+            self.recorded.notify_all()
         if self.on_result is not None:
             self.on_result(variant, result)
+
+    def stop(self) -> None:
+        """The study ends early: runs killed from now on are no results, and no run waits any longer."""
+        self.stopping.set()
+        with self.recorded:
+            self.recorded.notify_all()
+
+    def _original_node(self, variant: int, seed: int) -> str | None:
+        """The Ray node the first run of ``seed`` ran on, once it ended: its repeat goes there too.
+
+        The repeat is compared bitwise with it, which only means something on one machine.
+        """
+        with self.recorded:
+            self.recorded.wait_for(lambda: (seed, False) in self.done[variant] or self.stopping.is_set())
+            original = self.done[variant].get((seed, False))
+        return None if original is None else original.environment.get("ray_node_id")
 
     def _broken(self) -> bool:
         """Counts a failure; whether the first runs to finish all failed (then the study stops)."""
@@ -245,7 +271,20 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
         predictions = {key: np.array(arrays[key]) for key in arrays.files if key.startswith("predictions/")}
     environment = {
         key: trace.environment.get(key)
-        for key in ("cpu", "cpu_count", "gpus", "tensorflow", "keras", "python", "intra_op_threads", "inter_op_threads")
+        for key in (
+            "node",
+            "ray_node",
+            "ray_node_id",
+            "gpu_models",
+            "cpu",
+            "cpu_count",
+            "gpus",
+            "tensorflow",
+            "keras",
+            "python",
+            "intra_op_threads",
+            "inter_op_threads",
+        )
     }
     result = RunResult(
         seed=seed,
@@ -256,6 +295,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
         weights={m.name: combine([f"{n}={v}" for n, v in sorted(m.weights.items())]) for m in trace.models},
         probes={m.name: m.probe for m in trace.models if m.probe is not None},
         environment=environment,
+        retries=trace.retries,
     )
     return result, predictions
 

@@ -13,10 +13,14 @@ import typer
 
 from reprokit.clikit import (
     BatchOpt,
+    CpusPerRunOpt,
     EpochsOpt,
+    ExecutorOpt,
     FormatOpt,
+    GpusPerRunOpt,
     JobsOpt,
     Output,
+    RayAddressOpt,
     ScriptArg,
     ScriptArgs,
     TimeoutOpt,
@@ -25,6 +29,7 @@ from reprokit.clikit import (
     print_report,
 )
 from reprokit.errors import EXIT_FAILED_CHECK, EXIT_OK
+from reprokit.execution import Executor
 from reprokit.files import write_atomic
 from reprokit.formats import Format
 from reprokit.progress import study_progress
@@ -90,6 +95,10 @@ def seeds_command(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
 ) -> None:
     """How much does the seed matter for SCRIPT? Train it once per seed and report the spread.
 
@@ -116,6 +125,10 @@ def seeds_command(
                 folder=study_dir,
                 resume=resume,
                 on_result=on_result,
+                executor=executor,
+                ray_address=ray_address,
+                cpus_per_run=cpus_per_run,
+                gpus_per_run=gpus_per_run,
             )
         _emit(report, outputs, frozenset())
         raise typer.Exit(EXIT_FAILED_CHECK if report.pinned is False else EXIT_OK)
@@ -154,6 +167,10 @@ def compare_command(
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
 ) -> None:
     """Did a change move the metric beyond seed noise? Train every variant with the same seeds and compare.
 
@@ -185,6 +202,10 @@ def compare_command(
                 folder=study_dir,
                 resume=resume,
                 on_result=on_result,
+                executor=executor,
+                ray_address=ray_address,
+                cpus_per_run=cpus_per_run,
+                gpus_per_run=gpus_per_run,
             )
         _emit(report, outputs, failing)
         raise typer.Exit(EXIT_FAILED_CHECK if report.outcomes() & failing else EXIT_OK)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -75,6 +76,8 @@ def seeds_explanation(report: SeedsReport) -> str:
         )
     elif repeat is not None and repeat.identical:
         parts.append(f"Seed {repeat.seed} run twice gave bit-identical results: the seed pins this script.")
+    elif repeat is not None and repeat.differences and "environments" in repeat.differences[0]:
+        parts.append(f"Whether the seed pins the script is not known: {repeat.differences[0]}.")
     elif repeat is not None:
         parts.append("Whether the seed pins the script is not known: a run of the repeated seed failed.")
     if stats is not None and stats.summary is not None and stats.summary.ci_low is not None:
@@ -110,6 +113,7 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
     yield _metrics_table(report.variant)
     yield _per_seed_table(report.variant)
     yield from _failures(report.variant)
+    yield from _placement([report.variant])
     seed = report.variant.seeds[0] if report.variant.seeds else report.first_seed
     yield Text(f"Replay a seed exactly: {report.replay_command(seed)}", style="dim")
     yield Text(f"Runs kept in {report.folder} (add seeds with --resume: only new runs are made)", style="dim")
@@ -163,6 +167,43 @@ def _per_seed_table(variant: VariantResult) -> Table:
 def _failures(variant: VariantResult) -> Iterator[RenderableType]:
     for r in variant.failed:
         yield Text(f"{variant.label}, {r.name} failed: {r.error}", style="red")
+
+
+def _placement(variants: Sequence[VariantResult]) -> Iterator[RenderableType]:
+    for line, warn in placement(variants):
+        yield Text(line, style="yellow" if warn else "dim")
+
+
+def placement(variants: Sequence[VariantResult]) -> list[tuple[str, bool]]:
+    """Where the runs ran, runs Ray retried, metrics that differ by node: (sentence, whether it warns)."""
+    lines: list[tuple[str, bool]] = []
+    counts: Counter[str] = Counter()
+    for v in variants:
+        counts.update(dict(v.nodes))
+    on_ray = any(r.environment.get("ray_node") for v in variants for r in v.runs)
+    if on_ray or len(counts) > 1:
+        shown = ", ".join(f"{name} ({n} runs)" for name, n in sorted(counts.items()))
+        lines.append((f"Ran on {len(counts)} {'Ray ' if on_ray else ''}node(s): {shown}.", False))
+    for v in variants:
+        for r in v.runs:
+            if r.retries:
+                times = "once" if len(r.retries) == 1 else f"{len(r.retries)} times"
+                lines.append(
+                    (
+                        f"Ray lost the run of {v.label}, {r.name} {times} ({r.retries[-1]}) and ran it again from "
+                        "the start: with every seed fixed, the retry is exact.",
+                        False,
+                    )
+                )
+        for name, p in v.by_node:
+            lines.append(
+                (
+                    f"{v.label}: {name} differs by node (Kruskal–Wallis p = {num(p)}): the nodes compute differently "
+                    "(CPU, GPU, versions); compare runs made on one node, or give the nodes one environment.",
+                    True,
+                )
+            )
+    return lines
 
 
 # -- compare -------------------------------------------------------------------
@@ -228,6 +269,7 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     yield _compare_table(report)
     for v in report.variants:
         yield from _failures(v)
+    yield from _placement(report.variants)
     yield Text(f"Runs kept in {report.folder}", style="dim")
 
 
@@ -270,6 +312,7 @@ def seeds_markdown(report: SeedsReport) -> str:
     title, _ = seeds_headline(report)
     lines = [f"### reprokit seeds `{report.variant.label}`", "", f"**{title}**", "", seeds_explanation(report), ""]
     lines += _metrics_markdown(report.variant.metrics)
+    lines += _placement_markdown([report.variant])
     return "\n".join(lines) + "\n"
 
 
@@ -305,7 +348,13 @@ def compare_markdown(report: CompareReport) -> str:
                 c.outcome.label,
             ]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _placement_markdown(report.variants)
     return "\n".join(lines) + "\n"
+
+
+def _placement_markdown(variants: Sequence[VariantResult]) -> list[str]:
+    found = placement(variants)
+    return ["", *[("⚠ " if warn else "") + line for line, warn in found]] if found else []
 
 
 def _metrics_markdown(metrics: tuple[MetricStats, ...]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import shlex
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 
 from reprokit import __version__
+from reprokit.baseline import environment_differences
 from reprokit.comparison import class_agreement
 from reprokit.metrics import Mode, all_names, direction, headline, resolve_mode
-from reprokit.stats import Effect, Summary, compare_samples, decide, holm, summarize
+from reprokit.stats import ALPHA, Effect, Summary, compare_samples, decide, differs_by_group, holm, summarize
 from reprokit.study import VariantRuns
 from reprokit.studystore import RunResult
 from reprokit.vocabulary import Outcome
@@ -92,6 +94,9 @@ class VariantResult:
         repeat: the repeated seed, if one was run.
         same_model: every seed gave bit-identical final weights (the script
             fixes its own seeds, or draws no random numbers).
+        nodes: where the runs ran (Ray nodes, or this machine), with how many runs each.
+        by_node: metrics whose values differ between nodes beyond chance
+            (Kruskal–Wallis p < 0.05), with that p-value.
     """
 
     label: str
@@ -104,6 +109,8 @@ class VariantResult:
     agreement: Agreement | None
     repeat: RepeatCheck | None
     same_model: bool
+    nodes: tuple[tuple[str, int], ...] = ()
+    by_node: tuple[tuple[str, float], ...] = ()
 
     @property
     def failed(self) -> tuple[RunResult, ...]:
@@ -124,6 +131,8 @@ class VariantResult:
             "repeat": None if self.repeat is None else _repeat_dict(self.repeat),
             "same_model_for_every_seed": self.same_model,
             "failed_runs": len(self.failed),
+            "nodes": [{"node": name, "runs": count} for name, count in self.nodes],
+            "differs_by_node": [{"metric": name, "p_value": p} for name, p in self.by_node],
             "runs": [_run_dict(r) for r in self.runs],
         }
 
@@ -295,7 +304,28 @@ def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> 
         agreement=_agreement(runs, ok),
         repeat=_repeat_check(runs),
         same_model=len(ok) > 1 and len({tuple(sorted(r.weights.items())) for r in ok}) == 1,
+        nodes=tuple(Counter(_node(r) for r in runs.results if _node(r)).items()),
+        by_node=_by_node(ok, metrics),
     )
+
+
+def _node(run: RunResult) -> str:
+    """Where a run ran: its Ray node, else its machine."""
+    return str(run.environment.get("ray_node") or run.environment.get("node") or "")
+
+
+def _by_node(runs: Sequence[RunResult], metrics: Sequence[MetricStats]) -> tuple[tuple[str, float], ...]:
+    """The metrics whose values differ by node (several nodes, p < 0.05): nodes that compute differently."""
+    nodes = sorted({_node(r) for r in runs})
+    if len(nodes) < 2:
+        return ()
+    found = []
+    for m in metrics:
+        groups = [[r.metrics[m.name] for r in runs if _node(r) == n and m.name in r.metrics] for n in nodes]
+        p = differs_by_group(groups)
+        if p is not None and p < ALPHA:
+            found.append((m.name, p))
+    return tuple(found)
 
 
 def _metric_stats(name: str, runs: Sequence[RunResult], mode: Mode | None) -> MetricStats:
@@ -362,6 +392,9 @@ def _repeat_check(runs: VariantRuns) -> RepeatCheck | None:
     original = next((r for r in runs.results if r.seed == repeat.seed and not r.repeat), None)
     if original is None or not original.ok or not repeat.ok:
         return RepeatCheck(repeat.seed, None, ("one of the two runs failed",))
+    elsewhere = environment_differences(original.environment, repeat.environment)
+    if elsewhere:  # bits are never compared across machines
+        return RepeatCheck(repeat.seed, None, (f"the two runs ran in different environments ({', '.join(elsewhere)})",))
     differences = [f"final weights of {m}" for m in original.weights if original.weights[m] != repeat.weights.get(m)]
     for name, value in original.metrics.items():
         other = repeat.metrics.get(name)
@@ -413,6 +446,8 @@ def _run_dict(r: RunResult) -> dict[str, Any]:
         "wall_seconds": r.wall_seconds,
         "cached": r.cached,
         "metrics": dict(r.metrics),
+        "node": _node(r) or None,
+        "retries": list(r.retries),
     }
 
 

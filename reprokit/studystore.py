@@ -55,6 +55,8 @@ class RunResult:
         probes: a fingerprint of the batch each model's predictions were taken on.
         environment: what ran it (CPU, versions, threads, GPUs).
         cached: the result was read from the study folder (``--resume``).
+        retries: why Ray lost earlier attempts of this run (each retried
+            from the start, exactly: every seed is fixed).
     """
 
     seed: int
@@ -68,6 +70,7 @@ class RunResult:
     probes: Mapping[str, str] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
     cached: bool = False
+    retries: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -95,6 +98,7 @@ class RunResult:
             "weights": dict(self.weights),
             "probes": dict(self.probes),
             "environment": finite(dict(self.environment)),
+            "retries": list(self.retries),
         }
 
     @classmethod
@@ -113,6 +117,7 @@ class RunResult:
             probes={str(k): str(v) for k, v in data["probes"].items()},
             environment=dict(data.get("environment", {})),
             cached=cached,
+            retries=tuple(str(r) for r in data.get("retries", ())),
         )
 
 

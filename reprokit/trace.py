@@ -104,6 +104,8 @@ class RunTrace:
     files_written: tuple[str, ...] = ()
     user_files_changed: tuple[str, ...] = ()
     folder: Path | None = None
+    retries: tuple[str, ...] = ()
+    """Why Ray lost earlier attempts of this run (each retried from the start; empty: none)."""
     xla_steps: bool = False
     evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """The results of the last ``Model.evaluate`` call of each model the script evaluated, by model label."""

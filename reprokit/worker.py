@@ -223,6 +223,7 @@ def environment() -> dict[str, Any]:
         "cpu_flags": _cpu_flags(),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "gpu_models": [_gpu_model(d) for d in tf.config.list_physical_devices("GPU")],
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "op_determinism": tf_config.is_op_determinism_enabled(),
@@ -257,6 +258,17 @@ def _cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
+
+
+def _gpu_model(device: Any) -> str:
+    """The GPU's model and compute capability (two GPUs of one model compute the same bits)."""
+    import tensorflow as tf
+
+    try:
+        details = tf.config.experimental.get_device_details(device)
+    except (ValueError, RuntimeError):
+        return ""
+    return f"{details.get('device_name', '')} {details.get('compute_capability', '')}".strip()
 
 
 def _cpu_model() -> str:
