@@ -3,7 +3,7 @@
 :class:`Execution` is converted from ``--executor``, ``--ray-address``,
 ``--cpus-per-run`` and ``--gpus-per-run`` where they enter, and checked
 there; :func:`executing` opens what a command's runs need (nothing for the
-local executor, a Ray connection for ``ray``: see :mod:`reprokit.raycluster`).
+local executor, a Ray connection for ``ray``: see :mod:`reprokit.raysession`).
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def ray_slots() -> int:
     Runs are handed to Ray no faster than that, so they start in the order
     asked (a check's linked runs together) rather than in Ray's queue order.
     """
-    from reprokit import raycluster
+    from reprokit import raysession
 
-    return max(1, raycluster.active().slots)
+    return max(1, raysession.active().slots)
 
 
 @contextmanager
@@ -105,7 +105,7 @@ def executing(execution: Execution, one_node: bool = False) -> Iterator[None]:
     if not execution.ray:
         yield
         return
-    from reprokit import raycluster
+    from reprokit import raysession
 
-    with raycluster.session(execution, one_node):
+    with raysession.session(execution, one_node):
         yield

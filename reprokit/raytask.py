@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import queue
 import shutil
@@ -30,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -40,13 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.protocol import CONFIG_VAR, StopRequest, WorkerConfig
-from reprokit.workdirs import LINKED_WHOLE, Changes, Mirror, carry, changes, mirror
-
-PACKAGE_LIMIT = 512 << 20
-"""Bytes of the user's folder sent to other machines at most (as Ray's own ``working_dir``)."""
-
-FILES_BACK_LIMIT = 64 << 20
-"""Bytes of written files a run sends back at most (a later run may start among them)."""
+from reprokit.raypackage import extract, files_of, relative_files, unpack
+from reprokit.workdirs import Changes, Mirror, carry, changes, mirror
 
 OUTPUT_TAIL = 64 << 10
 """Bytes of the script's stdout and stderr sent back (the parent shows the last lines)."""
@@ -203,7 +196,7 @@ def _train(
         stdout=_tail(root / "stdout"),
         stderr=_tail(root / "stderr"),
         changes=found,
-        files=_pack_files(folder.root, found.written),
+        files=files_of(folder.root, found.written),
     )
 
 
@@ -222,8 +215,8 @@ def _prepare(
     else:
         raise RuntimeError(f"{socket.gethostname()} is not the machine the command runs on, and no package came")
     if overlay is not None:
-        _extract(overlay, root / "overlay")
-        carry(tuple(_relative_files(root / "overlay")), root / "overlay", folder.root)
+        extract(overlay, root / "overlay")
+        carry(tuple(relative_files(root / "overlay")), root / "overlay", folder.root)
     function = config.function
     if function is not None and request.call is not None:
         call_path = root / "call.pkl"
@@ -305,78 +298,6 @@ def _remote_environment(env: Mapping[str, str]) -> dict[str, str]:
     result = {k: v for k, v in os.environ.items() if not k.startswith(COMPUTE_VARS)}
     result.update({k: v for k, v in env.items() if k.startswith(COMPUTE_VARS)})
     return result
-
-
-def package(folder: Path, script: Path, skip: Path | None = None) -> tuple[bytes, str]:
-    """The user's folder as a tar for other machines, and the script's path inside it.
-
-    Folders a run never needs mirrored (``.git``, virtual environments,
-    caches: :data:`reprokit.workdirs.LINKED_WHOLE`) are left out; a script
-    outside the folder is added as ``.reprokit-script/NAME``.
-
-    Raises:
-        ValueError: the folder holds more than :data:`PACKAGE_LIMIT` bytes.
-    """
-    buffer = io.BytesIO()
-    total = 0
-    skipped = {os.path.realpath(p) for p in (skip,) if p is not None}
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for base, dirs, files in os.walk(folder, followlinks=True):
-            dirs[:] = sorted(
-                d for d in dirs if d not in LINKED_WHOLE and os.path.realpath(os.path.join(base, d)) not in skipped
-            )
-            for name in sorted(files):
-                path = Path(base) / name
-                with contextlib.suppress(OSError):
-                    total += path.stat().st_size
-                    if total > PACKAGE_LIMIT:
-                        raise ValueError(
-                            f"{folder} holds more than {PACKAGE_LIMIT >> 20} MiB to send to the Ray cluster's "
-                            "other machines: run reprokit from a folder that holds only what the script needs"
-                        )
-                    tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
-        try:
-            inside = script.resolve().relative_to(folder.resolve()).as_posix()
-        except ValueError:
-            inside = f".reprokit-script/{script.name}"
-            tar.add(script, arcname=inside)
-    return buffer.getvalue(), inside
-
-
-def unpack(data: bytes, root: Path) -> Mirror:
-    """Unpacks a :func:`package` into ``root``: the run's folder, every file its own copy."""
-    _extract(data, root)
-    copied = {}
-    for rel in _relative_files(root):
-        stat = (root / rel).stat()
-        copied[rel] = (stat.st_size, stat.st_mtime_ns)
-    return Mirror(root, root, copied)
-
-
-def _pack_files(root: Path, written: tuple[str, ...]) -> bytes | None:
-    """A tar of the files a run wrote (None beyond :data:`FILES_BACK_LIMIT`)."""
-    if not written:
-        return None
-    total = sum((root / rel).stat().st_size for rel in written if (root / rel).is_file())
-    if total > FILES_BACK_LIMIT:
-        return None
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for rel in written:
-            tar.add(root / rel, arcname=rel, recursive=False)
-    return buffer.getvalue()
-
-
-def _extract(data: bytes, root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        tar.extractall(root, filter="data")
-
-
-def _relative_files(root: Path) -> list[str]:
-    return sorted(
-        (Path(base) / name).relative_to(root).as_posix() for base, _, files in os.walk(root) for name in files
-    )
 
 
 def _tail(path: Path) -> bytes:

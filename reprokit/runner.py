@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from reprokit.early import EarlyExit
 from reprokit.errors import ReprokitError, ScriptFailedError
@@ -44,31 +44,11 @@ from reprokit.settings import child_environment
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.workdirs import carry, changes, mirror
 
-if TYPE_CHECKING:
-    from reprokit.raycluster import Node, Task
-    from reprokit.raytask import Finished, RunRequest
-
 OnEvent = Callable[[RunSpec, Event], None]
 """Called with every event of every run as it arrives (see :mod:`reprokit.protocol`)."""
 
 _TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|E0000|I0000|W0000)")
 TAIL_LINES = 25
-RETRIES = 2
-"""Times a run that Ray lost (its worker or node died) is started again; a script's failure never is."""
-
-
-class RunLostError(ScriptFailedError):
-    """Ray lost a run more than :data:`RETRIES` times (its workers or nodes kept dying).
-
-    Not the script's failure, but treated as one: a check ends with exit 3, a
-    seed study records the run as failed and goes on.
-    """
-
-
-def raycluster_lost(name: str) -> Exception:
-    from reprokit.raycluster import RunLost
-
-    return RunLost(f"the task of run {name} ended without its result")
 
 
 @dataclass(frozen=True)
@@ -143,7 +123,6 @@ class Runner:
         self.workdir = workdir
         self.on_event = on_event
         self.execution = execution or Execution()
-        self._tasks: dict[str, Task] = {}  # run name -> its live Ray task
         self.monitor: EarlyExit | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = False  # set by kill_all: no run starts after it
@@ -206,11 +185,6 @@ class Runner:
 
     def stop(self, name: str, step: int) -> None:
         """Asks the live run ``name`` to end after optimizer step ``step`` (early exit)."""
-        if self.execution.ray:
-            from reprokit import raycluster
-
-            raycluster.active().stop(str(self.workdir / name), step)  # a retry finds it too
-            return
         with self._lock:
             control = self._control.get(name)
         if control is not None:
@@ -221,15 +195,9 @@ class Runner:
     def run(self, spec: RunSpec, node: str | None = None) -> RunTrace:
         """Runs one training; raises ScriptFailedError if the script fails.
 
-        ``node``: the Ray node to run on if it can (a repeat goes where its original ran).
+        ``node``: where to run if the executor has nodes (see :class:`reprokit.rayrunner.RayRunner`).
         """
-        with self._lock:
-            if self._stopping:
-                raise ReprokitError(f"run {spec.name} was not started: the check already ended")
-        run_dir = self.workdir / spec.name
-        run_dir.mkdir(parents=True)
-        if self.execution.ray:
-            return self._run_on_ray(spec, run_dir, node)
+        run_dir = self._run_dir(spec)
         builder = TraceBuilder(spec)
         started = time.monotonic()
         mirrored = mirror(self.folder, run_dir / "cwd", skip=self.workdir)
@@ -246,7 +214,7 @@ class Runner:
             raise ScriptFailedError(
                 f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
                 spec.name,
-                _tail(run_dir / "stderr"),
+                tail(run_dir / "stderr"),
             ) from None
         finally:
             _kill_group(proc)  # the script's own children too, whatever happened
@@ -258,7 +226,7 @@ class Runner:
         reader.join()
         if self.monitor is not None:
             self.monitor.finish(spec.name)
-        _raise_for_failure(spec, builder, proc.returncode, run_dir)
+        raise_for_failure(spec, builder, proc.returncode, run_dir)
         found = changes(mirrored)
         trace = builder.build(time.monotonic() - started, run_dir / "arrays.npz")
         environment = {**trace.environment, "node": platform.node()}
@@ -270,93 +238,14 @@ class Runner:
             folder=mirrored.root,
         )
 
-    def _run_on_ray(self, spec: RunSpec, run_dir: Path, node: str | None) -> RunTrace:
-        """Runs one training as a Ray task; a run Ray loses is retried from its start, at most RETRIES times."""
-        from reprokit import raycluster
-
-        cluster = raycluster.active()
-        earlier = self.carried.get(spec.name)
-        overlay = None
-        if earlier is not None and earlier.folder is not None and earlier.files_written:
-            overlay = raycluster.overlay(earlier.files_written, earlier.folder)
-        request = self._request(spec, run_dir)
-        lost: list[str] = []
-        while True:
-            builder = TraceBuilder(spec)
-            task = cluster.submit(request, self.folder, overlay, self.monitor is not None, node)
-            with self._lock:
-                stopping = self._stopping
-                self._tasks[spec.name] = task
-            if stopping:
-                task.cancel()
-            try:
-                finished, where, started = self._follow(task, spec, builder)
-                break
-            except raycluster.RunLost as e:
-                lost.append(str(e))
-                if len(lost) > RETRIES:
-                    raise RunLostError(
-                        f"run {spec.name} was lost {len(lost)} times on the Ray cluster (last: {e})", spec.name
-                    ) from None
-                if self.monitor is not None:
-                    self.monitor.restart(spec.name)
-            finally:
-                with self._lock:
-                    self._tasks.pop(spec.name, None)
-        if self.monitor is not None:
-            self.monitor.finish(spec.name)
-        folder = raycluster.receive(finished, run_dir)
-        if finished.timed_out:
-            raise ScriptFailedError(
-                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
-                spec.name,
-                _tail(run_dir / "stderr"),
-            )
-        _raise_for_failure(spec, builder, finished.returncode, run_dir)
-        trace = builder.build(time.monotonic() - started, run_dir / "arrays.npz")
-        return replace(
-            trace,
-            environment={**trace.environment, "node": where.hostname, "ray_node": where.label, "ray_node_id": where.id},
-            files_written=finished.changes.written,
-            user_files_changed=finished.changes.user_files_changed,
-            folder=folder,
-            retries=tuple(lost),
-        )
-
-    def _follow(self, task: Task, spec: RunSpec, builder: TraceBuilder) -> tuple[Finished, Node, float]:
-        """Feeds a task's events to ``builder`` as they arrive; its end, its node, when it started there."""
-        from reprokit.raycluster import Node
-        from reprokit.raytask import Finished, Lines, Placed
-
-        node, started = Node("", "", ""), time.monotonic()
-        for message in task.messages():
-            if isinstance(message, Placed):
-                node, started = Node(message.node, message.hostname, message.address), time.monotonic()
-                if self.on_event is not None:
-                    self.on_event(spec, LaunchedEvent(message.pid))
-            elif isinstance(message, Lines):
-                for line in message.lines:
-                    self._feed(builder, line)
-            elif isinstance(message, Finished):
-                return message, node, started
-        raise raycluster_lost(spec.name)
-
-    def _request(self, spec: RunSpec, run_dir: Path) -> RunRequest:
-        """What a Ray task needs to run ``spec``: the worker's settings, the environment, the origin."""
-        from reprokit.raytask import Origin, RunRequest
-
-        config = self._config(spec, events_fd=-1, control_fd=None, arrays_path="")
-        function = self.target.function
-        return RunRequest(
-            name=spec.name,
-            key=str(run_dir),
-            config=config,
-            env=child_environment(spec.controls, os.environ),
-            origin=Origin.here(self.folder.resolve(), self.target.script.resolve()),
-            timeout=self.target.timeout,
-            gpus=self.execution.gpus_per_run,
-            call=function.call if function is not None else None,
-        )
+    def _run_dir(self, spec: RunSpec) -> Path:
+        """The run's own folder in the check's (raises if the check already ended: no run starts then)."""
+        with self._lock:
+            if self._stopping:
+                raise ReprokitError(f"run {spec.name} was not started: the check already ended")
+        run_dir = self.workdir / spec.name
+        run_dir.mkdir(parents=True)
+        return run_dir
 
     def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
         """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
@@ -438,14 +327,11 @@ class Runner:
         with self._lock:
             self._stopping = True
             live = list(self._live)
-            tasks = list(self._tasks.values())
         for proc in live:
             _kill_group(proc)
-        for task in tasks:
-            task.cancel()
 
 
-def _raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | None, run_dir: Path) -> None:
+def raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | None, run_dir: Path) -> None:
     """Raises what went wrong in a finished run, if anything did."""
     if builder.setup_error is not None:
         raise ReprokitError(
@@ -456,14 +342,14 @@ def _raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | N
         raise DeterminismRefusedError(
             f"TensorFlow refused to run the script in run {spec.name} with op determinism on: {builder.refusal.error}",
             spec.name,
-            _tail(run_dir / "stderr"),
+            tail(run_dir / "stderr"),
             builder.refusal,
         )
     if builder.error is not None or returncode != 0 or builder.end is None:
         raise ScriptFailedError(
             f"the script failed in run {spec.name}: {_failure(builder.error, returncode)}",
             spec.name,
-            _tail(run_dir / "stderr"),
+            tail(run_dir / "stderr"),
         )
 
 
@@ -483,7 +369,7 @@ def _failure(error: str | None, returncode: int | None) -> str:
     return "the process ended before reporting its results (os._exit?)"
 
 
-def _tail(path: Path) -> str:
+def tail(path: Path) -> str:
     """The script's last error output, from its last traceback if it has one."""
     try:
         lines = path.read_text(errors="replace").splitlines()

@@ -24,8 +24,9 @@ from reprokit.comparison import Comparison, compare_runs
 from reprokit.early import EarlyExit
 from reprokit.errors import NoTrainingError, ScriptFailedError, UsageError
 from reprokit.execution import Execution, ray_slots
+from reprokit.rayrunner import runner_for
 from reprokit.refusals import DeterminismRefusedError, Refusal
-from reprokit.runner import OnEvent, Runner, Target
+from reprokit.runner import OnEvent, Target
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import RunSpec, RunTrace
 from reprokit.vocabulary import Pair
@@ -152,7 +153,7 @@ def run_batch(
     ray = options.execution.ray
     jobs = options.jobs or (ray_slots() if ray else default_jobs(len(specs)))
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
-        runner = Runner(target, Path(workdir), on_event, options.execution)
+        runner = runner_for(target, Path(workdir), on_event, options.execution)
         runner.carried = dict(carried or {})
         names = {s.name for s in specs}
         if early:

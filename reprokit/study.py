@@ -34,6 +34,7 @@ from reprokit.errors import NoTrainingError, ScriptFailedError
 from reprokit.execution import Execution, executing, ray_slots
 from reprokit.fingerprint import combine
 from reprokit.metrics import run_metrics
+from reprokit.rayrunner import runner_for
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.runs import require_training, saved_arrays, validate_script
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
@@ -168,7 +169,7 @@ def _execute(
     jobs = options.jobs or (ray_slots() if options.execution.ray else default_jobs(len(todo)))
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [
-            Runner(t, Path(workdir) / f"variant-{i}", on_event, options.execution) for i, t in enumerate(targets)
+            runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.execution) for i, t in enumerate(targets)
         ]
         execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")

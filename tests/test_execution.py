@@ -10,7 +10,8 @@ import pytest
 from reprokit.baseline import environment_differences
 from reprokit.errors import UsageError
 from reprokit.execution import Execution, Executor
-from reprokit.raytask import Origin, _remote_environment, package, unpack
+from reprokit.raypackage import package, unpack
+from reprokit.raytask import Origin, _remote_environment
 from reprokit.stats import differs_by_group
 from reprokit.studyrender import placement
 from reprokit.studyreport import VariantResult
@@ -86,7 +87,7 @@ def test_a_script_outside_the_folder_travels_in_the_package_beside_it(tmp_path):
 
 
 def test_a_folder_too_large_to_send_is_refused_with_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr("reprokit.raytask.PACKAGE_LIMIT", 10)
+    monkeypatch.setattr("reprokit.raypackage.PACKAGE_LIMIT", 10)
     (tmp_path / "data.bin").write_bytes(b"\0" * 11)
     (tmp_path / "train.py").write_text("")
     with pytest.raises(ValueError, match="run reprokit from a folder that holds only what the script needs"):
