@@ -8,8 +8,9 @@ executor, both with the same number of runs at once, as the median of
 ``--repeat`` interleaved rounds. Two Ray figures:
 
 - on a Ray cluster already running on this machine (``ray start --head``,
-  started once before the rounds): Ray's own overhead per run (a task, a
-  fresh worker process for it, the events streamed back) — the target;
+  started once before the rounds, found without ``--ray-address``): Ray's
+  own overhead per run (a task, a fresh worker process for it, the events
+  streamed back) — the target;
 - with a Ray instance started and stopped by the command itself (no cluster
   running): what a one-off ``--executor ray`` on a laptop costs.
 
@@ -69,12 +70,11 @@ def main() -> None:
         env=ENV,
     )
     try:
-        address = f"127.0.0.1:{port}"
         time.sleep(8)  # the cluster comes up
         rounds: dict[str, list[float]] = {"local": [], "cluster": [], "instance": []}
         for _ in range(args.repeat):  # interleaved, so that drifts of the machine hit all alike
             rounds["local"].append(study(args.seeds, jobs))
-            rounds["cluster"].append(study(args.seeds, jobs, "--executor", "ray", "--ray-address", address))
+            rounds["cluster"].append(study(args.seeds, jobs, "--executor", "ray"))  # finds the cluster running here
         os.killpg(head.pid, signal.SIGKILL)  # the cluster and everything under it
         head.wait()
         for _ in range(args.repeat):
@@ -87,7 +87,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {jobs} runs at once")
     print(f"script: {SCRIPT.relative_to(ROOT)}, {args.seeds} seeds, --no-repeat, median of {args.repeat} rounds")
     print(f"  local executor                             {median['local']:7.1f} s")
-    print(f"  Ray, a cluster running here (--ray-address) {median['cluster']:6.1f} s")
+    print(f"  Ray, a cluster running here                {median['cluster']:7.1f} s")
     print(f"  Ray, an instance started for the command   {median['instance']:7.1f} s")
     print(f"Ray cluster ÷ local (target ≤ 1.10):         {median['cluster'] / median['local']:.3f}")
     print(f"Ray instance per command ÷ local:            {median['instance'] / median['local']:.3f}")
