@@ -23,9 +23,7 @@ the report answers the seed question with.
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,22 +53,16 @@ class EarlyExit:
     Args:
         pairs: ``(name, run_a, run_b)`` for every pair of the check.
         stop: called once per run with the optimizer step to stop after.
-        lag: seconds a run's points and a stop request may take to travel
-            (Ray tasks send events in batches): the stop step is moved on by
-            the steps the fastest run makes in that time, so no run has
-            passed it when the request arrives.
     """
 
     pairs: Sequence[tuple[str, str, str]]
     stop: Stop
-    lag: float = 0.0
     _pairs: list[_Pair] = field(init=False)
     _points: dict[str, list[Point]] = field(init=False, default_factory=dict)
     _index: dict[str, dict[tuple[str, int], Point]] = field(init=False, default_factory=dict)
     _stopped: dict[str, int] = field(init=False, default_factory=dict)
     _decided: set[str] = field(init=False, default_factory=set)
     _finished: set[str] = field(init=False, default_factory=set)
-    _pace: dict[str, tuple[float, int, float]] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -85,19 +77,11 @@ class EarlyExit:
         """Takes a new point of ``run`` (thread-safe); may ask runs to stop."""
         with self._lock:
             self._points.setdefault(run, []).append(point)
-            self._note_pace(run, point)
             self._index.setdefault(run, {})[(point.model, point.step)] = point
             for pair in self._pairs:
                 if run in (pair.a, pair.b) and not pair.settled:
                     self._update(pair, run, point)
             self._stop_settled_runs()
-
-    def restart(self, run: str) -> None:
-        """Forgets ``run``'s points: it starts again from the first step (Ray lost it; the retry is exact)."""
-        with self._lock:
-            self._points.pop(run, None)
-            self._index.pop(run, None)
-            self._pace.pop(run, None)
 
     def finish(self, run: str) -> None:
         """Notes that ``run`` ended: its partners no longer wait for it to reach their stop step."""
@@ -133,7 +117,7 @@ class EarlyExit:
             self._decided |= runs
             if runs & self._finished:
                 continue  # one of them ended already: all train to the end, to the same final step
-            step = max(self._progress(r) for r in runs) + STOP_MARGIN + self._lag_steps(runs)
+            step = max(self._progress(r) for r in runs) + STOP_MARGIN
             for run in sorted(runs):
                 self._stopped[run] = step
                 self.stop(run, step)
@@ -149,22 +133,6 @@ class EarlyExit:
                 pairs += group[1]
             groups.append((runs, pairs))
         return groups
-
-    def _note_pace(self, run: str, point: Point) -> None:
-        """Keeps when ``run`` was first seen and its steps per second since (for :attr:`lag`)."""
-        if not self.lag:
-            return
-        now = time.monotonic()
-        first = self._pace.get(run)
-        if first is None:
-            self._pace[run] = (now, point.step, 0.0)
-        elif now > first[0]:
-            self._pace[run] = (first[0], first[1], (point.step - first[1]) / (now - first[0]))
-
-    def _lag_steps(self, runs: set[str]) -> int:
-        """Steps the fastest of ``runs`` makes in :attr:`lag` seconds."""
-        rates = [self._pace[r][2] for r in runs if r in self._pace]
-        return math.ceil(self.lag * max(rates, default=0.0))
 
     def _progress(self, run: str) -> int:
         """Optimizer steps ``run`` has made (at most: a model trained by two optimizers counts twice)."""

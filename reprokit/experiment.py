@@ -343,10 +343,22 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
     if any(t.stopped_at_max_steps for t in traces):
         notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
     early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
-    if early:
+    steps = {t.spec.name: t.steps for t in traces}
+    apart = [
+        f"{a} and {b}"
+        for _, a, b in PAIRS
+        if a in steps and b in steps and steps[a] != steps[b] and any(t.stopped_early for t in traces)
+    ]
+    if early and not apart:
         notes.append(
             f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "
             "of a pair compares its two runs at that step (--full trains every run to the end)."
+        )
+    elif early:  # a stop request reached a run after the step it named (a loaded machine, Ray's batches)
+        notes.append(
+            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; {', '.join(apart)} "
+            "ended at different steps, so their final figures (max |Δw|, agreement, final loss) compare "
+            "different steps; the divergence itself is exact (--full trains every run to the end)."
         )
     threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
     if len(threads) > 1:
@@ -366,7 +378,8 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
     if nodes:
         notes.append(
             f"Every run ran as a Ray task on node {', '.join(nodes)}: a check sends all its runs to one node, "
-            "so no pair is compared across machines."
+            "so no pair is compared across machines. On Ray every run trains to the end (no early exit: a "
+            "request to stop after a step cannot be sure to reach a run before it passes that step)."
         )
     for t in traces:
         if t.retries:

@@ -1,4 +1,4 @@
-"""A connected Ray cluster as one command uses it: tasks submitted, their messages, early-exit requests.
+"""A connected Ray cluster as one command uses it: tasks submitted, and their messages.
 
 Each run is one task (``max_calls=1``: the task's worker process is never
 reused) that starts the reprokit worker as a fresh subprocess on its node
@@ -54,7 +54,6 @@ class Cluster:
 
         self.execution = execution
         self.node = node  # every run goes to this node (a check: its pairs never compare across machines)
-        self._control: Any = None
         self._packages: dict[tuple[str, str], tuple[Any, str]] = {}
         self._lock = threading.Lock()
         self._remote = ray.remote(max_calls=1)(train)  # a fresh worker process per task: none is reused
@@ -62,26 +61,10 @@ class Cluster:
         self.others = _other_machines(nodes)
         self.slots = sum(slots_of(n["Resources"], execution) for n in nodes if node is None or n["NodeID"] == node)
 
-    def control(self) -> Any:
-        """The actor holding early-exit requests (made when first needed)."""
-        import ray
-
-        with self._lock:
-            if self._control is None:
-                self._control = ray.remote(num_cpus=0)(_Control).remote()
-            return self._control
-
-    def stop(self, name: str, step: int) -> None:
-        """Asks the run ``name`` to end after optimizer step ``step`` (early exit)."""
-        self.control().stop.remote(name, step)
-
-    def submit(
-        self, request: RunRequest, folder: Path, overlay: bytes | None, control: bool, node: str | None = None
-    ) -> Task:
+    def submit(self, request: RunRequest, folder: Path, overlay: bytes | None, node: str | None = None) -> Task:
         """Starts one run as a Ray task; its messages arrive through the returned :class:`Task`.
 
-        ``control``: the run takes early-exit requests; ``node``: run there if
-        it can (else anywhere). A check's session sends every run to its one node.
+        ``node``: run there if it can (else anywhere). A check's session sends every run to its one node.
         """
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -97,9 +80,7 @@ class Cluster:
         elif node is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
         request = replace(request, script_in_package=inside)
-        generator = self._remote.options(**options).remote(
-            request, package_ref, overlay, self.control() if control else None
-        )
+        generator = self._remote.options(**options).remote(request, package_ref, overlay)
         return Task(generator)
 
     def _package(self, folder: Path, script: Path) -> tuple[Any, str]:
@@ -146,19 +127,6 @@ class Task:
 
         with contextlib.suppress(Exception):
             ray.cancel(self.generator, force=True)
-
-
-class _Control:
-    """An actor: the early-exit requests of a check's runs, polled by their tasks."""
-
-    def __init__(self) -> None:
-        self.steps: dict[str, int] = {}
-
-    def stop(self, name: str, step: int) -> None:
-        self.steps[name] = step
-
-    def requested(self, name: str) -> int | None:
-        return self.steps.get(name)
 
 
 def slots_of(resources: dict[str, float], execution: Execution) -> int:

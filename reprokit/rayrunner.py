@@ -54,9 +54,6 @@ class RayRunner(Runner):
         self._tasks: dict[str, Task] = {}  # run name -> its live task
         self._task_lock = threading.Lock()
 
-    def stop(self, name: str, step: int) -> None:
-        active().stop(self._key(name), step)  # kept by the session's actor: a retry finds it too
-
     def run(self, spec: RunSpec, node: str | None = None) -> RunTrace:
         """Runs one training as a Ray task, on ``node`` if it can; raises ScriptFailedError if the script fails."""
         run_dir = self._run_dir(spec)
@@ -68,7 +65,7 @@ class RayRunner(Runner):
         lost: list[str] = []
         while True:
             builder = TraceBuilder(spec)
-            task = active().submit(request, self.folder, files, self.monitor is not None, node)
+            task = active().submit(request, self.folder, files, node)
             self._track(spec.name, task)
             try:
                 finished, where, started = self._follow(task, spec, builder)
@@ -79,13 +76,9 @@ class RayRunner(Runner):
                     raise RunLostError(
                         f"run {spec.name} was lost {len(lost)} times on the Ray cluster (last: {e})", spec.name
                     ) from None
-                if self.monitor is not None:
-                    self.monitor.restart(spec.name)
             finally:
                 with self._task_lock:
                     self._tasks.pop(spec.name, None)
-        if self.monitor is not None:
-            self.monitor.finish(spec.name)
         folder = receive(finished, run_dir)
         if finished.timed_out:
             raise ScriptFailedError(
@@ -140,7 +133,6 @@ class RayRunner(Runner):
         function = self.target.function
         return RunRequest(
             name=spec.name,
-            key=self._key(spec.name),
             config=self._config(spec, events_fd=-1, control_fd=None, arrays_path=""),
             env=child_environment(spec.controls, os.environ),
             origin=Origin.here(self.folder.resolve(), self.target.script.resolve()),
@@ -148,7 +140,3 @@ class RayRunner(Runner):
             gpus=self.execution.gpus_per_run,
             call=function.call if function is not None else None,
         )
-
-    def _key(self, name: str) -> str:
-        """The run's name among every run of the command (its early-exit requests' key)."""
-        return str(self.workdir / name)

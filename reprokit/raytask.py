@@ -25,19 +25,16 @@ import hashlib
 import os
 import queue
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from reprokit.protocol import CONFIG_VAR, StopRequest, WorkerConfig
+from reprokit.process import kill_group, start_worker
+from reprokit.protocol import WorkerConfig
 from reprokit.raypackage import extract, files_of, relative_files, unpack
 from reprokit.workdirs import Changes, Mirror, carry, changes, mirror
 
@@ -81,7 +78,6 @@ class RunRequest:
 
     Attributes:
         name: the run's name (``controlled-1``, ``seed-1234``).
-        key: the run's name among every run of the command (its early-exit requests' key).
         config: the worker's configuration; its pipes and paths are the node's own.
         env: the command's environment for this run (:func:`reprokit.settings.child_environment`).
         origin: where the command runs from.
@@ -92,7 +88,6 @@ class RunRequest:
     """
 
     name: str
-    key: str
     config: WorkerConfig
     env: Mapping[str, str]
     origin: Origin
@@ -136,56 +131,36 @@ class Finished:
     files: bytes | None = None
 
 
-def train(request: RunRequest, package: bytes | None, overlay: bytes | None, control: Any) -> Iterator[object]:
+def train(request: RunRequest, package: bytes | None, overlay: bytes | None) -> Iterator[object]:
     """Runs one training on this node; yields :class:`Placed`, :class:`Lines` and one :class:`Finished`.
 
     ``package`` is the user's folder (None when every node is on the
     command's machine), ``overlay`` the files an earlier run wrote that this
-    one starts among, ``control`` the actor holding early-exit requests (None
-    for seed studies).
+    one starts among.
     """
     root = Path(tempfile.mkdtemp(prefix=f"reprokit-{request.name}-"))
     try:
-        yield from _train(request, package, overlay, control, root)
+        yield from _train(request, package, overlay, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _train(
-    request: RunRequest, package: bytes | None, overlay: bytes | None, control: Any, root: Path
-) -> Iterator[object]:
+def _train(request: RunRequest, package: bytes | None, overlay: bytes | None, root: Path) -> Iterator[object]:
     folder, config, env = _prepare(request, package, overlay, root)
-    events_read, events_write = os.pipe()
-    control_read, control_write = os.pipe()
-    config = replace(config, events_fd=events_write, control_fd=control_read)
-    env[CONFIG_VAR] = config.to_json()
-    with open(root / "stdout", "wb") as out, open(root / "stderr", "wb") as err:
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "reprokit.worker"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                pass_fds=(events_write, control_read),
-                start_new_session=True,  # its own process group, killed as a whole
-                cwd=folder.root,
-            )
-        finally:
-            os.close(events_write)
-            os.close(control_read)
+    started = start_worker(config, env, root, folder.root)
+    proc, events_read = started.proc, started.events
+    os.close(started.control)  # no early exit on Ray: nothing to ask the run
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_read, args=(events_read, lines), daemon=True)
     reader.start()
     try:
         yield Placed(_node_id(), socket.gethostname(), _address(), proc.pid)
-        with os.fdopen(control_write, "w", encoding="utf-8") as requests:
-            timed_out = yield from _stream(request, lines, control, requests)
+        timed_out = yield from _stream(request, lines)
         if timed_out:
-            _kill_group(proc)
+            kill_group(proc)
         proc.wait()
     finally:
-        _kill_group(proc)  # the script's own children too, whatever ended the task
+        kill_group(proc)  # the script's own children too, whatever ended the task
     reader.join(timeout=5)
     found = Changes() if timed_out else changes(folder)
     arrays = Path(config.arrays_path)
@@ -226,18 +201,14 @@ def _prepare(
     return folder, config, _node_environment(env, request.gpus)
 
 
-def _stream(
-    request: RunRequest, lines: queue.Queue[str | None], control: Any, requests: Any
-) -> Generator[Lines, None, bool]:
+def _stream(request: RunRequest, lines: queue.Queue[str | None]) -> Generator[Lines, None, bool]:
     """Sends the worker's event lines on in batches until it ends; whether it ran out of time."""
     started = time.monotonic()
-    ended = sent_stop = False
+    ended = False
     while not ended:
         batch, ended = _gather(lines)
         if batch:
             yield Lines(tuple(batch))
-        if control is not None and not sent_stop:
-            sent_stop = _forward_stop(control, request.key, requests)
         if request.timeout is not None and time.monotonic() - started > request.timeout:
             return True
     return False
@@ -262,19 +233,6 @@ def _gather(lines: queue.Queue[str | None]) -> tuple[list[str], bool]:
         if line is None:
             return batch, True
         batch.append(line)
-
-
-def _forward_stop(control: Any, key: str, requests: Any) -> bool:
-    """Passes an early-exit request for this run to the worker; whether there was one."""
-    import ray
-
-    step = ray.get(control.requested.remote(key))
-    if step is None:
-        return False
-    with contextlib.suppress(OSError, ValueError):
-        requests.write(StopRequest(step).to_line() + "\n")
-        requests.flush()
-    return True
 
 
 def _node_environment(env: dict[str, str], gpus: float) -> dict[str, str]:
@@ -308,12 +266,6 @@ def _tail(path: Path) -> bytes:
             return f.read()
     except OSError:
         return b""
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _boot_id() -> str:

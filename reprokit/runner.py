@@ -14,7 +14,6 @@ import contextlib
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -28,8 +27,8 @@ from typing import IO
 from reprokit.early import EarlyExit
 from reprokit.errors import ReprokitError, ScriptFailedError
 from reprokit.execution import Execution
+from reprokit.process import kill_group, start_worker
 from reprokit.protocol import (
-    CONFIG_VAR,
     Event,
     FunctionTarget,
     InitEvent,
@@ -210,14 +209,14 @@ class Runner:
         try:
             proc.wait(timeout=self.target.timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise ScriptFailedError(
                 f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
                 spec.name,
                 tail(run_dir / "stderr"),
             ) from None
         finally:
-            _kill_group(proc)  # the script's own children too, whatever happened
+            kill_group(proc)  # the script's own children too, whatever happened
             with self._lock:
                 self._live.discard(proc)
                 control = self._control.pop(spec.name)
@@ -249,32 +248,15 @@ class Runner:
 
     def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
         """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
-        read_end, write_end = os.pipe()
-        control_read, control_write = os.pipe()
-        config = self._config(spec, write_end, control_read, str(run_dir / "arrays.npz"))
-        env = child_environment(spec.controls, os.environ)
-        env[CONFIG_VAR] = config.to_json()
-        with open(run_dir / "stdout", "wb") as out, open(run_dir / "stderr", "wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "reprokit.worker"],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    pass_fds=(write_end, control_read),
-                    start_new_session=True,  # its own process group, killed as a whole
-                    cwd=cwd,
-                )
-            finally:
-                os.close(write_end)
-                os.close(control_read)
+        config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
+        started = start_worker(config, child_environment(spec.controls, os.environ), run_dir, cwd)
+        proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)
             self._control[spec.name] = os.fdopen(control_write, "w", encoding="utf-8")
             stopping = self._stopping
         if stopping:  # the check ended while this run was starting
-            _kill_group(proc)
+            kill_group(proc)
         if self.on_event is not None:
             self.on_event(spec, LaunchedEvent(proc.pid))
         return proc, read_end
@@ -328,7 +310,7 @@ class Runner:
             self._stopping = True
             live = list(self._live)
         for proc in live:
-            _kill_group(proc)
+            kill_group(proc)
 
 
 def raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | None, run_dir: Path) -> None:
@@ -351,12 +333,6 @@ def raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | No
             spec.name,
             tail(run_dir / "stderr"),
         )
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _failure(error: str | None, returncode: int | None) -> str:

@@ -31,9 +31,6 @@ from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import RunSpec, RunTrace
 from reprokit.vocabulary import Pair
 
-RAY_LAG = 1.0
-"""Seconds a Ray run's points and stop requests may take to travel (events go in batches of 0.1 s)."""
-
 PAIRS = (
     (Pair.CONTROLLED, "controlled-1", "controlled-2"),
     (Pair.OPS, "ops-1", "ops-2"),
@@ -156,9 +153,8 @@ def run_batch(
         runner = runner_for(target, Path(workdir), on_event, options.execution)
         runner.carried = dict(carried or {})
         names = {s.name for s in specs}
-        if early:
-            pairs = [p for p in PAIRS if p[1] in names and p[2] in names]
-            runner.monitor = EarlyExit(pairs, runner.stop, RAY_LAG if ray else 0.0)
+        if early and not ray:  # on Ray a stop request cannot be sure to arrive before the step it names
+            runner.monitor = EarlyExit([p for p in PAIRS if p[1] in names and p[2] in names], runner.stop)
         done = Runs({})
 
         def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:
