@@ -113,7 +113,10 @@ class FunctionRef:
 
 
 class Runner:
-    """Runs specs in fresh processes, in parallel up to ``jobs``, here or as Ray tasks (``execution``)."""
+    """Runs specs in fresh processes on this machine, in parallel up to ``jobs``.
+
+    :class:`reprokit.rayrunner.RayRunner` runs them as Ray tasks instead.
+    """
 
     def __init__(
         self, target: Target, workdir: Path, on_event: OnEvent | None = None, execution: Execution | None = None
