@@ -344,11 +344,7 @@ def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
         notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
     early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
     steps = {t.spec.name: t.steps for t in traces}
-    apart = [
-        f"{a} and {b}"
-        for _, a, b in PAIRS
-        if a in steps and b in steps and steps[a] != steps[b] and any(t.stopped_early for t in traces)
-    ]
+    apart = [f"{a} and {b}" for _, a, b in PAIRS if a in steps and b in steps and steps[a] != steps[b]]
     if early and not apart:
         notes.append(
             f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "

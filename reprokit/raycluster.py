@@ -34,11 +34,10 @@ class RunLost(Exception):
 
 @dataclass(frozen=True)
 class Node:
-    """Where a run ran: Ray's node id, the machine's name and address."""
+    """Where a run ran: Ray's node id and the machine's name."""
 
     id: str
     hostname: str
-    address: str
 
     @property
     def label(self) -> str:

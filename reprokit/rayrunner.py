@@ -115,10 +115,10 @@ class RayRunner(Runner):
 
     def _follow(self, task: Task, spec: RunSpec, builder: TraceBuilder) -> tuple[Finished, Node, float]:
         """Feeds a task's events to ``builder`` as they arrive; its end, its node, when it started there."""
-        node, started = Node("", "", ""), time.monotonic()
+        node, started = Node("", ""), time.monotonic()
         for message in task.messages():
             if isinstance(message, Placed):
-                node, started = Node(message.node, message.hostname, message.address), time.monotonic()
+                node, started = Node(message.node, message.hostname), time.monotonic()
                 if self.on_event is not None:
                     self.on_event(spec, LaunchedEvent(message.pid))
             elif isinstance(message, Lines):

@@ -20,7 +20,6 @@ unpacked into the run's folder.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import queue
@@ -103,7 +102,6 @@ class Placed:
 
     node: str
     hostname: str
-    address: str
     pid: int
 
 
@@ -154,7 +152,7 @@ def _train(request: RunRequest, package: bytes | None, overlay: bytes | None, ro
     reader = threading.Thread(target=_read, args=(events_read, lines), daemon=True)
     reader.start()
     try:
-        yield Placed(_node_id(), socket.gethostname(), _address(), proc.pid)
+        yield Placed(_node_id(), socket.gethostname(), proc.pid)
         timed_out = yield from _stream(request, lines)
         if timed_out:
             kill_group(proc)
@@ -283,11 +281,3 @@ def _node_id() -> str:
     import ray
 
     return str(ray.get_runtime_context().get_node_id())
-
-
-def _address() -> str:
-    import ray
-
-    with contextlib.suppress(Exception):
-        return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
-    return ""
