@@ -36,6 +36,7 @@ from reprokit.comparison import Comparison, Divergence, short_name
 from reprokit.refusals import Refusal
 from reprokit.trace import Pin
 from reprokit.vocabulary import Pair, Source, Status, Verdict
+from reprokit.whyweights import why
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,12 @@ def stage_sentence(d: Divergence, xla_steps: bool = False) -> str:
     return ""
 
 
+def _why_weights(c: Comparison) -> str:
+    """Why the seed pair's weights differ: the order of hidden units, or another solution (with data)."""
+    several = len(c.alignments) > 1
+    return "".join(" " + why(m.alignment, m.model if several else None) for m in c.alignments)
+
+
 def _earlier(pair: Comparison, controlled: Comparison) -> bool:
     """Whether ``pair`` first differs strictly before the controlled pair does, in the same model."""
     d, k = pair.divergence, controlled.divergence
@@ -415,14 +422,15 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
             Status.DETECTED,
             f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed stayed "
             f"bit-identical until {_step_of(controlled)}: the seed changes the result before the uncontrolled "
-            f"randomness joins in.{partial}",
+            f"randomness joins in.{partial}{_why_weights(c)}",
             FIXES[Source.SEED].format(seed=seed),
             EXPLANATIONS[Source.SEED],
         )
     return Finding(
         Source.SEED,
         Status.DETECTED,
-        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed are bit-identical.{partial}",
+        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed are bit-identical."
+        f"{partial}{_why_weights(c)}",
         FIXES[Source.SEED].format(seed=seed),
         EXPLANATIONS[Source.SEED],
     )

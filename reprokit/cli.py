@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from reprokit import __version__, studycli
+from reprokit import __version__, aligncli, studycli
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.clikit import (
     USAGE_ERRORS,
@@ -295,6 +295,7 @@ def _write_baseline(options: CheckOptions, path: Path) -> None:
 
 
 app.command(name="seeds")(studycli.seeds_command)
+app.command(name="align")(aligncli.align_command)
 app.command(name="compare")(studycli.compare_command)
 
 

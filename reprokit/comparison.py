@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reprokit.alignment import ModelAlignment
 from reprokit.fingerprint import rows_of
 from reprokit.trace import Point, RunTrace
 
@@ -81,6 +82,7 @@ class Comparison:
     final_losses: tuple[float | None, float | None]
     variables: tuple[VariableDiff, ...] = ()
     xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
+    alignments: tuple[ModelAlignment, ...] = ()  # the seed pair: why its weights differ (reprokit.pairalign)
 
     @property
     def first_divergent_step(self) -> int | None:

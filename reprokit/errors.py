@@ -68,3 +68,9 @@ class ScriptFailedError(ReprokitError):
     @property
     def message(self) -> str:
         return str(self.args[0])
+
+
+class InternalError(ReprokitError):
+    """reprokit caught itself in a bug (e.g. a unit permutation that changed what a network computes)."""
+
+    exit_code = EXIT_INTERNAL

@@ -13,7 +13,9 @@ hands each job to a part with a small interface of its own:
 * :class:`Emitter`: the ``init`` and ``step`` events (fingerprints of the
   weights) and every other event, sent to the parent;
 * :func:`final_results`: the summary of every trained model and the arrays
-  to save (final weights, predictions on a probe batch) at the end.
+  to save (final weights, predictions on a probe batch, and for
+  :mod:`reprokit.alignment` the model's structure and its hidden layers'
+  activations on the probe) at the end.
 
 A step is recorded when the optimizer's ``iterations`` moved: eagerly right
 after ``apply`` (:meth:`Recorder.after_step`), in traced code by one
@@ -29,6 +31,7 @@ only its loss to Python, so a run costs what a plain training costs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import ops
 
+from reprokit import anatomy
 from reprokit.budget import StepBudget
 from reprokit.buffers import MAX_INPUTS_PER_STEP, Seen, StepBuffers
 from reprokit.fingerprint import combine, fingerprint, step_fingerprint
@@ -96,6 +100,7 @@ def final_results(
     losses = losses or {}
     for tracked in trained:
         weights = tracked.weights()
+        fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
         if not light:
             for name, variable in zip(variable_names(weights), weights):
                 arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
@@ -108,7 +113,8 @@ def final_results(
                     arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
             except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                 probe_fp = None
-        fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
+            with contextlib.suppress(Exception):  # a model reprokit cannot read has no alignment evidence
+                arrays.update(anatomy.record(tracked.label, tracked.model, tracked.probe, verify=not light))
         summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp, losses.get(tracked.label)))
     return tuple(summaries), arrays
 

@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from reprokit.alignrender import three_parts
 from reprokit.baseline import BaselineResult
 from reprokit.classify import Finding
 from reprokit.comparison import Comparison, short_name
@@ -34,6 +35,7 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     yield _sources_table(report)
     if report.comparisons:
         yield _comparisons_table(report)
+    yield from _why_weights(report)
     if report.explanation is not None:
         yield _explanation_panel(report.explanation)
     for finding in report.findings:
@@ -42,6 +44,16 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     if report.lint:
         yield _lint_table(report)
     yield _environment(report)
+
+
+def _why_weights(report: Report) -> Iterator[RenderableType]:
+    """The seed pair's answer to "why are the weights different?", per model, in three parts."""
+    c = report.comparison(Pair.SEED)
+    if c is None:
+        return
+    cause = f"the seed ({report.seed} vs {report.seed + 1})"
+    for m in c.alignments:
+        yield three_parts(m.alignment, cause, f"Why are the weights different? ({m.model}, seed pair)")
 
 
 def _verdict_panel(report: Report) -> Panel:
@@ -137,6 +149,10 @@ def _size(c: Comparison | None, several_models: bool = False) -> str:
         parts.append(f"final max |Δw| {_num(c.max_abs_diff)}" + (f" (in {largest})" if largest else ""))
     if c.prediction_agreement is not None:
         parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
+    aligned = next((m.alignment for m in c.alignments if m.alignment.explained is not None), None)
+    if aligned is not None and aligned.aligned_layers:
+        cka = f", hidden layers' CKA {aligned.cka:.2f}" if aligned.cka is not None else ""
+        parts.append(f"the order of the hidden units explains {aligned.explained:.0%} of the weight distance{cka}")
     return ": " + ", ".join(parts) if parts else ""
 
 

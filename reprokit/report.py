@@ -205,6 +205,7 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
         "prediction_agreement": c.prediction_agreement,
         "final_losses": list(c.final_losses),
         "steps": list(c.steps),
+        "alignment": [{"model": m.model, **m.alignment.to_dict()} for m in c.alignments],
         "variables": [
             {
                 "model": v.model,

@@ -13,7 +13,7 @@ import tempfile
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from reprokit.comparison import Comparison, compare_runs
 from reprokit.early import EarlyExit
 from reprokit.errors import NoTrainingError, ScriptFailedError, UsageError
 from reprokit.execution import Execution, ray_slots
+from reprokit.pairalign import align_runs
 from reprokit.rayrunner import runner_for
 from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.runner import OnEvent, Target
@@ -193,8 +194,12 @@ def require_training(trace: RunTrace, target: Target) -> None:
 
 
 def compare_pair(name: str, a: RunTrace, b: RunTrace) -> Comparison:
+    """Compares two runs; the seed pair's models are also aligned (why do their weights differ?)."""
     with saved_arrays(a) as arrays_a, saved_arrays(b) as arrays_b:
-        return compare_runs(name, a, b, arrays_a, arrays_b)
+        comparison = compare_runs(name, a, b, arrays_a, arrays_b)
+        if name == Pair.SEED and not comparison.identical and comparison.relative_l2 is not None:
+            comparison = replace(comparison, alignments=align_runs(a, b, arrays_a, arrays_b))
+        return comparison
 
 
 def saved_arrays(trace: RunTrace) -> Any:

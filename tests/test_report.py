@@ -42,6 +42,7 @@ COMPARISON = {
     "final_losses",
     "steps",
     "variables",
+    "alignment",
 }
 
 

@@ -1,0 +1,79 @@
+"""The words that answer "why are the weights different?" from an :class:`~reprokit.alignment.Alignment` (pure)."""
+
+from __future__ import annotations
+
+from reprokit.alignment import Alignment
+from reprokit.similarity import TWIN
+
+SAME_FEATURES = 0.9
+"""Mean CKA from which two networks learned nearly the same features."""
+SIMILAR_FEATURES = 0.6
+"""Mean CKA from which their features are similar (below: different)."""
+
+
+def features(cka: float, untrained: float | None, twins: tuple[int, int] | None) -> str:
+    """What a mean linear CKA says about two networks' hidden layers, read against two untrained ones.
+
+    ``twins`` is (units with a near-twin, units matched), if measured.
+    """
+    if untrained is not None and cka <= untrained + 0.02:
+        return "the two networks are no more alike than two untrained ones"
+    if cka >= SAME_FEATURES:
+        if twins is not None and twins[1] and twins[0] < twins[1] / 2:
+            return "the two networks represent the data nearly the same way, spread differently over their units"
+        return "the two networks learned nearly the same features, in another order"
+    if cka >= SIMILAR_FEATURES:
+        return "the two networks learned similar but not the same features"
+    return "the two networks learned different features"
+
+
+def order_and_solution(a: Alignment) -> str:
+    """One sentence: the distance before and after matching units, and what the order explains."""
+    if not a.aligned_layers:
+        return (
+            f"No hidden layer could be aligned ({_unsupported(a)}), so the relative L2 distance "
+            f"{a.before:.2f} mixes the order of the units with other solutions."
+        )
+    explained = a.explained
+    share = f"{explained:.0%}" if explained is not None else "none"
+    rest = "the rest is a different solution training found" if a.after > 0 else "nothing else differs"
+    return (
+        f"After matching hidden units, the weights differ by {a.after:.2f} instead of {a.before:.2f} "
+        f"(relative L2): the order of the hidden units explains {share} of the squared distance, {rest}."
+    )
+
+
+def function(a: Alignment) -> str:
+    """One sentence: CKA (against untrained networks), near-twin units (empty when nothing was measured on data)."""
+    matched = [layer.matched for layer in a.layers if layer.matched is not None]
+    twins = (sum(m.twins for m in matched), sum(m.units for m in matched)) if matched else None
+    parts = []
+    if a.cka is not None:
+        reference = (
+            f", {a.untrained_cka:.2f} for two untrained networks of this shape" if a.untrained_cka is not None else ""
+        )
+        parts.append(f"hidden layers' linear CKA {a.cka:.2f}{reference}: {features(a.cka, a.untrained_cka, twins)}")
+    if twins is not None:
+        parts.append(f"hidden units with a near-twin (activations correlating ≥ {TWIN}): {twins[0]} of {twins[1]}")
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def why(a: Alignment, model: str | None = None) -> str:
+    """The whole answer: order and solution, then function, then layers not aligned."""
+    owner = f" of {model}" if model else ""
+    text = order_and_solution(a).replace("the weights differ", f"the weights{owner} differ", 1)
+    more = function(a)
+    if more:
+        text += " " + more
+    if a.unsupported and a.aligned_layers:
+        text += f" Not aligned: {_unsupported(a)}."
+    return text
+
+
+def _unsupported(a: Alignment) -> str:
+    shown = [f"{layer.layer} ({layer.kind})" for layer in a.unsupported[:3]]
+    more = len(a.unsupported) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
