@@ -4,6 +4,7 @@ The command line (``reprokit check train.py``) is the main entry point. From
 Python: :func:`check` a script or a training function, decorate training
 functions with :func:`reproducible`, run code under :class:`controlled`
 settings, measure the seed's effect with :func:`seeds` and :func:`compare`,
+ask why two networks' weights differ with :func:`align`,
 and use the pytest plugin (``reprokit_check`` fixture,
 ``@pytest.mark.reproducible``).
 
@@ -19,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0.dev0"
 
 _EXPORTS = {
+    "align": "reprokit.api",
+    "AlignReport": "reprokit.aligning",
+    "Alignment": "reprokit.alignment",
     "assert_reproducible": "reprokit.api",
     "check": "reprokit.api",
     "CheckOptions": "reprokit.experiment",
@@ -45,6 +49,8 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_SEED",
+    "AlignReport",
+    "Alignment",
     "CheckOptions",
     "CompareReport",
     "Comparison",
@@ -60,6 +66,7 @@ __all__ = [
     "Target",
     "UsageError",
     "__version__",
+    "align",
     "assert_reproducible",
     "check",
     "compare",
@@ -70,7 +77,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from reprokit.api import assert_reproducible, check
+    from reprokit.aligning import AlignReport
+    from reprokit.alignment import Alignment
+    from reprokit.api import align, assert_reproducible, check
     from reprokit.classify import Finding
     from reprokit.comparison import Comparison
     from reprokit.decorator import reproducible

@@ -1,14 +1,16 @@
-"""The Python API: ``reprokit.check`` on a script or a training function."""
+"""The Python API: ``reprokit.check`` on a script or a training function; ``reprokit.align`` on two models."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import sys
+import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reprokit.aligning import AlignReport, align_files
 from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.errors import UsageError
 from reprokit.execution import Execution
@@ -157,3 +159,58 @@ def _function_target(function: Callable[..., Any], args: Sequence[Any], kwargs: 
         raise UsageError(f"the arguments of {qualname} must be picklable to reach a fresh process: {e}") from None
     ref = FunctionRef(module, qualname, call, tuple(p for p in sys.path if p))
     return Target(Path(file), function=ref)
+
+
+def align(
+    model_a: str | os.PathLike[str] | Any,
+    model_b: str | os.PathLike[str] | Any,
+    data: str | os.PathLike[str] | Any = None,
+    *,
+    timeout: float | None = None,
+) -> AlignReport:
+    """Why are the weights of two networks different? (``reprokit align`` from Python).
+
+    Puts B's hidden units in A's order (weight matching), verifies that B
+    still computes the same function, and measures how much of the weight
+    difference the order explains, linear CKA of the hidden layers,
+    prediction agreement and, with labels, the loss barrier. The models are
+    read in a fresh process: this one does not import TensorFlow for it.
+
+    Args:
+        model_a: a saved model's path (``.keras``, ``.h5``), or a Keras model
+            (saved to a temporary ``.keras`` file first).
+        model_b: another training of the same architecture, likewise.
+        data: the inputs to measure on: a ``.npz`` (``x``, and ``y`` for the
+            loss barrier) or ``.npy`` path, an array ``x``, or a tuple
+            ``(x, y)``. None: random inputs of the model's input shape.
+        timeout: seconds the alignment may take.
+
+    Returns:
+        The report (``report.alignment`` holds the figures, ``to_dict()`` the JSON).
+
+    Raises:
+        UsageError: a file is missing or not a model, the architectures
+            differ, or the data does not fit.
+    """
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="reprokit-align-") as tmp:
+        paths = [_model_path(m, Path(tmp) / f"{name}.keras") for m, name in ((model_a, "a"), (model_b, "b"))]
+        data_path = None
+        if isinstance(data, str | os.PathLike):
+            data_path = Path(data)
+        elif data is not None:
+            x, y = data if isinstance(data, tuple) else (data, None)
+            data_path = Path(tmp) / "data.npz"
+            arrays = {"x": np.asarray(x)} if y is None else {"x": np.asarray(x), "y": np.asarray(y)}
+            np.savez(data_path, **arrays)  # type: ignore[arg-type]
+        return align_files(paths[0], paths[1], data_path, timeout)
+
+
+def _model_path(model: Any, path: Path) -> Path:
+    if isinstance(model, str | os.PathLike):
+        return Path(model)
+    if not callable(getattr(model, "save", None)):
+        raise UsageError(f"expected a Keras model or the path of a saved one; received {type(model).__name__}")
+    model.save(path)
+    return path

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,3 +80,47 @@ def loss_barrier(losses: Sequence[float]) -> float:
     t = np.linspace(0.0, 1.0, len(values))
     line = (1 - t) * values[0] + t * values[-1]
     return float(np.max(values - line))
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How alike the hidden layers of networks trained with different seeds are, over every pair.
+
+    Attributes:
+        mean: mean over pairs of the pair's mean linear CKA over hidden layers.
+        min: the lowest pair's.
+        untrained: the same for untrained copies of each network (the
+            architecture's own similarity on this data), or None.
+        pairs: pairs measured.
+    """
+
+    mean: float
+    min: float
+    untrained: float | None
+    pairs: int
+
+
+Layers = Mapping[str, np.ndarray]
+
+
+def across(networks: Sequence[tuple[Layers, Layers]]) -> Similarity | None:
+    """:class:`Similarity` of networks given as (activations, untrained activations) by layer, on one batch.
+
+    None with fewer than two networks or no layer in common.
+    """
+    trained, untrained = [], []
+    for (acts_a, fresh_a), (acts_b, fresh_b) in itertools.combinations(networks, 2):
+        values = [linear_cka(acts_a[k], acts_b[k]) for k in sorted(set(acts_a) & set(acts_b))]
+        found = [v for v in values if v is not None]
+        if not found:
+            continue
+        trained.append(float(np.mean(found)))
+        same = all(k in fresh_b and np.array_equal(fresh_a[k], fresh_b[k]) for k in fresh_a)
+        references = [linear_cka(fresh_a[k], fresh_b[k]) for k in sorted(set(fresh_a) & set(fresh_b))]
+        kept = [v for v in references if v is not None]
+        if kept and not same:
+            untrained.append(float(np.mean(kept)))
+    if not trained:
+        return None
+    reference = float(np.mean(untrained)) if len(untrained) == len(trained) else None
+    return Similarity(float(np.mean(trained)), float(min(trained)), reference, len(trained))

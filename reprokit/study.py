@@ -266,10 +266,14 @@ class _Execution:
             return not self.succeeded and self.failed_first >= self.broken_after
 
 
+KEPT = ("predictions/", "activations/", "untrained/")
+"""The arrays a study keeps of a run: predictions, and hidden activations (its own and an untrained copy's)."""
+
+
 def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[str, np.ndarray]]:
-    """The study's record of a finished run, and its predictions on the probe batch."""
+    """The study's record of a finished run, and its predictions and activations on the probe batch."""
     with saved_arrays(trace) as arrays:
-        predictions = {key: np.array(arrays[key]) for key in arrays.files if key.startswith("predictions/")}
+        predictions = {key: np.array(arrays[key]) for key in arrays.files if key.startswith(KEPT)}
     environment = {
         key: trace.environment.get(key)
         for key in (

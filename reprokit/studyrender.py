@@ -16,6 +16,7 @@ from rich.text import Text
 from reprokit.formats import Case, junit_document
 from reprokit.stats import MIN_SEEDS, Effect
 from reprokit.vocabulary import Outcome
+from reprokit.whyweights import seeds_features
 
 if TYPE_CHECKING:  # the reports render themselves through this module
     from reprokit.studyreport import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
@@ -96,6 +97,13 @@ def seeds_explanation(report: SeedsReport) -> str:
         parts.append(
             f"Models of two seeds predict the same class on {a.mean:.0%} of the probe batch on average "
             f"(lowest {a.min:.0%}, {a.pairs} pairs)."
+        )
+    if variant.similarity is not None:
+        sim = variant.similarity
+        reference = f", {sim.untrained:.2f} for untrained copies" if sim.untrained is not None else ""
+        parts.append(
+            f"Their hidden layers' linear CKA is {sim.mean:.2f} on average (lowest {sim.min:.2f}{reference}): "
+            f"{seeds_features(sim.mean, sim.untrained)}."
         )
     if variant.failed:
         parts.append(f"{len(variant.failed)} run(s) failed and are left out (see below).")

@@ -28,6 +28,7 @@ from reprokit import __version__
 from reprokit.baseline import environment_differences
 from reprokit.comparison import class_agreement
 from reprokit.metrics import Mode, all_names, direction, headline, resolve_mode
+from reprokit.similarity import Similarity, across
 from reprokit.stats import ALPHA, Effect, Summary, compare_samples, decide, differs_by_group, holm, summarize
 from reprokit.study import VariantRuns
 from reprokit.studystore import RunResult
@@ -97,6 +98,8 @@ class VariantResult:
         nodes: where the runs ran (Ray nodes, or this machine), with how many runs each.
         by_node: metrics whose values differ between nodes beyond chance
             (Kruskal–Wallis p < 0.05), with that p-value.
+        similarity: mean pairwise linear CKA of the seeds' hidden layers on
+            the probe batch, against untrained copies (None: not measured).
     """
 
     label: str
@@ -111,6 +114,7 @@ class VariantResult:
     same_model: bool
     nodes: tuple[tuple[str, int], ...] = ()
     by_node: tuple[tuple[str, float], ...] = ()
+    similarity: Similarity | None = None
 
     @property
     def failed(self) -> tuple[RunResult, ...]:
@@ -128,6 +132,7 @@ class VariantResult:
             "seeds": list(self.seeds),
             "metrics": [_metric_dict(m) for m in self.metrics],
             "agreement": None if self.agreement is None else asdict(self.agreement),
+            "hidden_cka": None if self.similarity is None else asdict(self.similarity),
             "repeat": None if self.repeat is None else _repeat_dict(self.repeat),
             "same_model_for_every_seed": self.same_model,
             "failed_runs": len(self.failed),
@@ -293,6 +298,7 @@ def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> 
     names = all_names(r.metrics for r in ok)
     ordered = [metric, *[n for n in names if n != metric]] if metric in names else names
     metrics = tuple(_metric_stats(name, main, mode if name == metric else None) for name in ordered)
+    loaded = [(r, runs.predictions(r)) for r in ok]
     return VariantResult(
         label=runs.label or shlex.join([str(target.script), *target.args]),
         script=str(target.script),
@@ -301,7 +307,8 @@ def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> 
         seeds=tuple(r.seed for r in main),
         runs=tuple(runs.results),
         metrics=metrics,
-        agreement=_agreement(runs, ok),
+        agreement=_agreement(loaded),
+        similarity=_similarity(loaded),
         repeat=_repeat_check(runs),
         same_model=len(ok) > 1 and len({tuple(sorted(r.weights.items())) for r in ok}) == 1,
         nodes=tuple(Counter(_node(r) for r in runs.results if _node(r)).items()),
@@ -366,12 +373,35 @@ def _effect(
     return compare_samples(va, vb, paired=paired, higher_is_better=mode == "max"), tuple(left)
 
 
-def _agreement(runs: VariantRuns, ok: Sequence[RunResult]) -> Agreement | None:
-    loaded = [(r, runs.predictions(r)) for r in ok]
+Loaded = Sequence[tuple[RunResult, dict[str, np.ndarray]]]
+
+
+def _similarity(loaded: Loaded) -> Similarity | None:
+    """Mean pairwise linear CKA of the seeds' hidden layers, per model on one probe batch (the first model's)."""
+    for model in sorted(
+        {key.split("/")[1] for _, arrays in loaded for key in arrays if key.startswith("activations/")}
+    ):
+        probes = {r.probes.get(model) for r, _ in loaded}
+        if len(probes) != 1 or None in probes:
+            continue  # the seeds saw other probe batches: their activations are not comparable
+        found = across(
+            [(_layers(arrays, "activations", model), _layers(arrays, "untrained", model)) for _, arrays in loaded]
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def _layers(arrays: dict[str, np.ndarray], kind: str, model: str) -> dict[str, np.ndarray]:
+    prefix = f"{kind}/{model}/"
+    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+def _agreement(loaded: Loaded) -> Agreement | None:
     shares = []
     for (ra, pa), (rb, pb) in itertools.combinations(loaded, 2):
         found = []
-        for key in sorted(set(pa) & set(pb)):
+        for key in sorted(k for k in set(pa) & set(pb) if k.startswith("predictions/")):
             model = key.split("/")[1]
             if ra.probes.get(model) is None or ra.probes.get(model) != rb.probes.get(model):
                 continue

@@ -77,3 +77,14 @@ def _unsupported(a: Alignment) -> str:
     shown = [f"{layer.layer} ({layer.kind})" for layer in a.unsupported[:3]]
     more = len(a.unsupported) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def seeds_features(cka: float, untrained: float | None) -> str:
+    """What the mean pairwise CKA of several seeds' hidden layers says, read against untrained networks."""
+    if untrained is not None and cka <= untrained + 0.02:
+        return "seeds find different solutions, no more alike than untrained networks"
+    if cka >= SAME_FEATURES:
+        return "every seed learns nearly the same representation of the data"
+    if cka >= SIMILAR_FEATURES:
+        return "seeds learn similar but not the same features"
+    return "seeds find different solutions"
