@@ -107,7 +107,7 @@ def _weights(model: Any) -> dict[str, np.ndarray]:
 
 def _signature(structure: Structure, weights: dict[str, np.ndarray]) -> tuple[Any, ...]:
     """The architecture without its names: layer kinds, weight shapes in order, unit groups' sizes."""
-    layers = tuple((layer.kind, len(layer.variables), layer.hidden, layer.note) for layer in structure.layers)
+    layers = tuple((layer.kind, len(layer.variables), layer.hidden, layer.note is None) for layer in structure.layers)
     return layers, tuple(w.shape for w in weights.values()), tuple(g.size for g in structure.groups)
 
 

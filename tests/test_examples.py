@@ -5,7 +5,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from helpers import EXAMPLES, reprokit
+from helpers import EXAMPLES, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +47,16 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
         (1234, False),
         (1235, True),
     ]
+    (aligned,) = seed["alignment"]  # why the weights differ: the order of the hidden units, another solution
+    assert aligned["model"] == "sequential"
+    assert 0 < aligned["relative_l2_after"] < aligned["relative_l2_before"]
+    assert 0 < aligned["explained_by_order"] < 1
+    assert aligned["mean_cka"] > aligned["mean_cka_untrained"] + 0.1  # trained features, not the architecture's
+    assert aligned["prediction_agreement"] == seed["prediction_agreement"]
+    hidden, output = aligned["layers"]
+    assert (hidden["units"], hidden["aligned"], hidden["matched"]["units"]) == (30, True, 30)
+    assert not output["aligned"] and output["note"].startswith("output layer")
+    assert "After matching hidden units, the weights differ by" in doc["sources"]["seed"]["evidence"]
     explanation = doc["explanation"]  # only the seed changes the result: nothing to replay
     assert (explanation["kind"], explanation["pair"]) == ("nothing to explain", "seed")
     assert "only the seed changes the result" in explanation["detail"]
@@ -58,6 +68,8 @@ def test_the_seed_question_report_explains_and_shows_the_one_line_fix(checked_ex
     assert "come from the seed" in text
     assert "keras.utils.set_random_seed(1234)" in text
     assert "initial weights" in text
+    why = words(text[text.index("Why are the weights different?") :])
+    assert "the seed (1234 vs 1235)" in why and "order of hidden units" in why and "other solutions" in why
     assert "\x1b[" not in text  # stdout is not a terminal: no escape codes,
     assert [line for line in text.splitlines() if line != line.rstrip()] == []  # and no padding
 
@@ -131,6 +143,8 @@ def test_the_tuning_example_tells_a_real_change_from_seed_noise(tmp_path):
     pinned = reprokit("seeds", "examples/tuning.py", "--seeds", "2", "--study-dir", study, "-f", "json")
     assert pinned.returncode == 0, pinned.stderr
     assert json.loads(pinned.stdout)["pinned"] is True and json.loads(pinned.stdout)["metric"] == "evaluate_accuracy"
+    cka = json.loads(pinned.stdout)["hidden_cka"]  # two seeds: one pair of hidden layers compared
+    assert cka["pairs"] == 1 and 0 < cka["untrained"] < cka["mean"] <= 1
     variants = [
         "examples/tuning.py --hidden 32",
         "examples/tuning.py --hidden 8",
