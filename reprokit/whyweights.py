@@ -45,8 +45,7 @@ def order_and_solution(a: Alignment) -> str:
 
 def function(a: Alignment) -> str:
     """One sentence: CKA (against untrained networks), near-twin units (empty when nothing was measured on data)."""
-    matched = [layer.matched for layer in a.layers if layer.matched is not None]
-    twins = (sum(m.twins for m in matched), sum(m.units for m in matched)) if matched else None
+    twins = _twins(a)
     parts = []
     if a.cka is not None:
         reference = (
@@ -62,15 +61,28 @@ def function(a: Alignment) -> str:
 
 
 def why(a: Alignment, model: str | None = None) -> str:
-    """The whole answer: order and solution, then function, then layers not aligned."""
+    """The short answer, for a finding's evidence: distances before and after matching, and CKA."""
     owner = f" of {model}" if model else ""
-    text = order_and_solution(a).replace("the weights differ", f"the weights{owner} differ", 1)
-    more = function(a)
-    if more:
-        text += " " + more
-    if a.unsupported and a.aligned_layers:
-        text += f" Not aligned: {_unsupported(a)}."
+    if not a.aligned_layers:
+        text = f"No hidden layer{owner} could be aligned ({_unsupported(a)})."
+    else:
+        explained = a.explained
+        share = f"{explained:.0%}" if explained is not None else "none"
+        text = (
+            f"After matching hidden units, the weights{owner} differ by {a.after:.2f} instead of {a.before:.2f} "
+            f"(relative L2; the order of the units explains {share} of the squared distance, the rest is "
+            "another solution)."
+        )
+    if a.cka is not None:
+        reference = f" against {a.untrained_cka:.2f} for untrained networks" if a.untrained_cka is not None else ""
+        words = features(a.cka, a.untrained_cka, _twins(a))
+        text += f" Hidden layers' linear CKA {a.cka:.2f}{reference}: {words}."
     return text
+
+
+def _twins(a: Alignment) -> tuple[int, int] | None:
+    matched = [layer.matched for layer in a.layers if layer.matched is not None]
+    return (sum(m.twins for m in matched), sum(m.units for m in matched)) if matched else None
 
 
 def _unsupported(a: Alignment) -> str:
