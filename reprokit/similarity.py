@@ -74,7 +74,7 @@ def loss_barrier(losses: Sequence[float]) -> float:
     """The largest excess of the loss on the path over the straight line between its ends.
 
     ``losses`` are taken at evenly spaced points from one network (first) to
-    the other (last). 0 or less: the two are linearly connected.
+    the other (last). 0 (the ends count as 0): the two are linearly connected.
     """
     values = np.asarray(losses, dtype=np.float64)
     t = np.linspace(0.0, 1.0, len(values))
