@@ -49,8 +49,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
 def _why_weights(report: Report) -> Iterator[RenderableType]:
     """The seed pair's answer to "why are the weights different?", per model, in three parts."""
     c = report.comparison(Pair.SEED)
-    if c is None:
-        return
+    if c is None or report.finding(Source.SEED).status is not Status.DETECTED:
+        return  # the difference is not the seed's alone: the seed pair's sizes would mix sources
     cause = f"the seed ({report.seed} vs {report.seed + 1})"
     for m in c.alignments:
         yield three_parts(m.alignment, cause, f"Why are the weights different? ({m.model}, seed pair)")

@@ -5,7 +5,8 @@ import io
 
 from rich.console import Console
 
-from helpers import recorded_report
+from helpers import recorded_report, words
+from reprokit.alignment import Alignment, LayerAlignment, ModelAlignment, UnitMatch
 from reprokit.comparison import VariableDiff
 
 
@@ -70,3 +71,27 @@ def test_with_several_models_the_sizes_and_the_loss_say_which_model_they_belong_
     assert "final max |Δw| 2.5 (in discriminator)" in text
     assert "final loss: of discriminator" in text
     assert "final loss: of" not in " ".join(render(recorded_report("seed")).split())  # one model: nothing to add
+
+
+def with_alignment(report):
+    """``report`` with the seed pair's models aligned (figures as the seed question's)."""
+    layer = LayerAlignment("dense", "Dense", 30, True, None, 1.37, 1.0, 0.98, UnitMatch(30, 0, 0.7, -0.1), 0.75)
+    aligned = Alignment((layer,), 1.33, 0.91, 1, 0.98, 0.91, 0.75)
+    comparisons = tuple(
+        dataclasses.replace(c, alignments=(ModelAlignment("sequential", aligned),)) if c.name == "seed" else c
+        for c in report.comparisons
+    )
+    return dataclasses.replace(report, comparisons=comparisons)
+
+
+def test_a_seed_driven_report_says_why_the_weights_differ_in_three_parts():
+    text = words(render(with_alignment(recorded_report("seed"))))
+    assert "Why are the weights different? (sequential, seed pair)" in text
+    assert "the seed (1234 vs 1235) 1.33" in text and "order of hidden units 53%" in text
+    assert "other solutions 0.91" in text and "untrained pair 0.75" in text
+    assert "the order of the hidden units explains 53% of the weight distance" in text  # the headline
+
+
+def test_the_three_parts_are_not_shown_when_the_seed_is_not_what_makes_runs_differ():
+    text = render(with_alignment(recorded_report("uncontrolled")))
+    assert "Why are the weights different?" not in text
