@@ -12,6 +12,7 @@ import typer
 from reprokit.aligning import align_files
 from reprokit.clikit import error_console, exit_codes, print_report
 from reprokit.files import json_text, write_atomic
+from reprokit.formats import plain_summary
 
 
 class AlignFormat(str, Enum):
@@ -32,7 +33,8 @@ def align_command(
     ] = None,
     output_format: Annotated[AlignFormat, typer.Option("--format", "-f", help="rich or json.")] = AlignFormat.rich,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file (atomically).")
+        Path | None,
+        typer.Option("--output", "-o", help="Write the report to this file (atomically; rich as plain text)."),
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, help="Seconds the alignment may take.")] = None,
 ) -> None:
@@ -47,13 +49,13 @@ def align_command(
     """
     with exit_codes():
         report = align_files(model_a, model_b, data, timeout)
-        if output_format is AlignFormat.json:
-            text = json_text(report.to_dict())
-            if output is not None:
-                write_atomic(output, text)
-            else:
-                sys.stdout.write(text)
-            for warning in report.warnings:  # the rich report shows them itself
-                error_console().print(f"reprokit: warning: {warning}", style="yellow", markup=False)
+        as_json = output_format is AlignFormat.json
+        if output is not None:  # rich to a file: plain text, 100 columns
+            write_atomic(output, json_text(report.to_dict()) if as_json else plain_summary(report))
+        elif as_json:
+            sys.stdout.write(json_text(report.to_dict()))
         else:
             print_report(report)
+        if as_json or output is not None:  # the rich report on the terminal shows them itself
+            for warning in report.warnings:
+                error_console().print(f"reprokit: warning: {warning}", style="yellow", markup=False)
