@@ -8,6 +8,7 @@ that answers the question for the seed pair of ``reprokit check``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from reprokit.comparison import class_agreement
 from reprokit.errors import InternalError, UsageError
 from reprokit.process import kill_group
 from reprokit.similarity import loss_barrier
-from reprokit.structure import Structure
+from reprokit.structure import Structure, under
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 DATA_SUFFIXES = (".npz", ".npy")
@@ -164,10 +165,7 @@ def _last_line(text: str) -> str:
 def _report(arrays: Any, model_a: str, model_b: str, data: str | None) -> AlignReport:
     structure = Structure.from_json(str(arrays["structure"]))
     keys = list(arrays.files)
-
-    def group(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix) :]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
-
+    group = functools.partial(under, {key: np.asarray(arrays[key]) for key in keys})
     perms = group("perm/")
     agreement = class_agreement(arrays["predictions/a"], arrays["predictions/b"])
     untrained = (group("untrained/a/"), group("untrained/b/"))

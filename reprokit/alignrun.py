@@ -27,7 +27,6 @@ import numpy as np
 
 from reprokit import anatomy
 from reprokit.alignment import match, permute
-from reprokit.registry import variable_names
 from reprokit.structure import Structure
 
 ROWS = 2048
@@ -101,10 +100,6 @@ def _data(model: Any, path: str | None) -> tuple[Any, Any, list[str]]:
     return x[:ROWS], (None if y is None else y[:ROWS]), []
 
 
-def _weights(model: Any) -> dict[str, np.ndarray]:
-    return {n: np.asarray(v.numpy()) for n, v in zip(variable_names(list(model.weights)), model.weights)}
-
-
 def _signature(structure: Structure, weights: dict[str, np.ndarray]) -> tuple[Any, ...]:
     """The architecture without its names: layer kinds, weight shapes in order, unit groups' sizes."""
     layers = tuple((layer.kind, len(layer.variables), layer.hidden, layer.note is None) for layer in structure.layers)
@@ -115,7 +110,7 @@ def _align(a: Any, b: Any, x: Any, y: Any) -> dict[str, np.ndarray]:
     """Aligns B to A; B's weights and layers are named as A's, by position (two builds name layers apart)."""
     structure, hidden_a = anatomy.describe(a)
     structure_b, hidden_b = anatomy.describe(b)
-    wa, wb_own = _weights(a), _weights(b)
+    wa, wb_own = anatomy.weights_of(a), anatomy.weights_of(b)
     if _signature(structure, wa) != _signature(structure_b, wb_own):
         raise BadInput("the two models have different architectures: align needs two trainings of one network")
     names_b = dict(zip(wa, wb_own))  # A's variable name -> B's
@@ -128,8 +123,7 @@ def _align(a: Any, b: Any, x: Any, y: Any) -> dict[str, np.ndarray]:
     structure = anatomy.verified(a, structure, x)
     perms, rounds = match(structure, wa, wb)
     matched_b = permute(structure, wb, perms)
-    moved = {ax.variable for g in structure.groups for ax in g.axes}
-    verification = anatomy.output_difference(b, x, {names_b[n]: matched_b[n] for n in moved})
+    verification = anatomy.output_difference(b, x, {names_b[n]: matched_b[n] for n in structure.moved})
     result: dict[str, np.ndarray] = {
         "structure": np.array(structure.to_json()),
         "rounds": np.array(rounds),

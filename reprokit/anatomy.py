@@ -261,6 +261,11 @@ def activations(model: Any, hidden: dict[str, Any], inputs: Any, budget: int = 1
     return found
 
 
+def weights_of(model: Any) -> dict[str, np.ndarray]:
+    """The model's weights now, by name (as runs save them: :func:`reprokit.registry.variable_names`)."""
+    return {n: np.asarray(v.numpy()) for n, v in zip(variable_names(list(model.weights)), model.weights)}
+
+
 @contextmanager
 def weights_set(model: Any, values: dict[str, np.ndarray]) -> Iterator[None]:
     """``model`` with some weights set to ``values`` (by name) for the block; restored exactly after."""
@@ -310,7 +315,7 @@ def verified(model: Any, structure: Structure, inputs: Any, seed: int = 0) -> St
     """
     if not structure.groups:
         return structure
-    weights = {n: np.asarray(v.numpy()) for n, v in zip(variable_names(list(model.weights)), model.weights)}
+    weights = weights_of(model)
     rng = np.random.default_rng(seed)
     perms = {g.layer: rng.permutation(g.size) for g in structure.groups}
     tolerance = SAME_FUNCTION if getattr(model, "compute_dtype", "float32") in ("float32", "float64") else 1e-2
@@ -328,8 +333,7 @@ def verified(model: Any, structure: Structure, inputs: Any, seed: int = 0) -> St
 
 def _changed(structure: Structure, weights: dict[str, np.ndarray], perms: Permutations) -> dict[str, np.ndarray]:
     """The weights that ``perms`` move, moved."""
-    moved = {ax.variable for g in structure.groups for ax in g.axes}
-    return permute(structure, {n: weights[n] for n in moved}, perms)
+    return permute(structure, {n: weights[n] for n in structure.moved}, perms)
 
 
 def record(label: str, model: Any, probe: Any, verify: bool = True) -> dict[str, np.ndarray]:

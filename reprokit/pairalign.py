@@ -15,7 +15,7 @@ import numpy as np
 
 from reprokit.alignment import ModelAlignment, compare
 from reprokit.comparison import class_agreement
-from reprokit.structure import Structure
+from reprokit.structure import Structure, under
 from reprokit.trace import RunTrace
 
 Arrays = Mapping[str, np.ndarray]
@@ -43,7 +43,8 @@ def align_runs(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> 
         acts_a = acts_b = untrained = None
         agreement = None
         if model.probe is not None and probes_a[model.name] == model.probe:
-            acts_a, acts_b = _activations(arrays_a, model.name), _activations(arrays_b, model.name)
+            prefix = f"activations/{model.name}/"
+            acts_a, acts_b = under(arrays_a, prefix), under(arrays_b, prefix)
             untrained = _untrained(arrays_a, arrays_b, model.name)
             prediction = f"predictions/{model.name}/0"
             if prediction in arrays_a and prediction in arrays_b:
@@ -63,12 +64,7 @@ def _weights(arrays: Arrays, model: str, structure: Structure) -> dict[str, np.n
 
 def _untrained(a: Arrays, b: Arrays, model: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
     """The two runs' untrained copies' activations; None if they are the same (initializers seeded in the code)."""
-    fresh_a, fresh_b = _activations(a, model, "untrained"), _activations(b, model, "untrained")
+    fresh_a, fresh_b = under(a, f"untrained/{model}/"), under(b, f"untrained/{model}/")
     if not fresh_a or all(k in fresh_b and np.array_equal(v, fresh_b[k]) for k, v in fresh_a.items()):
         return None
     return fresh_a, fresh_b
-
-
-def _activations(arrays: Arrays, model: str, kind: str = "activations") -> dict[str, np.ndarray]:
-    prefix = f"{kind}/{model}/"
-    return {key[len(prefix) :]: np.asarray(arrays[key]) for key in list(arrays) if key.startswith(prefix)}

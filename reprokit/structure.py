@@ -14,6 +14,7 @@ which never imports TensorFlow); it travels as JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -76,6 +77,11 @@ class Structure:
         return next((g for g in self.groups if g.layer == layer), None)
 
     @property
+    def moved(self) -> frozenset[str]:
+        """The variables some group's units index (the ones a permutation changes)."""
+        return frozenset(ax.variable for g in self.groups for ax in g.axes)
+
+    @property
     def hidden(self) -> tuple[str, ...]:
         """The layers whose activations are compared, in order."""
         return tuple(layer.name for layer in self.layers if layer.hidden)
@@ -102,3 +108,12 @@ class Structure:
             for info in self.layers
         )
         return Structure(layers, tuple(g for g in self.groups if g.layer != layer))
+
+
+def under(arrays: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The arrays whose key starts with ``prefix``, keyed by the rest (``activations/<model>/`` gives layers).
+
+    Runs and ``reprokit align`` save their arrays under such prefixes
+    (``weights/``, ``activations/``, ``untrained/``: see :func:`reprokit.anatomy.record`).
+    """
+    return {key[len(prefix) :]: arrays[key] for key in list(arrays) if key.startswith(prefix)}

@@ -30,6 +30,7 @@ from reprokit.comparison import class_agreement
 from reprokit.metrics import Mode, all_names, direction, headline, resolve_mode
 from reprokit.similarity import Similarity, across
 from reprokit.stats import ALPHA, Effect, Summary, compare_samples, decide, differs_by_group, holm, summarize
+from reprokit.structure import under
 from reprokit.study import VariantRuns
 from reprokit.studystore import RunResult
 from reprokit.vocabulary import Outcome
@@ -385,16 +386,11 @@ def _similarity(loaded: Loaded) -> Similarity | None:
         if len(probes) != 1 or None in probes:
             continue  # the seeds saw other probe batches: their activations are not comparable
         found = across(
-            [(_layers(arrays, "activations", model), _layers(arrays, "untrained", model)) for _, arrays in loaded]
+            [(under(arrays, f"activations/{model}/"), under(arrays, f"untrained/{model}/")) for _, arrays in loaded]
         )
         if found is not None:
             return found
     return None
-
-
-def _layers(arrays: dict[str, np.ndarray], kind: str, model: str) -> dict[str, np.ndarray]:
-    prefix = f"{kind}/{model}/"
-    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 def _agreement(loaded: Loaded) -> Agreement | None:
