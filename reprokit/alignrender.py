@@ -13,7 +13,7 @@ from rich.text import Text
 
 from reprokit.alignment import Alignment, LayerAlignment
 from reprokit.similarity import TWIN
-from reprokit.whyweights import features, function, order_and_solution
+from reprokit.whyweights import features, function, order_and_solution, twins
 
 if TYPE_CHECKING:  # the report renders itself through this module
     from reprokit.aligning import AlignReport
@@ -50,9 +50,7 @@ def three_parts(a: Alignment, cause: str, title: str) -> Table:
     rest = [f"the distance left once units are matched ({_num(a.after)})"]
     if a.cka is not None:
         reference = f", untrained pair {a.untrained_cka:.2f}" if a.untrained_cka is not None else ""
-        matched = [layer.matched for layer in a.layers if layer.matched is not None]
-        twins = (sum(m.twins for m in matched), sum(m.units for m in matched)) if matched else None
-        rest.append(f"CKA {a.cka:.2f}{reference}: {features(a.cka, a.untrained_cka, twins)}")
+        rest.append(f"CKA {a.cka:.2f}{reference}: {features(a.cka, a.untrained_cka, twins(a))}")
     if a.agreement is not None:
         rest.append(f"predictions agree on {a.agreement:.0%}")
     table.add_row("other solutions", _num(a.after if a.aligned_layers else a.before), "; ".join(rest))

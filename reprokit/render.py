@@ -150,7 +150,7 @@ def _size(c: Comparison | None, several_models: bool = False) -> str:
     if c.prediction_agreement is not None:
         parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
     aligned = next((m.alignment for m in c.alignments if m.alignment.explained is not None), None)
-    if aligned is not None and aligned.aligned_layers:
+    if aligned is not None:  # explained: some layer was aligned
         cka = f", hidden layers' CKA {aligned.cka:.2f}" if aligned.cka is not None else ""
         parts.append(f"the order of the hidden units explains {aligned.explained:.0%} of the weight distance{cka}")
     return ": " + ", ".join(parts) if parts else ""

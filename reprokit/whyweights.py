@@ -45,15 +45,15 @@ def order_and_solution(a: Alignment) -> str:
 
 def function(a: Alignment) -> str:
     """One sentence: CKA (against untrained networks), near-twin units (empty when nothing was measured on data)."""
-    twins = _twins(a)
+    pair = twins(a)
     parts = []
     if a.cka is not None:
         reference = (
             f", {a.untrained_cka:.2f} for two untrained networks of this shape" if a.untrained_cka is not None else ""
         )
-        parts.append(f"hidden layers' linear CKA {a.cka:.2f}{reference}: {features(a.cka, a.untrained_cka, twins)}")
-    if twins is not None:
-        parts.append(f"hidden units with a near-twin (activations correlating ≥ {TWIN}): {twins[0]} of {twins[1]}")
+        parts.append(f"hidden layers' linear CKA {a.cka:.2f}{reference}: {features(a.cka, a.untrained_cka, pair)}")
+    if pair is not None:
+        parts.append(f"hidden units with a near-twin (activations correlating ≥ {TWIN}): {pair[0]} of {pair[1]}")
     if not parts:
         return ""
     text = "; ".join(parts)
@@ -75,12 +75,13 @@ def why(a: Alignment, model: str | None = None) -> str:
         )
     if a.cka is not None:
         reference = f" against {a.untrained_cka:.2f} for untrained networks" if a.untrained_cka is not None else ""
-        words = features(a.cka, a.untrained_cka, _twins(a))
+        words = features(a.cka, a.untrained_cka, twins(a))
         text += f" Hidden layers' linear CKA {a.cka:.2f}{reference}: {words}."
     return text
 
 
-def _twins(a: Alignment) -> tuple[int, int] | None:
+def twins(a: Alignment) -> tuple[int, int] | None:
+    """Matched hidden units with a near-twin, and matched units in all (None: no activations)."""
     matched = [layer.matched for layer in a.layers if layer.matched is not None]
     return (sum(m.twins for m in matched), sum(m.units for m in matched)) if matched else None
 
