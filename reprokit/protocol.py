@@ -179,6 +179,8 @@ class WorkerConfig(_Message):
         explain_step: probe every layer call and gradient up to this step
             (:class:`ReplayEvent` events; None or 0: no probes).
         function: a training function to call instead of running the script.
+        alignment: save the model's structure and hidden activations on the
+            probe batch (:func:`reprokit.anatomy.record`).
     """
 
     script: str
@@ -195,6 +197,7 @@ class WorkerConfig(_Message):
     function: FunctionTarget | None = None
     sequential_maps: bool = False
     study: bool = False
+    alignment: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,6 +215,7 @@ class WorkerConfig(_Message):
             "function": None if self.function is None else self.function.to_dict(),
             "sequential_maps": self.sequential_maps,
             "study": self.study,
+            "alignment": self.alignment,
         }
 
     @classmethod
@@ -231,6 +235,7 @@ class WorkerConfig(_Message):
             explain_step=_optional_int(data.get("explain_step")),
             sequential_maps=bool(data.get("sequential_maps", False)),
             study=bool(data.get("study", False)),
+            alignment=bool(data.get("alignment", False)),
             function=FunctionTarget.from_dict(function) if function else None,
         )
 

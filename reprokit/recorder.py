@@ -88,13 +88,17 @@ class Emitter:
 
 
 def final_results(
-    trained: list[TrackedModel], light: bool = False, losses: dict[str, float] | None = None
+    trained: list[TrackedModel],
+    light: bool = False,
+    losses: dict[str, float] | None = None,
+    alignment: bool = False,
 ) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
     """A summary of every trained model, and the arrays to save: final weights and predictions on the probe.
 
     A ``light`` run saves no weights (their fingerprints, one hash per
     variable, are still taken); ``losses`` are the last observed loss of each
-    model (by label).
+    model (by label); with ``alignment`` the arrays also hold what
+    :func:`reprokit.anatomy.record` saves.
     """
     summaries, arrays = [], {}
     losses = losses or {}
@@ -113,6 +117,7 @@ def final_results(
                     arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
             except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                 probe_fp = None
+        if alignment and tracked.probe is not None and tracked.model is not None:
             with contextlib.suppress(Exception):  # a model reprokit cannot read has no alignment evidence
                 arrays.update(anatomy.record(tracked.label, tracked.model, tracked.probe, verify=not light))
         summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp, losses.get(tracked.label)))
@@ -128,10 +133,13 @@ class Recorder:
         light: observe only metrics, losses, final predictions and final
             fingerprints (a seed study): no per-step fingerprints, no ``init``
             or ``step`` events, no saved weights; ``max_steps`` is not honoured.
+        alignment: also save the models' structure and hidden activations
+            on the probe batch at the end (the seed pair's runs, a study's).
     """
 
-    def __init__(self, emit: Emit, max_steps: int | None = None, light: bool = False) -> None:
+    def __init__(self, emit: Emit, max_steps: int | None = None, light: bool = False, alignment: bool = False) -> None:
         self._light = light
+        self._alignment = alignment
         self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
         self._last_loss: float | None = None
         self._events = Emitter(emit)
@@ -339,7 +347,7 @@ class Recorder:
         if self._light:  # steps not seen one by one (fit, XLA) are counted now
             for state in self._models.optimizers():
                 self._count_light(state, _iterations_now(state.optimizer), None)
-        return final_results(self._models.trained(), self._light, self._losses)
+        return final_results(self._models.trained(), self._light, self._losses, self._alignment)
 
 
 def _iterations_now(optimizer: Any) -> int:

@@ -280,6 +280,7 @@ class Runner:
             function=self._function_target(),
             sequential_maps=self.target.sequential_maps,
             study=self.target.study,
+            alignment=spec.alignment or self.target.study,  # a study compares every seed's activations
         )
 
     def _function_target(self) -> FunctionTarget | None:

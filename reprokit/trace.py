@@ -38,11 +38,14 @@ class RunSpec:
         name: unique within a check, e.g. ``controlled-1``.
         role: the pair it belongs to: ``controlled``, ``ops`` or ``seed``.
         controls: its seed and op-determinism setting.
+        alignment: it saves what aligning its model needs (structure, hidden
+            activations): the runs of the seed pair, whose weights are aligned.
     """
 
     name: str
     role: str
     controls: Controls
+    alignment: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def main() -> int:
         )
         from reprokit.recorder import Recorder
 
-        recorder = Recorder(emit, max_steps=config.max_steps, light=config.study)
+        recorder = Recorder(emit, max_steps=config.max_steps, light=config.study, alignment=config.alignment)
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)
         if config.explain_step:

@@ -2,7 +2,7 @@
 
 from reprokit.comparison import ORDER_HORIZON
 from reprokit.early import STOP_MARGIN, EarlyExit
-from reprokit.runs import PAIRS
+from reprokit.runs import PAIRS, plan
 from reprokit.trace import Point
 
 
@@ -94,3 +94,8 @@ def test_a_pair_whose_run_already_ended_trains_to_the_end_together():
     monitor.finish("ops-1")
     feed(monitor, "ops-2", [*same(3), step(3, "x")])
     assert stops == {}  # stopping ops-2 alone would compare the two runs at different steps
+
+
+def test_only_the_seed_pairs_runs_save_what_aligning_their_models_needs():
+    assert [s.name for s in plan(1234, quick=False) if s.alignment] == ["controlled-1", "seed-1"]
+    assert not any(s.alignment for s in plan(1234, quick=True))  # --quick has no seed pair

@@ -166,10 +166,11 @@ def test_the_worker_configuration_reads_what_the_runner_sends():
         "function": {"module": "__main__", "qualname": "train", "call_path": "/tmp/call.pkl", "sys_path": ["/x"]},
         "sequential_maps": False,
         "study": True,
+        "alignment": True,
     }
     config = WorkerConfig.from_json(json.dumps(sent))
     assert config.args == ("--epochs", "1") and config.control_fd == 6 and config.max_steps is None
-    assert config.study
+    assert config.study and config.alignment
     assert config.function == FunctionTarget("__main__", "train", "/tmp/call.pkl", ("/x",))
     assert json.loads(config.to_json()) == sent  # the same keys, in the same order
     assert list(json.loads(config.to_json())) == list(sent)
