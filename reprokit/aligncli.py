@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reprokit.aligning import align_files
-from reprokit.clikit import error_console, exit_codes, print_report
-from reprokit.files import json_text, write_atomic
-from reprokit.formats import plain_summary
+from reprokit.aligning import AlignReport, align_files
+from reprokit.clikit import emit, error_console, exit_codes, parse_outputs
+from reprokit.files import json_text
+from reprokit.formats import Format, plain_summary
 
-
-class AlignFormat(str, Enum):
-    rich = "rich"
-    json = "json"
+FORMATS = (Format.RICH, Format.JSON, Format.HTML)
 
 
 def align_command(
@@ -31,7 +26,12 @@ def align_command(
             show_default=False,
         ),
     ] = None,
-    output_format: Annotated[AlignFormat, typer.Option("--format", "-f", help="rich or json.")] = AlignFormat.rich,
+    output_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format", "-f", help="rich, json or html; NAME=PATH writes to a file (repeatable). [default: rich]"
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the report to this file (atomically; rich as plain text)."),
@@ -48,14 +48,17 @@ def align_command(
     4 on a bug (a permutation that changed the function).
     """
     with exit_codes():
+        outputs = parse_outputs(output_format or [], output, FORMATS)
         report = align_files(model_a, model_b, data, timeout)
-        as_json = output_format is AlignFormat.json
-        if output is not None:  # rich to a file: plain text, 100 columns
-            write_atomic(output, json_text(report.to_dict()) if as_json else plain_summary(report))
-        elif as_json:
-            sys.stdout.write(json_text(report.to_dict()))
-        else:
-            print_report(report)
-        if as_json or output is not None:  # the rich report on the terminal shows them itself
-            for warning in report.warnings:
+        emit(report, outputs, lambda chosen: _render(report, chosen), summary=False)
+        if any(o.format is not Format.RICH or o.path is not None for o in outputs):
+            for warning in report.warnings:  # the rich report on the terminal shows them itself
                 error_console().print(f"reprokit: warning: {warning}", style="yellow", markup=False)
+
+
+def _render(report: AlignReport, chosen: Format) -> str:
+    if chosen is Format.JSON:
+        return json_text(report.to_dict())
+    if chosen is Format.HTML:
+        return report.to_html()
+    return plain_summary(report)

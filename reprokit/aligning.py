@@ -87,6 +87,12 @@ class AlignReport:
             "warnings": list(self.warnings),
         }
 
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.htmlformats`)."""
+        from reprokit.htmlformats import align_html
+
+        return align_html(self)
+
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from reprokit.alignrender import render_align
 

@@ -35,10 +35,10 @@ from reprokit.clikit import (
     ScriptArgs,
     SeedOpt,
     TimeoutOpt,
+    emit,
     error_console,
     exit_codes,
     parse_outputs,
-    print_report,
     usage_error,
 )
 from reprokit.errors import (
@@ -50,8 +50,8 @@ from reprokit.errors import (
 )
 from reprokit.execution import Execution, Executor
 from reprokit.experiment import CheckOptions, make_baseline, run_check
-from reprokit.files import json_text, write_atomic
-from reprokit.formats import Format, github_annotations, markdown, render
+from reprokit.files import json_text
+from reprokit.formats import Format, github_annotations, render
 from reprokit.lint import lint_paths
 from reprokit.lockfile import DEFAULT_PATH
 from reprokit.progress import progress
@@ -305,20 +305,8 @@ def exit_code(report: Report, fail_on: FailOn) -> int:
 
 
 def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
-    """Writes every requested format; a Markdown summary for GitHub; annotations in Actions."""
-    stdout_taken = False
-    for out in outputs:
-        if out.path is not None:
-            write_atomic(out.path, render(report, out.format, fail_on))
-        elif out.format is Format.RICH:
-            print_report(report)
-        else:
-            stdout_taken = True
-            sys.stdout.write(render(report, out.format, fail_on))
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(markdown(report, fail_on) + "\n")
+    """Writes every requested format (see :func:`reprokit.clikit.emit`), and annotations in GitHub Actions."""
+    stdout_taken = emit(report, outputs, lambda chosen: render(report, chosen, fail_on))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         stream = sys.stderr if stdout_taken else sys.stdout
         for line in github_annotations(report, fail_on):

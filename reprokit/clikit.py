@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,8 @@ from rich.text import Text
 
 from reprokit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
 from reprokit.execution import Executor
-from reprokit.formats import Format, plain_summary
+from reprokit.files import write_atomic
+from reprokit.formats import Format, html_note, plain_summary
 from reprokit.report import NotReproducibleError
 
 
@@ -74,7 +75,9 @@ GpusPerRunOpt = Annotated[
 FormatOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--format", "-f", help="rich, json, junit or markdown; NAME=PATH writes to a file (repeatable). [default: rich]"
+        "--format",
+        "-f",
+        help="rich, json, junit, markdown or html; NAME=PATH writes to a file (repeatable). [default: rich]",
     ),
 ]
 
@@ -87,16 +90,17 @@ class Output:
     path: Path | None
 
 
-def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
+def parse_outputs(
+    formats: Sequence[str], output: Path | None, allowed: Sequence[Format] = tuple(Format)
+) -> list[Output]:
     """``--format NAME`` or ``--format NAME=PATH`` (repeatable); ``--output`` names the stdout one's file."""
     outputs = []
     for spec in formats or ["rich"]:
         name, _, path = spec.partition("=")
-        try:
-            chosen = Format(name)
-        except ValueError:
-            names = ", ".join(f.value for f in Format)
-            raise UsageError(f"expected a format among {names} (optionally NAME=PATH), received {spec!r}") from None
+        chosen = next((f for f in allowed if f.value == name), None)
+        if chosen is None:
+            names = ", ".join(f.value for f in allowed)
+            raise UsageError(f"expected a format among {names} (optionally NAME=PATH), received {spec!r}")
         outputs.append(Output(chosen, Path(path) if path else None))
     to_stdout = [o for o in outputs if o.path is None]
     if len(to_stdout) > 1:
@@ -106,6 +110,34 @@ def parse_outputs(formats: Sequence[str], output: Path | None) -> list[Output]:
             raise UsageError("--output names the file of a --format without =PATH; every format already has one")
         outputs = [Output(o.format, output) if o.path is None else o for o in outputs]
     return outputs
+
+
+def emit(
+    report: RenderableType, outputs: Sequence[Output], rendered: Callable[[Format], str], summary: bool = True
+) -> bool:
+    """Writes ``report`` in every requested format; returns whether a text format took stdout.
+
+    ``rendered(format)`` is the report as text. With ``summary``, its
+    Markdown is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set.
+    Markdown says where the HTML reports were written.
+    """
+    note = html_note([o.path for o in outputs if o.format is Format.HTML and o.path is not None])
+    stdout_taken = False
+    for out in outputs:
+        if out.format is Format.RICH and out.path is None:
+            print_report(report)
+            continue
+        text = rendered(out.format) + (note if out.format is Format.MARKDOWN else "")
+        if out.path is not None:
+            write_atomic(out.path, text)
+        else:
+            stdout_taken = True
+            sys.stdout.write(text)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and step_summary:
+        with open(step_summary, "a", encoding="utf-8") as f:
+            f.write(rendered(Format.MARKDOWN) + note + "\n")
+    return stdout_taken
 
 
 @contextmanager

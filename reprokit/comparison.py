@@ -16,6 +16,7 @@ import numpy as np
 from reprokit.alignment import ModelAlignment
 from reprokit.fingerprint import rows_of
 from reprokit.trace import Point, RunTrace
+from reprokit.tracks import Track
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -83,6 +84,7 @@ class Comparison:
     variables: tuple[VariableDiff, ...] = ()
     xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
     alignments: tuple[ModelAlignment, ...] = ()  # the seed pair: why its weights differ (reprokit.pairalign)
+    tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (reprokit.tracks)
 
     @property
     def first_divergent_step(self) -> int | None:

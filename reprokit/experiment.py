@@ -321,10 +321,20 @@ def _summary(trace: RunTrace) -> RunSummary:
         mode=trace.mode,
         op_determinism_observed=trace.environment.get("op_determinism"),
         history={m.name: m.history for m in trace.models if m.history},
+        step_losses=step_losses(trace),
         stopped_at_max_steps=trace.stopped_at_max_steps,
         stopped_early=trace.stopped_early,
         files_written=trace.files_written,
     )
+
+
+def step_losses(trace: RunTrace) -> dict[str, tuple[tuple[int, float], ...]]:
+    """The loss each model was trained on at every observed step, as (step, loss), by model."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for point in trace.points:
+        if point.loss is not None and point.step > 0:
+            found.setdefault(point.model, []).append((point.step, point.loss))
+    return {model: tuple(losses) for model, losses in found.items()}
 
 
 def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:

@@ -27,6 +27,7 @@ class Format(Word):
     JSON = "json"
     JUNIT = "junit"
     MARKDOWN = "markdown"
+    HTML = "html"
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,11 @@ def _prop(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def html_note(paths: Sequence[object]) -> str:
+    """Markdown lines saying where the HTML reports with plots were written ("" for none)."""
+    return "".join(f"\n📊 The HTML report, with plots: `{path}`\n" for path in paths)
+
+
 def plain_summary(report: RenderableType, width: int = 100) -> str:
     """A terminal report (a check's or a study's) as plain text: no escape codes, no trailing spaces."""
     out = io.StringIO()
@@ -221,4 +227,6 @@ def render(report: Report, output_format: Format, fail_on: FailOn) -> str:
         return junit(report, fail_on)
     if output_format is Format.MARKDOWN:
         return markdown(report, fail_on)
+    if output_format is Format.HTML:
+        return report.to_html()
     return plain_summary(report)

@@ -58,6 +58,14 @@ def run_metrics(trace: RunTrace) -> dict[str, float]:
     return {f"{label}/{name}": value for label, values in shown.items() for name, value in values.items()}
 
 
+def run_curves(trace: RunTrace) -> dict[str, tuple[float, ...]]:
+    """Every ``fit`` history of one run as a learning curve (one value per epoch), named as :func:`run_metrics`."""
+    per_model = {m.name: {k: tuple(v) for k, v in m.history.items() if v} for m in trace.models if m.history}
+    if len(per_model) <= 1:
+        return next(iter(per_model.values()), {})
+    return {f"{label}/{name}": values for label, curves in per_model.items() for name, values in curves.items()}
+
+
 def direction(name: str) -> Mode | None:
     """Whether lower (``min``) or higher (``max``) values of metric ``name`` are better; None if unknown.
 

@@ -11,7 +11,8 @@ hands each job to a part with a small interface of its own:
 * :class:`~reprokit.budget.StepBudget`: counts optimizer steps and ends the
   run at ``--max-steps`` or at the parent's stop request;
 * :class:`Emitter`: the ``init`` and ``step`` events (fingerprints of the
-  weights) and every other event, sent to the parent;
+  weights) and every other event, sent to the parent, and the weights'
+  :class:`~reprokit.snapshots.Snapshots` at steps 0, 1, 2, 4, 8, …;
 * :func:`final_results`: the summary of every trained model and the arrays
   to save (final weights, predictions on a probe batch, and for
   :mod:`reprokit.alignment` the model's structure and its hidden layers'
@@ -48,6 +49,7 @@ from reprokit.buffers import MAX_INPUTS_PER_STEP, Seen, StepBuffers
 from reprokit.fingerprint import combine, fingerprint, step_fingerprint
 from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
 from reprokit.registry import ModelRegistry, OptimizerRecord, TrackedModel, variable_names
+from reprokit.snapshots import Snapshots
 from reprokit.tensors import flatten, in_xla, observe, value_of
 
 PROBE_ROWS = 256
@@ -62,6 +64,7 @@ class Emitter:
 
     def __init__(self, emit: Emit) -> None:
         self._emit = emit
+        self.snapshots = Snapshots()
 
     def send(self, event: Event) -> None:
         """Sends ``event`` as it is."""
@@ -71,9 +74,9 @@ class Emitter:
         """Reports ``tracked``'s weights now (read eagerly), before its first step."""
         weights = tracked.weights()
         names = tracked.names(weights)
-        self._emit(
-            InitEvent(tracked.label, tracked.step, {n: fingerprint(value_of(v)) for n, v in zip(names, weights)})
-        )
+        values = [value_of(v) for v in weights]
+        self.snapshots.offer(tracked.label, tracked.step, names, values)
+        self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
 
     def step(self, tracked: TrackedModel, values: list[np.ndarray] | None, seen: Seen) -> None:
         """Reports ``tracked`` after a step: its weights' ``values`` (None: read them now) and what the step saw.
@@ -83,7 +86,9 @@ class Emitter:
         weights = tracked.weights()
         if values is None:
             values = [value_of(v) for v in weights]
-        fingerprints = {n: step_fingerprint(a) for n, a in zip(tracked.names(weights), values)}
+        names = tracked.names(weights)
+        self.snapshots.offer(tracked.label, tracked.step, names, values)
+        fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
         self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
 
 
@@ -347,7 +352,8 @@ class Recorder:
         if self._light:  # steps not seen one by one (fit, XLA) are counted now
             for state in self._models.optimizers():
                 self._count_light(state, _iterations_now(state.optimizer), None)
-        return final_results(self._models.trained(), self._light, self._losses, self._alignment)
+        summaries, arrays = final_results(self._models.trained(), self._light, self._losses, self._alignment)
+        return summaries, {**self._events.snapshots.arrays, **arrays}
 
 
 def _iterations_now(optimizer: Any) -> int:

@@ -46,6 +46,7 @@ class RunSummary:
     mode: str
     op_determinism_observed: bool | None = None
     history: Mapping[str, Mapping[str, tuple[float, ...]]] = field(default_factory=dict)
+    step_losses: Mapping[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     stopped_at_max_steps: bool = False
     stopped_early: bool = False
     files_written: tuple[str, ...] = ()
@@ -157,6 +158,21 @@ class Report:
     def to_json(self) -> str:
         return json_text(self.to_dict())
 
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.htmlformats`)."""
+        from reprokit.checkfigures import check_figures
+        from reprokit.htmlreport import html_page
+
+        if self.baseline is not None:
+            passed = self.baseline.passed
+            verdict, tone = ("matches the baseline" if passed else "differs from the baseline"), passed
+        else:
+            verdict, tone = self.verdict.words, self.verdict.good
+        args = " " + " ".join(self.script_args) if self.script_args else ""
+        title = f"reprokit check {self.script}{args}"
+        footer = f"Made by reprokit {self.reprokit_version} (reprokit check). Plots are inline SVG: it fetches nothing."
+        return html_page(title, verdict, "good" if tone else "bad", self, check_figures(self), footer)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from render_report(self)
 
@@ -206,6 +222,7 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
         "final_losses": list(c.final_losses),
         "steps": list(c.steps),
         "alignment": [{"model": m.model, **m.alignment.to_dict()} for m in c.alignments],
+        "tracks": [dataclasses.asdict(t) for t in c.tracks],
         "variables": [
             {
                 "model": v.model,
@@ -231,6 +248,7 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "mode": r.mode,
         "op_determinism_observed": r.op_determinism_observed,
         "history": {model: {k: list(v) for k, v in logs.items()} for model, logs in r.history.items()},
+        "step_losses": {model: [list(p) for p in losses] for model, losses in r.step_losses.items()},
         "stopped_at_max_steps": r.stopped_at_max_steps,
         "stopped_early": r.stopped_early,
         "files_written": list(r.files_written),

@@ -30,6 +30,7 @@ from reprokit.refusals import DeterminismRefusedError, Refusal
 from reprokit.runner import OnEvent, Target
 from reprokit.settings import DEFAULT_SEED, Controls, default_jobs
 from reprokit.trace import RunSpec, RunTrace
+from reprokit.tracks import tracks
 from reprokit.vocabulary import Pair
 
 PAIRS = (
@@ -196,9 +197,11 @@ def require_training(trace: RunTrace, target: Target) -> None:
 
 
 def compare_pair(name: str, a: RunTrace, b: RunTrace) -> Comparison:
-    """Compares two runs; the seed pair's models are also aligned (why do their weights differ?)."""
+    """Compares two runs; a differing pair's variables are tracked over training, the seed pair's models aligned."""
     with saved_arrays(a) as arrays_a, saved_arrays(b) as arrays_b:
         comparison = compare_runs(name, a, b, arrays_a, arrays_b)
+        if not comparison.identical:
+            comparison = replace(comparison, tracks=tracks(a, b, arrays_a, arrays_b))
         if name == Pair.SEED and not comparison.identical and comparison.relative_l2 is not None:
             comparison = replace(comparison, alignments=align_runs(a, b, arrays_a, arrays_b))
         return comparison

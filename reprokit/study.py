@@ -33,7 +33,7 @@ import numpy as np
 from reprokit.errors import NoTrainingError, ScriptFailedError
 from reprokit.execution import Execution, executing, ray_slots
 from reprokit.fingerprint import combine
-from reprokit.metrics import run_metrics
+from reprokit.metrics import run_curves, run_metrics
 from reprokit.rayrunner import runner_for
 from reprokit.runner import OnEvent, Runner, Target
 from reprokit.runs import require_training, saved_arrays, validate_script
@@ -295,6 +295,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
         seed=seed,
         repeat=repeat,
         metrics=run_metrics(trace),
+        curves=run_curves(trace),
         steps=trace.steps,
         wall_seconds=trace.wall_seconds,
         weights={m.name: combine([f"{n}={v}" for n, v in sorted(m.weights.items())]) for m in trace.models},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -24,13 +22,12 @@ from reprokit.clikit import (
     ScriptArg,
     ScriptArgs,
     TimeoutOpt,
+    emit,
     exit_codes,
     parse_outputs,
-    print_report,
 )
 from reprokit.errors import EXIT_FAILED_CHECK, EXIT_OK
 from reprokit.execution import Executor
-from reprokit.files import write_atomic
 from reprokit.formats import Format
 from reprokit.progress import study_progress
 from reprokit.settings import DEFAULT_SEED
@@ -217,14 +214,4 @@ def _quiet(outputs: Sequence[Output]) -> bool:
 
 def _emit(report: SeedsReport | CompareReport, outputs: Sequence[Output], failing: frozenset[Outcome]) -> None:
     """Writes every requested format, and a Markdown summary for GitHub."""
-    for out in outputs:
-        if out.path is not None:
-            write_atomic(out.path, render_study(report, out.format, failing))
-        elif out.format is Format.RICH:
-            print_report(report)
-        else:
-            sys.stdout.write(render_study(report, out.format, failing))
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(render_study(report, Format.MARKDOWN, failing) + "\n")
+    emit(report, outputs, lambda chosen: render_study(report, chosen, failing))

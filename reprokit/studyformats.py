@@ -15,6 +15,8 @@ def render_study(report: SeedsReport | CompareReport, output_format: Format, fai
         return json_text(report.to_dict())
     if output_format is Format.MARKDOWN:
         return seeds_markdown(report) if isinstance(report, SeedsReport) else compare_markdown(report)
+    if output_format is Format.HTML:
+        return report.to_html()
     if output_format is Format.JUNIT:
         return seeds_junit(report) if isinstance(report, SeedsReport) else compare_junit(report, failing)
     return plain_summary(report)

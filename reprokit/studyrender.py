@@ -272,7 +272,7 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
         body,
         title=f"reprokit compare · {report.metric} ({'higher' if report.mode == 'max' else 'lower'} is better)",
         subtitle=f"{runs} runs{_resumed(cached)} · seeds {report.first_seed}… · {report.wall_seconds:.1f} s",
-        border_style=_worst(report),
+        border_style=worst_style(report),
     )
     yield _compare_table(report)
     for v in report.variants:
@@ -281,7 +281,8 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     yield Text(f"Runs kept in {report.folder}", style="dim")
 
 
-def _worst(report: CompareReport) -> str:
+def worst_style(report: CompareReport) -> str:
+    """The colour of a comparison's outcomes: red if a variant is worse, green if one is better or equivalent."""
     outcomes = report.outcomes()
     if Outcome.WORSE in outcomes:
         return "red"

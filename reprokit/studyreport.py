@@ -181,6 +181,12 @@ class SeedsReport:
             "environment": _environment(self.variant.runs),
         }
 
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.htmlformats`)."""
+        from reprokit.htmlformats import seeds_html
+
+        return seeds_html(self)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from reprokit.studyrender import render_seeds
 
@@ -242,6 +248,12 @@ class CompareReport:
             "wall_seconds": self.wall_seconds,
             "environment": _environment([r for v in self.variants for r in v.runs]),
         }
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.htmlformats`)."""
+        from reprokit.htmlformats import compare_html
+
+        return compare_html(self)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from reprokit.studyrender import render_compare
@@ -474,6 +486,7 @@ def _run_dict(r: RunResult) -> dict[str, Any]:
         "metrics": dict(r.metrics),
         "node": _node(r) or None,
         "retries": list(r.retries),
+        "curves": {name: list(values) for name, values in r.curves.items()},
     }
 
 

@@ -57,6 +57,8 @@ class RunResult:
         cached: the result was read from the study folder (``--resume``).
         retries: why Ray lost earlier attempts of this run (each retried
             from the start, exactly: every seed is fixed).
+        curves: the learning curves of its ``fit`` histories, by metric
+            name (one value per epoch).
     """
 
     seed: int
@@ -71,6 +73,7 @@ class RunResult:
     environment: Mapping[str, Any] = field(default_factory=dict)
     cached: bool = False
     retries: tuple[str, ...] = ()
+    curves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,7 @@ class RunResult:
             "probes": dict(self.probes),
             "environment": finite(dict(self.environment)),
             "retries": list(self.retries),
+            "curves": {k: [_number(v) for v in values] for k, values in self.curves.items()},
         }
 
     @classmethod
@@ -118,6 +122,7 @@ class RunResult:
             environment=dict(data.get("environment", {})),
             cached=cached,
             retries=tuple(str(r) for r in data.get("retries", ())),
+            curves={str(k): tuple(float(v) for v in values) for k, values in data.get("curves", {}).items()},
         )
 
 

@@ -14,10 +14,12 @@ import numpy as np
 
 from reprokit.classify import classify, verdict
 from reprokit.comparison import Comparison, compare_runs
+from reprokit.experiment import step_losses
 from reprokit.protocol import parse_event
 from reprokit.report import Report, RunSummary
 from reprokit.settings import Controls
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
+from reprokit.tracks import tracks
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -63,9 +65,23 @@ class CheckedExample:
     def report(self) -> dict[str, Any]:
         return json.loads((self.folder / "json").read_text())
 
+    @property
+    def html(self) -> Path:
+        """The HTML report's file."""
+        return self.folder / "report.html"
+
     def text(self, name: str) -> str:
         """The report in format ``name`` (``rich`` is what the terminal showed)."""
         return self.result.stdout if name == "rich" else (self.folder / name).read_text()
+
+
+@dataclass(frozen=True)
+class StudiedExample:
+    """A seed study and a comparison of an example through the CLI (JSON on stdout, HTML in ``folder``)."""
+
+    seeds: CliResult
+    compare: CliResult
+    folder: Path
 
 
 def reprokit(
@@ -110,7 +126,18 @@ def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
     trace = recorded_trace("controlled-1")
     findings = classify(comparisons, 1234)
     runs = tuple(
-        RunSummary(name, name.split("-")[0], 1234, True, 15, 4.2, ("sequential",), 0.09, "script")
+        RunSummary(
+            name,
+            name.split("-")[0],
+            1234,
+            True,
+            15,
+            4.2,
+            ("sequential",),
+            0.09,
+            "script",
+            step_losses=step_losses(recorded_trace(name.replace("ops", "controlled"))),
+        )
         for name in ("controlled-1", "controlled-2", "ops-1", "ops-2", "seed-1")
     )
     return Report(
@@ -129,4 +156,8 @@ def recorded_report(kind: str = "seed", quick: bool = False) -> Report:
 
 
 def recorded_comparison(a: str, b: str) -> Comparison:
-    return compare_runs("x", recorded_trace(a), recorded_trace(b), recorded_arrays(a), recorded_arrays(b))
+    trace_a, trace_b, arrays_a, arrays_b = recorded_trace(a), recorded_trace(b), recorded_arrays(a), recorded_arrays(b)
+    comparison = compare_runs("x", trace_a, trace_b, arrays_a, arrays_b)
+    if comparison.identical:
+        return comparison
+    return dataclasses.replace(comparison, tracks=tracks(trace_a, trace_b, arrays_a, arrays_b))

@@ -83,6 +83,7 @@ def test_the_ci_formats_of_one_check_agree_with_its_verdict(checked_example):
     markdown = checked.text("markdown")
     assert markdown.startswith(f"### ✅ reprokit check `{EXAMPLES / 'seed_question.py'}`: reproducible")
     assert "| seed-driven | ⚠️ detected |" in markdown and "| uncontrolled | ✅ none |" in markdown
+    assert f"The HTML report, with plots: `{checked.html}`" in markdown  # written by the same command
 
 
 def test_nondeterministic_ops_in_a_tf_data_pipeline_are_named_with_the_line_that_gives_up_order(checked_example):
@@ -138,19 +139,12 @@ def test_a_hand_written_loop_is_tracked_step_by_step_and_seed_driven(checked_exa
     assert doc["explanation"]["kind"] == "nothing to explain"  # nothing differs under fixed seeds
 
 
-def test_the_tuning_example_tells_a_real_change_from_seed_noise(tmp_path):
-    study = str(tmp_path / "studies")
-    pinned = reprokit("seeds", "examples/tuning.py", "--seeds", "2", "--study-dir", study, "-f", "json")
+def test_the_tuning_example_tells_a_real_change_from_seed_noise(tuning_study):
+    pinned, done = tuning_study.seeds, tuning_study.compare
     assert pinned.returncode == 0, pinned.stderr
     assert json.loads(pinned.stdout)["pinned"] is True and json.loads(pinned.stdout)["metric"] == "evaluate_accuracy"
     cka = json.loads(pinned.stdout)["hidden_cka"]  # two seeds: one pair of hidden layers compared
     assert cka["pairs"] == 1 and 0 < cka["untrained"] < cka["mean"] <= 1
-    variants = [
-        "examples/tuning.py --hidden 32",
-        "examples/tuning.py --hidden 8",
-        "examples/tuning.py --hidden 32 --lr 0.011",
-    ]
-    done = reprokit("compare", *variants, "--seeds", "7", "--study-dir", study, "-f", "json")
     assert done.returncode == 0, done.stderr
     outcomes = [c["outcome"] for c in json.loads(done.stdout)["comparisons"]]
     assert outcomes == ["worse", "within_seed_noise"]

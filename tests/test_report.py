@@ -43,6 +43,7 @@ COMPARISON = {
     "steps",
     "variables",
     "alignment",
+    "tracks",
 }
 
 

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from reprokit.protocol import Event, StartEvent
+from reprokit.protocol import Event, LaunchedEvent, StartEvent
 from reprokit.runner import Runner, Target
 from reprokit.settings import Controls
 from reprokit.trace import RunSpec
@@ -36,7 +36,7 @@ def main() -> None:
             trace = runner.run(spec)
             assert trace.arrays_path is not None
             shutil.copy(trace.arrays_path, HERE / f"{spec.name}.npz")
-            lines = [e.to_json() for e in events[spec.name] if not isinstance(e, StartEvent)]
+            lines = [e.to_json() for e in events[spec.name] if not isinstance(e, (StartEvent, LaunchedEvent))]
             (HERE / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
 
 
