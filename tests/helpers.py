@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from reprokit.report import Report, RunSummary
 from reprokit.settings import Controls
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.tracks import tracks
+
+if TYPE_CHECKING:
+    from browser import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -161,3 +165,36 @@ def recorded_comparison(a: str, b: str) -> Comparison:
     if comparison.identical:
         return comparison
     return dataclasses.replace(comparison, tracks=tracks(trace_a, trace_b, arrays_a, arrays_b))
+
+
+FIGURE = re.compile(r'<figure id="([^"]+)"><h3>([^<]+)</h3><svg\b[^>]*><title>([^<]+)</title>')
+
+
+def rendered(html: Path, folder: Path) -> Page:
+    """``html`` opened in the browser: it fetched nothing and reported no error; its screenshot is a PNG."""
+    from browser import open_report, require_chromium
+
+    require_chromium()
+    assert html.is_file(), f"no HTML report was written at {html}"
+    page = open_report(html, folder / f"{html.stem}.png")
+    assert page.requests == (), f"the page tried to fetch {page.requests}"
+    assert page.console_errors == (), page.console_errors
+    assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return page
+
+
+def plots(page: Page) -> dict[str, str]:
+    """Every plot on the page, by id: its heading, which must be its SVG's title too."""
+    found = {}
+    for key, heading, title in FIGURE.findall(page.dom):
+        assert heading == title, f"plot {key}: heading {heading!r}, SVG title {title!r}"
+        found[key] = heading
+    assert page.dom.count("<figure") == len(found), "a plot without its SVG"
+    return found
+
+
+def page_verdict(page: Page) -> str:
+    """The verdict a report's page shows first."""
+    match = re.search(r'id="verdict">([^<]+)<', page.dom)
+    assert match, "no verdict on the page"
+    return match.group(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import reprokit, words
+from helpers import page_verdict, plots, rendered, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
@@ -64,9 +64,16 @@ def test_two_seeds_differ_less_once_their_hidden_units_are_matched_and_the_permu
     hidden = doc["layers"][0]
     assert hidden["aligned"] and hidden["units"] == 30 and hidden["after"] < hidden["before"]
     args = ("align", "mlp1.keras", "mlp2.keras", "--data", "digits.npz", "-f", "json", "-o", "a.json")
-    again = reprokit(*args, cwd=models)
+    again = reprokit(*args, "-f", "html=align.html", cwd=models)
     assert again.returncode == 0 and again.stdout == ""
     assert json.loads((models / "a.json").read_text()) == doc  # the same models give the same figures
+    page = rendered(models / "align.html", models)  # the same figures, as a page, in the browser
+    assert page_verdict(page).startswith("the order of the units explains ")
+    assert plots(page) == {
+        "align-distance": "Distance per layer, before and after matching units",
+        "align-cka": "Representation similarity per layer (linear CKA)",
+        "align-barrier": "Loss along the straight path from A to matched B",
+    }
 
 
 def test_a_residual_connection_is_refused_per_layer_and_still_gets_the_functional_measures(models):

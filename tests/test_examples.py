@@ -5,7 +5,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from helpers import EXAMPLES, reprokit, words
+from helpers import EXAMPLES, words
 
 pytestmark = pytest.mark.e2e
 
