@@ -29,6 +29,7 @@ from reprokit.explain import (
     not_reproduced,
     nothing_to_explain,
 )
+from reprokit.figures import evenly
 from reprokit.lint import LintFinding, lint_source
 from reprokit.refusals import Refusal
 from reprokit.report import NotReproducibleError, Report, RunSummary
@@ -328,13 +329,17 @@ def _summary(trace: RunTrace) -> RunSummary:
     )
 
 
+MAX_STEP_LOSSES = 2000
+"""Steps whose loss a report keeps per model at most (evenly spaced, the first and last kept)."""
+
+
 def step_losses(trace: RunTrace) -> dict[str, tuple[tuple[int, float], ...]]:
-    """The loss each model was trained on at every observed step, as (step, loss), by model."""
+    """The loss each model was trained on at the observed steps, as (step, loss), by model."""
     found: dict[str, list[tuple[int, float]]] = {}
     for point in trace.points:
         if point.loss is not None and point.step > 0:
             found.setdefault(point.model, []).append((point.step, point.loss))
-    return {model: tuple(losses) for model, losses in found.items()}
+    return {model: evenly(losses, MAX_STEP_LOSSES) for model, losses in found.items()}
 
 
 def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from reprokit.aligning import AlignReport
+
+T = TypeVar("T")
 
 MAX_POINTS = 800
 """Points a line keeps at most (longer lines are thinned evenly, keeping both ends)."""
@@ -138,11 +140,15 @@ class Figure:
 
 def thinned(x: Sequence[float], y: Sequence[float], limit: int = MAX_POINTS) -> tuple[tuple[float, ...], ...]:
     """``x`` and ``y`` with at most ``limit`` evenly spaced points, first and last kept."""
-    if len(x) <= limit:
-        return tuple(x), tuple(y)
-    step = (len(x) - 1) / (limit - 1)
-    picked = sorted({round(i * step) for i in range(limit)})
-    return tuple(x[i] for i in picked), tuple(y[i] for i in picked)
+    return evenly(x, limit), evenly(y, limit)
+
+
+def evenly(items: Sequence[T], limit: int) -> tuple[T, ...]:
+    """At most ``limit`` of ``items``, evenly spaced, the first and the last kept."""
+    if len(items) <= limit:
+        return tuple(items)
+    step = (len(items) - 1) / (limit - 1)
+    return tuple(items[i] for i in sorted({round(i * step) for i in range(limit)}))
 
 
 def align_figures(report: AlignReport) -> tuple[Figure, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -207,3 +208,13 @@ def test_rich_tables_and_panels_become_html_with_every_cell():
     html = block(Panel(table, title="a <panel>", border_style="red"), Console(width=100))
     assert "<h2>a &lt;panel&gt;</h2>" in html and "<caption>Comparisons</caption>" in html
     assert "<th>pair</th>" in html and re.search(r'<td><span style="color: #b00020[^"]*">differs</span></td>', html)
+
+
+def test_a_long_run_keeps_the_losses_of_at_most_2000_evenly_spaced_steps():
+    from reprokit.experiment import MAX_STEP_LOSSES, step_losses
+    from reprokit.trace import Point
+
+    trace = recorded_trace("seed-1")
+    points = tuple(Point("sequential", step, {}, (), float(step)) for step in range(1, 10_001))
+    losses = step_losses(dataclasses.replace(trace, points=points))["sequential"]
+    assert len(losses) == MAX_STEP_LOSSES and losses[0] == (1, 1.0) and losses[-1] == (10_000, 10_000.0)
