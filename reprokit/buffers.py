@@ -62,6 +62,12 @@ class StepBuffers:
             self._inputs.append(combine([step_fingerprint(a) for a in arrays]))
             self._rows.append(rows_text(row_digests(arrays[0])))
 
+    def add_digests(self, fingerprint: str, rows: str) -> None:
+        """A training batch's fingerprint and its rows' digests, computed in the graph (up to 16 batches a step)."""
+        if len(self._inputs) < MAX_INPUTS_PER_STEP:
+            self._inputs.append(fingerprint)
+            self._rows.append(rows)
+
     def set_loss(self, loss: float) -> None:
         """The loss this step's gradient is taken of."""
         self._loss = loss

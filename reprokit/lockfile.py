@@ -17,7 +17,7 @@ from typing import Any
 
 from reprokit.errors import UsageError
 
-SCHEMA_VERSION = 2  # 2: per-step fingerprints are CRC-32 (reprokit 0.1 wrote BLAKE2b)
+SCHEMA_VERSION = 3  # 3: traced steps carry on-device digests (2: CRC-32 of every step; 1: BLAKE2b)
 KIND = "reprokit-baseline"
 DEFAULT_PATH = Path("reprokit.lock.json")
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,6 +50,7 @@ from reprokit.fingerprint import combine, fingerprint, step_fingerprint
 from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
 from reprokit.registry import ModelRegistry, OptimizerRecord, TrackedModel, variable_names
 from reprokit.snapshots import Snapshots
+from reprokit.steplog import EVERY, Record, StepLog, decode, power_of_two
 from reprokit.tensors import flatten, in_xla, observe, value_of
 
 PROBE_ROWS = 256
@@ -78,17 +79,25 @@ class Emitter:
         self.snapshots.offer(tracked.label, tracked.step, names, values)
         self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
 
-    def step(self, tracked: TrackedModel, values: list[np.ndarray] | None, seen: Seen) -> None:
-        """Reports ``tracked`` after a step: its weights' ``values`` (None: read them now) and what the step saw.
+    def step(
+        self, tracked: TrackedModel, digests: Sequence[str] | None, values: list[np.ndarray] | None, seen: Seen
+    ) -> None:
+        """Reports ``tracked`` after a step and what the step saw (``seen``: :meth:`StepBuffers.take`).
 
-        ``seen`` is :meth:`StepBuffers.take`: the step's batches' fingerprints and row digests, and its loss.
+        A traced step brings its weights' ``digests``, computed on the device
+        (:mod:`reprokit.graphprint`), and their ``values`` only at the steps
+        snapshots are taken at; an eager step brings neither: its weights are
+        read now and fingerprinted on the host.
         """
         weights = tracked.weights()
-        if values is None:
-            values = [value_of(v) for v in weights]
         names = tracked.names(weights)
-        self.snapshots.offer(tracked.label, tracked.step, names, values)
-        fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
+        if digests is None:
+            values = [value_of(v) for v in weights] if values is None else values
+            fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
+        else:
+            fingerprints = dict(zip(names, digests))
+        if values is not None:
+            self.snapshots.offer(tracked.label, tracked.step, names, values)
         self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
 
 
@@ -140,10 +149,22 @@ class Recorder:
             or ``step`` events, no saved weights; ``max_steps`` is not honoured.
         alignment: also save the models' structure and hidden activations
             on the probe batch at the end (the seed pair's runs, a study's).
+        flush_every: traced steps are read back at least this often (1:
+            every step, for ``explain``'s replay; see :mod:`reprokit.steplog`).
     """
 
-    def __init__(self, emit: Emit, max_steps: int | None = None, light: bool = False, alignment: bool = False) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        max_steps: int | None = None,
+        light: bool = False,
+        alignment: bool = False,
+        flush_every: int = EVERY,
+    ) -> None:
         self._light = light
+        self._log = StepLog(flush_every, max_steps)
+        self._states: list[OptimizerRecord] = []  # by their number in the step log's records
+        self._tapped: set[int] = set()  # ids of the optimizers whose steps are recorded in the graph
         self._alignment = alignment
         self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
         self._last_loss: float | None = None
@@ -251,48 +272,87 @@ class Recorder:
         self._record_steps(state, int(state.optimizer.iterations.numpy()), None)
 
     def tap_step(self, state: OptimizerRecord) -> None:
-        """While tracing a step: adds one callback that receives the step's results.
+        """While tracing a step: records it in the graph (see :mod:`reprokit.steplog`).
 
         Called right after the optimizer's update in the traced function. The
-        callback (a ``tf.py_function``) gets the step count, the updated
-        weights and the batch and loss of this graph as tensors, so each step
-        costs one Python call and no extra eager reads (each of those took
-        ~0.2 ms here, more than the digits MLP's whole step). Skipped inside
-        XLA, which cannot call Python: those steps are read after the call.
+        step's record — the digest of every updated weight and of every batch
+        and its rows, computed on the device, and the loss — is appended to
+        the step log; a ``tf.py_function`` reads the log only when a flush is
+        due (every 64 steps, at steps 1, 2, 4, 8, … with the weights' values
+        for their snapshots and the batch for the probe, and at the end of
+        a ``--max-steps`` budget). Skipped inside XLA, which cannot call
+        Python: those steps are read after the call.
         """
-        traced = self._buffers.take_traced(ops.get_default_graph())
+        graph = ops.get_default_graph()
+        traced = self._buffers.take_traced(graph)
         if in_xla():
             self._xla = True
             return
         if self._light:
             self._tap_loss(state, traced.loss)
             return
+        if id(state) not in self._tapped:
+            self._tapped.add(id(state))
+            self._states.append(state)
+        number = next(i for i, s in enumerate(self._states) if s is state)
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
-        weights = [t.weights() for t in state.tracked]
-        flat = [state.optimizer.iterations, *(w for ws in weights for w in ws)]
-        flat += [t for _, tensors, _ in inputs for t in tensors]
-        has_loss = traced.loss is not None
-        if has_loss:
-            flat.append(traced.loss)
-        layout = ([len(ws) for ws in weights], [(tracked, len(ts), packable) for tracked, ts, packable in inputs])
+        weights = [tf.convert_to_tensor(w) for t in state.tracked for w in t.weights()]
+        iterations = tf.convert_to_tensor(state.optimizer.iterations)
+        appended = self._log.append(number, iterations, weights, traced.loss, [ts for _, ts, _ in inputs])
+        with tf.control_dependencies([appended]):
+            due = self._log.due(iterations)
+            tf.cond(due, lambda: self._flush_graph(state, iterations, weights, inputs), lambda: tf.constant(0))
 
-        def step_done(*values: tf.Tensor) -> list[Any]:
-            arrays = [v.numpy() for v in values]
-            at = 1
-            per_model = []
-            for n in layout[0]:
-                per_model.append(arrays[at : at + n])
+    def _flush_graph(self, state: OptimizerRecord, iterations: Any, weights: list[Any], inputs: list[Any]) -> Any:
+        """Graph code: reads the step log back (with the weights and batches at steps 1, 2, 4, …), then empties it."""
+        buffer = tf.convert_to_tensor(self._log.buffer)
+        batches = [t for _, ts, _ in inputs for t in ts]
+
+        def with_values() -> Any:
+            counts = [len(t.weights()) for t in state.tracked]
+            flushed = functools.partial(self._flushed, state, counts, inputs)
+            return tf.py_function(flushed, [buffer, *weights, *batches], Tout=tf.int32)
+
+        def without() -> Any:
+            return tf.py_function(functools.partial(self._flushed, state, None, inputs), [buffer], Tout=tf.int32)
+
+        done = tf.cond(power_of_two(tf.cast(iterations, tf.int64)), with_values, without)
+        with tf.control_dependencies([done]):
+            cleared = self._log.clear()
+        with tf.control_dependencies([cleared]):
+            return tf.identity(done)
+
+    def _flushed(self, state: OptimizerRecord, counts: list[int] | None, inputs: list[Any], *values: tf.Tensor) -> int:
+        """The step log's values (and, with ``counts``, the last step's weights per model and batches) arrived."""
+        records = decode(values[0].numpy())
+        weights = None
+        if counts is not None:
+            arrays = [v.numpy() for v in values[1:]]
+            weights, at = [], 0
+            for n in counts:
+                weights.append(arrays[at : at + n])
                 at += n
-            for tracked, n, packable in layout[1]:
-                self._seen_input(tracked, arrays[at : at + n], packable)
-                at += n
-            if has_loss:
-                self._buffers.set_loss(float(arrays[at]))
+            for tracked, tensors, packable in inputs:
+                batch = arrays[at : at + len(tensors)]
+                at += len(tensors)
+                if tracked.probe is None and packable is not None:
+                    tracked.set_probe(tf.nest.pack_sequence_as(packable, [a[:PROBE_ROWS] for a in batch]))
+        self._replay(records, state, weights)
+        return 0
+
+    def _replay(
+        self, records: list[Record], last: OptimizerRecord | None, weights: list[list[np.ndarray]] | None
+    ) -> None:
+        """Records the steps read from the step log, in order (``weights``: the values after the last one)."""
+        for i, record in enumerate(records):
+            state = self._states[record.state]
+            for fingerprint_text, rows in record.inputs:
+                self._buffers.add_digests(fingerprint_text, rows)
+            if record.loss is not None:
+                self._buffers.set_loss(record.loss)
             self._graph_steps += 1
-            self._record_steps(state, int(arrays[0]), per_model)
-            return []
-
-        tf.py_function(step_done, [tf.convert_to_tensor(x) for x in flat], Tout=[])
+            values = weights if i == len(records) - 1 and state is last else None
+            self._record_steps(state, record.iterations, record.weights, values)
 
     def _tap_loss(self, state: OptimizerRecord, loss: Any) -> None:
         """Light: a traced step outside ``fit`` passes its loss to Python (``fit`` has its history)."""
@@ -329,25 +389,44 @@ class Recorder:
         graph_steps_before, steps_before = before
         if self._graph_steps == graph_steps_before:
             for state in self._models.optimizers():
-                self.after_step(state)
+                if id(state) not in self._tapped:  # a tapped optimizer's steps wait in the step log
+                    self.after_step(state)
         self._budget.after_call(steps_before)
 
-    def _record_steps(self, state: OptimizerRecord, iterations: int, weights: list[list[np.ndarray]] | None) -> None:
+    def _record_steps(
+        self,
+        state: OptimizerRecord,
+        iterations: int,
+        digests: Sequence[str] | None,
+        values: list[list[np.ndarray]] | None = None,
+    ) -> None:
+        """Records the steps ``state``'s optimizer made up to ``iterations``.
+
+        ``digests``: the traced step's weight digests, for all its models in
+        order (None: an eager step, read now); ``values``: their values per
+        model, when the log brought them (snapshot steps).
+        """
         delta = state.advance(iterations)
         if delta <= 0:
             return
         seen = self._buffers.take()
+        at = 0
         for i, tracked in enumerate(state.tracked):
             tracked.advance(delta)
-            self._events.step(tracked, None if weights is None else weights[i], seen)
+            mine = None
+            if digests is not None:
+                count = len(tracked.weights())
+                mine, at = digests[at : at + count], at + count
+            self._events.step(tracked, mine, None if values is None else values[i], seen)
         steps = self._budget.count(delta)
         for listener in self._listeners:
             listener(steps)
-        self._budget.end_step(eager=weights is None)  # in a graph callback, after_function_call raises
+        self._budget.end_step(eager=digests is None)  # in a graph callback, after_function_call raises
 
     # -- the end of the run -----------------------------------------------
     def finalize(self) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
         """Ends observing; returns a summary per trained model and the arrays to save."""
+        self._replay(self._log.read(), None, None)  # steps still in the step log
         self._finalizing = True
         if self._light:  # steps not seen one by one (fit, XLA) are counted now
             for state in self._models.optimizers():

@@ -68,8 +68,15 @@ def main() -> int:
             instrument,  # imports TensorFlow
         )
         from reprokit.recorder import Recorder
+        from reprokit.steplog import EVERY
 
-        recorder = Recorder(emit, max_steps=config.max_steps, light=config.study, alignment=config.alignment)
+        recorder = Recorder(
+            emit,
+            max_steps=config.max_steps,
+            light=config.study,
+            alignment=config.alignment,
+            flush_every=1 if config.explain_step else EVERY,  # the replay probes each step as it happens
+        )
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)
         if config.explain_step:

@@ -92,7 +92,7 @@ def test_no_baseline_is_written_for_a_script_that_is_not_reproducible(tmp_path):
 
 VALID = {
     "kind": "reprokit-baseline",
-    "schema_version": 2,
+    "schema_version": 3,
     "script": "train.py",
     "script_args": [],
     "seed": 1,
@@ -135,16 +135,16 @@ def edited(path: str, value) -> str:
         ('{"kind": "something-else"}', "expected a reprokit baseline"),
         ('{"kind": "reprokit-baseline", "schema_version": 99}', "has schema version 99"),
         (
-            '{"kind": "reprokit-baseline", "schema_version": 2, "script": "other.py", "script_args": [],'
+            '{"kind": "reprokit-baseline", "schema_version": 3, "script": "other.py", "script_args": [],'
             ' "seed": 1, "config": {}, "environment": {}, "models": {}}',
             "is for other.py, not for",
         ),
         (
-            '{"kind": "reprokit-baseline", "schema_version": 2, "script": "train.py", "script_args": [],'
+            '{"kind": "reprokit-baseline", "schema_version": 3, "script": "train.py", "script_args": [],'
             ' "seed": 1, "config": {"max_steps": 50}, "environment": {}, "models": {}}',
             "was made with --max-steps 50; this check uses --max-steps 30",
         ),
-        ('{"kind": "reprokit-baseline", "schema_version": 2, "script": "train.py"}', "script_args is missing"),
+        ('{"kind": "reprokit-baseline", "schema_version": 3, "script": "train.py"}', "script_args is missing"),
     ],
 )
 def test_a_bad_baseline_is_a_one_line_exit_2_before_any_training(script, tmp_path, content, message):
