@@ -63,7 +63,7 @@ def check(
         timeout: seconds one run may take.
         epochs: epochs for a model file.
         batch_size: batch size for a model file.
-        jobs: how many runs may execute at once (None: CPU cores + 1, 1 with a GPU).
+        jobs: how many runs may execute at once (None: CPU cores + 1; runs share GPUs).
         full: train every run to the end, even after its pair's divergence is proven.
         baseline: compare one controlled run with this baseline file instead.
         rtol: relative tolerance when a baseline comes from another environment.

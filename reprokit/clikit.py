@@ -54,7 +54,7 @@ EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Epochs for a model f
 BatchOpt = Annotated[int | None, typer.Option(min=1, help="Batch size for a model file. [default: 32]")]
 JobsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="How many runs may execute at once. [default: CPU cores + 1, 1 with a GPU]"),
+    typer.Option(min=1, help="How many runs may execute at once (runs share GPUs). [default: CPU cores + 1]"),
 ]
 ExecutorOpt = Annotated[
     Executor,

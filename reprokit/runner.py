@@ -39,7 +39,7 @@ from reprokit.protocol import (
     parse_event,
 )
 from reprokit.refusals import DeterminismRefusedError
-from reprokit.settings import child_environment
+from reprokit.settings import GPU_OF_PAIR, child_environment, visible_gpus
 from reprokit.trace import RunSpec, RunTrace, TraceBuilder
 from reprokit.workdirs import carry, changes, mirror
 
@@ -252,7 +252,9 @@ class Runner:
     def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
         """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
         config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
-        started = start_worker(config, child_environment(spec.controls, os.environ), run_dir, cwd)
+        gpus = visible_gpus()
+        gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
+        started = start_worker(config, child_environment(spec.controls, os.environ, gpu), run_dir, cwd)
         proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)

@@ -30,8 +30,10 @@ def default_jobs(runs: int) -> int:
     One more than the CPU cores: on 2 cores, 3 concurrent trainings of the
     digits MLP took 10.6 s, 2 took 7.3 s, 5 took 19.5 s and one alone 8.0 s
     (importing TensorFlow is partly serial, so a third run fills the gaps).
-    Capped by available memory (2 GiB a run) and, where an NVIDIA GPU is
-    visible, 1: TensorFlow takes all GPU memory for the first process.
+    Capped by available memory (2 GiB a run). With NVIDIA GPUs the runs
+    share them: every run grows its GPU memory as it needs it
+    (:func:`child_environment`) instead of TensorFlow's default of taking
+    all of it in the first process.
     Thread settings are left alone: every run keeps TensorFlow's defaults,
     identical in all runs, because one intra-op thread would serialize (and
     hide) nondeterministic kernels.
@@ -40,15 +42,42 @@ def default_jobs(runs: int) -> int:
     jobs = cores + 1
     with contextlib.suppress(ValueError, OSError, AttributeError):
         jobs = min(jobs, max(1, os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // RUN_MEMORY_BYTES))
-    if _gpu_visible():
-        jobs = 1
     return max(1, min(runs, jobs))
 
 
-def _gpu_visible() -> bool:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return os.path.isdir("/proc/driver/nvidia/gpus") and bool(os.listdir("/proc/driver/nvidia/gpus"))
+def visible_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The NVIDIA GPUs runs may use, as ``CUDA_VISIBLE_DEVICES`` entries ([]: none).
+
+    Only GPUs of one model are offered for spreading runs: two models of GPU
+    compute different bits, and runs that are compared must not differ by
+    the device they ran on. A mixed machine keeps every run on its first GPU.
+    """
+    environ = os.environ if environ is None else environ
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return []
+    root = "/proc/driver/nvidia/gpus"
+    try:
+        found = sorted(os.listdir(root))
+        models = {_gpu_model(os.path.join(root, bus)) for bus in found}
+    except OSError:
+        return []
+    entries = [e.strip() for e in visible.split(",")] if visible else [str(i) for i in range(len(found))]
+    return entries if len(models) == 1 else entries[:1]
+
+
+def _gpu_model(folder: str) -> str:
+    with open(os.path.join(folder, "information"), encoding="utf-8", errors="replace") as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("Model:")), "")
+
+
+GPU_OF_PAIR = {"controlled": 0, "seed": 0, "files": 0, "ops": 1}
+"""Which GPU (by index among those visible, modulo their number) each role's runs use.
+
+The runs of one compared pair always share a device: controlled-1 is compared
+with controlled-2 and with seed-1, so those share the first GPU; the ops pair
+takes the next one.
+"""
 
 
 DETERMINISM_ENV_VARS = ("TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC")
@@ -83,19 +112,26 @@ class Controls:
     op_determinism: bool
 
 
-def child_environment(controls: Controls, base: Mapping[str, str]) -> dict[str, str]:
+def child_environment(controls: Controls, base: Mapping[str, str], gpu: str | None = None) -> dict[str, str]:
     """Returns the environment for a fresh run process.
 
     Args:
         controls: the settings of the run.
         base: the environment to start from (usually ``os.environ``).
+        gpu: the one GPU the run may see (a ``CUDA_VISIBLE_DEVICES`` entry;
+            None: those of ``base``).
 
     Returns:
         A copy of ``base`` with the hash seed pinned, the Keras backend set to
-        TensorFlow and the op-determinism switches set or removed so that they
-        match ``controls`` whatever the caller's environment says.
+        TensorFlow, the op-determinism switches set or removed so that they
+        match ``controls`` whatever the caller's environment says, and GPU
+        memory grown as needed (``TF_FORCE_GPU_ALLOW_GROWTH=true`` unless set)
+        so that runs share a GPU.
     """
     env = dict(base)
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     env["PYTHONHASHSEED"] = str(controls.seed)
     env["KERAS_BACKEND"] = "tensorflow"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's banner out of the user's log

@@ -161,3 +161,18 @@ def test_a_local_study_on_one_machine_says_nothing_about_nodes():
     runs = [RunResult(1234, environment={"node": "box"}), RunResult(1235, environment={"node": "box"})]
     local = VariantResult("t", "t", (), None, (), tuple(runs), (), None, None, False, (("box", 2),), ())
     assert placement([local]) == []
+
+
+def test_runs_grow_their_gpu_memory_and_take_the_gpu_they_are_given():
+    from reprokit.settings import Controls, child_environment
+
+    env = child_environment(Controls(1, True), {"CUDA_VISIBLE_DEVICES": "0,1"}, gpu="1")
+    assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["CUDA_VISIBLE_DEVICES"] == "1"
+    mine = child_environment(Controls(1, True), {"TF_FORCE_GPU_ALLOW_GROWTH": "false"})
+    assert mine["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"  # the user's own setting wins
+
+
+def test_no_gpus_are_offered_when_cuda_is_hidden():
+    from reprokit.settings import visible_gpus
+
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == [] and visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []

@@ -3,16 +3,17 @@
     python tests/benchmarks/bench_check.py [--repeat 3]
 
 Prints medians over ``--repeat`` interleaved repetitions and the ratios of
-issue 5 (lower is better):
+issues 5 and 15 (lower is better):
 
 * ``reprokit check --quick`` and a full ``reprokit check`` of the digits
   example, each ÷ a hand-written "train twice in two processes and compare
   the weights with np.array_equal";
-* per-step overhead of reprokit's hooks: ``fit`` time with them ÷ without,
-  in one process each, for the digits MLP and a ~1.2M-parameter conv net;
+* per-step overhead of reprokit's observation: ``fit`` time with it ÷
+  without, in one process, for the digits MLP, a ~1.2M-parameter conv net
+  and MLPs of ~1 M, ~10 M and ~100 M parameters;
 * time to verdict on the nondeterministic-ops example ÷ a ``--full`` check;
-* peak memory of the reprokit parent process checking a ~1M- and a
-  ~10M-parameter model (and whether it imported TensorFlow).
+* peak memory of the reprokit parent process checking each of those MLPs
+  (and whether it imported TensorFlow).
 
 Not a test: it asserts nothing and takes minutes. Timings depend on the
 machine and its load; compare ratios from one run only.
@@ -58,38 +59,59 @@ np.savez(out, *[w.numpy() for w in trained[-1].weights])
 OVERHEAD = """
 import sys, time
 import keras, numpy as np
-if sys.argv[2] == "hooks":
-    from reprokit import instrument
-    recorder = instrument.Recorder(lambda event: None)
-    instrument.install(recorder)
-keras.utils.set_random_seed(1)
+from reprokit import instrument
+
+kind = sys.argv[1]
 rng = np.random.default_rng(0)
-if sys.argv[1] == "mlp":  # the digits MLP of examples/seed_question.py
+
+def build():
+    if kind == "mlp":  # the digits MLP of examples/seed_question.py
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(30, activation="sigmoid"),
+                                  keras.layers.Dense(10, activation="softmax")])
+    elif kind == "conv":  # a conv net of ~1.2M parameters on 28x28 images
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                                  keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                                  keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                                  keras.layers.Dense(10)])
+    else:  # an MLP of about width**2 parameters
+        width = int(kind)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(width, activation="relu"),
+                                  keras.layers.Dense(width, activation="relu"), keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=kind != "mlp"))
+    return model
+
+if kind == "mlp":
     from sklearn.datasets import load_digits
     digits = load_digits()
     x, y = (digits.data / 16.0).astype("float32"), digits.target
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(30, activation="sigmoid"),
-                              keras.layers.Dense(10, activation="softmax")])
     batch, epochs = 10, 7
-else:  # a conv net of ~1.2M parameters on 28x28 images
+elif kind == "conv":
     x, y = rng.random((1024, 28, 28, 1), dtype="float32"), rng.integers(0, 10, 1024)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
-                              keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
-                              keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(10)])
     batch, epochs = 32, 5
-model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=sys.argv[1] != "mlp"))
-model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0)  # trace and warm up
-times = []
-class Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-    def on_epoch_end(self, epoch, logs=None):
-        times.append(time.perf_counter() - self.start)
-model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
-print(sorted(times)[len(times) // 2], model.count_params())
+else:
+    steps = 40 if int(kind) < 5000 else 8
+    x, y = rng.random((32 * steps, 64), dtype="float32"), rng.integers(0, 10, 32 * steps)
+    batch, epochs = 32, 3
+
+def median_epoch():
+    keras.utils.set_random_seed(1)
+    model = build()
+    model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0)  # trace and warm up
+    times = []
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+    model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
+    return sorted(times)[len(times) // 2], model.count_params()
+
+plain, params = median_epoch()  # without observation, then with it, in this one process
+instrument.install(instrument.Recorder(lambda event: None))
+observed, _ = median_epoch()
+print(observed / plain, params)
 """
-"""The median epoch time of ``fit`` in one process, with or without reprokit's hooks."""
+"""Median epoch time of ``fit`` with reprokit's per-step observation ÷ without, in one process."""
 
 BIG_MODEL = """
 import keras, numpy as np
@@ -143,15 +165,12 @@ def reprokit_check(*args: str) -> float:
     return wall([sys.executable, "-m", "reprokit", "check", *args])
 
 
-def fit_overhead(model: str) -> float:
-    """Median epoch time of fit with hooks ÷ without, in fresh processes (alternated twice)."""
-    times: dict[str, list[float]] = {"none": [], "hooks": []}
-    for mode in ("none", "hooks", "hooks", "none"):
-        out = subprocess.run(
-            [sys.executable, "-c", OVERHEAD, model, mode], check=True, env=ENV, capture_output=True, text=True
-        ).stdout.split()
-        times[mode].append(float(out[0]))
-    return statistics.median(times["hooks"]) / statistics.median(times["none"])
+def fit_overhead(model: str) -> tuple[float, int]:
+    """Per-step overhead (see ``OVERHEAD``) and the model's parameters."""
+    out = subprocess.run(
+        [sys.executable, "-c", OVERHEAD, model], check=True, env=ENV, capture_output=True, text=True
+    ).stdout.split()
+    return float(out[0]), int(out[1])
 
 
 def parent_memory(width: int) -> tuple[float, bool, int]:
@@ -165,6 +184,10 @@ def parent_memory(width: int) -> tuple[float, bool, int]:
     return float(out[0]), out[1] == "True", params
 
 
+WIDTHS = (1000, 3150, 10000)
+"""MLP widths of about 1 M, 10 M and 100 M parameters."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -175,8 +198,8 @@ def main() -> None:
         "reprokit check, digits": lambda: reprokit_check(str(DIGITS)),
         "reprokit check, ops example": lambda: reprokit_check(str(OPS)),
         "reprokit check --full, ops example": lambda: reprokit_check("--full", str(OPS)),
-        "fit overhead, digits MLP": lambda: fit_overhead("mlp"),
-        "fit overhead, conv net": lambda: fit_overhead("conv"),
+        "fit overhead, digits MLP": lambda: fit_overhead("mlp")[0],
+        "fit overhead, conv net": lambda: fit_overhead("conv")[0],
     }
     samples: dict[str, list[float]] = {name: [] for name in measures}
     for i in range(repeat):  # interleaved: every measure once per round
@@ -184,7 +207,7 @@ def main() -> None:
             samples[name].append(measure())
             print(f"round {i + 1}: {name}: {samples[name][-1]:.3f}", file=sys.stderr)
     median = {name: statistics.median(values) for name, values in samples.items()}
-    memory = [parent_memory(width) for width in (1000, 3000)]
+    sizes = [(fit_overhead(str(width)), parent_memory(width)) for width in WIDTHS]
 
     cpu = platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {repeat} rounds, medians")
@@ -193,8 +216,8 @@ def main() -> None:
         print(f"  {name:40s} {value:8.2f}{unit}")
     hand = median["hand-written pair, digits"]
     rows = [
-        ("check --quick ÷ hand-written pair (target ≤ 0.8)", median["reprokit check --quick, digits"] / hand),
-        ("full check ÷ hand-written pair (target ≤ 1.3)", median["reprokit check, digits"] / hand),
+        ("check --quick ÷ hand-written pair", median["reprokit check --quick, digits"] / hand),
+        ("full check ÷ hand-written pair (target ≤ 1.0)", median["reprokit check, digits"] / hand),
         ("per-step overhead, digits MLP (target ≤ 1.05)", median["fit overhead, digits MLP"]),
         ("per-step overhead, ~1.2M conv net (target ≤ 1.05)", median["fit overhead, conv net"]),
         (
@@ -205,9 +228,10 @@ def main() -> None:
     print("ratios:")
     for name, ratio in rows:
         print(f"  {name:52s} {ratio:6.2f}")
-    print("parent process peak memory (check --quick, target ≤ 300 MB):")
-    for mib, imported_tf, params in memory:
-        print(f"  {params / 1e6:5.1f}M parameters: {mib:6.0f} MiB, imported TensorFlow: {imported_tf}")
+    print("per model size (MLPs; overhead: fit with per-step observation ÷ without, one process; target ≤ 1.05):")
+    print(f"  {'parameters':>12s} {'overhead':>9s} {'parent peak (check --quick)':>28s} {'parent imported TF':>19s}")
+    for (overhead, params), (mib, imported_tf, _) in sizes:
+        print(f"  {params / 1e6:11.1f}M {overhead:9.2f} {mib:24.0f} MiB {imported_tf!s:>19s}")
     print(json.dumps({"medians": median, "ratios": dict(rows)}), file=sys.stderr)
 
 
