@@ -2,12 +2,16 @@
 
 A run observes every optimizer step. Sending every weight to Python after
 every step and hashing it there costs a device-to-host copy and a pass in
-Python per step, growing with the model; here each variable is reduced on
-its device to a **digest of two 32-bit lanes**, and only those 8 bytes per
-variable leave it (see :class:`reprokit.recorder.Recorder`, which buffers
-them in the graph and reads them in batches of steps).
+Python per step, growing with the model; here each variable is reduced
+where it lives to a **64-bit digest**, and only those 8 bytes per variable
+leave the device (see :mod:`reprokit.steplog`, which buffers them in the
+graph and reads them in batches of steps). On a CPU that is TensorFlow's
+FarmHash64 kernel (:func:`digests`); on a GPU, where that kernel does not
+run, two lanes of integer sums computed in parallel on the device
+(:func:`lane_digests`). Runs compared with each other run on the same kind
+of device, so they always use the same digest.
 
-The digest of a tensor's 32-bit words ``w_i`` (its raw bits: float32 words
+The lane digest of a tensor's 32-bit words ``w_i`` (its raw bits: float32 words
 as they are, 64-bit values as two words, 8- and 16-bit values widened) is::
 
     lane j = Σ_i (w_i XOR k_ij) · m_ij      mod 2**32     (j = 1, 2)
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -95,8 +100,52 @@ def _lanes(w: tf.Tensor, n: int | None) -> tf.Tensor:
     return (w[:, None] ^ k) * m
 
 
-def digests(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    """One digest per tensor, as ``uint32[len(tensors), 2]``.
+def digests(tensors: Sequence[Any]) -> tf.Tensor:
+    """One digest per tensor (or variable), as ``uint32[len(tensors), 2]``: where each lives.
+
+    On a GPU, and for small tensors anywhere, the sums of
+    :func:`lane_digests` (in parallel on the device; all small ones in one
+    pass). Large tensors elsewhere: TensorFlow's ``Fingerprint`` kernel (FarmHash64 of the raw
+    bytes), which on a CPU is the fastest there is: 0.7 ms for 1.1 M float32,
+    4 ms for 10 M, 70 ms for 100 M on this 2-core machine, against 2.3, 8.8
+    and 98 ms for the lane sums (XLA-fused) and 1.9, 17 and 183 ms for CRC-32
+    in Python after a copy. FarmHash64 is sequential (no reduction order to
+    vary); a change in the bytes leaves it unchanged with odds of 2**-64.
+    """
+    if not tensors:
+        return tf.zeros([0, 2], tf.uint32)
+    summed = [j for j, t in enumerate(tensors) if _on_gpu(t) or _words_known(t) <= SMALL]
+    found: dict[int, tf.Tensor] = {}
+    if summed:  # small tensors too: one pass and one segment sum for all of them, fewer ops than a hash each
+        lanes = lane_digests([tensors[j] for j in summed])
+        found.update({j: lanes[row] for row, j in enumerate(summed)})
+    for j, t in enumerate(tensors):
+        if j not in found:
+            found[j] = _farm(tf.reshape(words(tf.convert_to_tensor(t)), [1, -1]))[0]
+    return tf.stack([found[j] for j in range(len(tensors))])
+
+
+def _on_gpu(t: Any) -> bool:
+    return "GPU" in (getattr(t, "device", "") or "").upper()
+
+
+def _words_known(t: Any) -> float:
+    """How many 32-bit words ``t`` holds, if its shape says (else infinity)."""
+    shape, dtype = getattr(t, "shape", None), getattr(t, "dtype", None)
+    n = None if shape is None else tf.TensorShape(shape).num_elements()
+    if n is None or dtype is None:
+        return float("inf")
+    return n * max(1, tf.as_dtype(dtype).size // 4) if tf.as_dtype(dtype) != tf.string else float("inf")
+
+
+def _farm(rows: tf.Tensor) -> tf.Tensor:
+    """FarmHash64 of each row of a 2-D tensor, as ``uint32[rows, 2]``."""
+    hashed = tf.fingerprint(rows)  # uint8[rows, 8]
+    return tf.bitcast(tf.reshape(hashed, [-1, 2, 4]), tf.uint32)
+
+
+def lane_digests(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+    """One digest per tensor, as ``uint32[len(tensors), 2]``: the lane sums of the module docstring.
 
     Small tensors of known size are digested together (positions counted
     along their concatenation, a fixed layout for a given list: one pass and
@@ -116,26 +165,28 @@ def digests(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
         found.update({j: lanes[row] for row, j in enumerate(small)})
     for j, w in enumerate(flat):
         if j not in found:
-            found[j] = tf.reduce_sum(_lanes(w, sizes[j]), axis=0)
+            n = sizes[j]
+            found[j] = tf.reduce_sum(_lanes(w, n), axis=0) if n is not None and n <= SMALL else _large(w)
     return tf.stack([found[j] for j in range(len(flat))])
 
 
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)  # type: ignore[untyped-decorator]
+def _large(w: tf.Tensor) -> tf.Tensor:
+    """The digest of a large tensor's words, fused by XLA into one pass over them (no table of constants).
+
+    Unfused, the positions, constants and terms of a 100 M-word tensor are ten
+    passes over memory (0.39 s a step on 2 CPU cores); fused, one (0.10 s).
+    Integer sums: XLA's reduction order cannot change the bits.
+    """
+    return tf.reduce_sum(_lanes(w, None), axis=0)
+
+
 def row_digests(batch: tf.Tensor) -> tf.Tensor:
-    """One digest per row (first axis) of ``batch``, as ``uint32[rows, 2]`` (positions counted within a row)."""
+    """One digest per row (first axis) of ``batch``, as ``uint32[rows, 2]`` (FarmHash64 of the row's bytes)."""
     batch = tf.convert_to_tensor(batch)
     if batch.shape.rank == 0:
         batch = tf.reshape(batch, [1])
-    width = batch.shape[1:].num_elements()
-    w = words(batch)
-    if width is not None and batch.dtype.size == 4 and width <= SMALL:
-        k, m = (tf.constant(t) for t in table(width))
-        return tf.reduce_sum((tf.reshape(w, [-1, width])[:, :, None] ^ k) * m, axis=1)
-    rows = tf.shape(batch)[0]
-    grid = tf.reshape(w, [rows, -1])
-    i = tf.cast(tf.range(tf.shape(grid)[1]), tf.uint32)[:, None]
-    k = i * tf.constant(_A) + tf.constant(_B)
-    m = (i * tf.constant(_C) + tf.constant(_D)) | 1
-    return tf.reduce_sum((grid[:, :, None] ^ k) * m, axis=1)
+    return _farm(tf.reshape(words(batch), [tf.shape(batch)[0], -1]))
 
 
 def hex_digest(lanes: np.ndarray) -> str:

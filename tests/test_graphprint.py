@@ -8,45 +8,63 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from reprokit.fingerprint import combine  # noqa: E402
-from reprokit.graphprint import as_uint64, digests, hex_digest, reference, row_digests, words  # noqa: E402
+from reprokit.graphprint import (  # noqa: E402
+    as_uint64,
+    digests,
+    hex_digest,
+    lane_digests,
+    reference,
+    row_digests,
+    table,
+    words,
+)
 from reprokit.steplog import EVERY, StepLog, decode  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
 
 def digest(array) -> tuple[int, int]:
+    """The lane digest (what a GPU computes), eagerly on this CPU: the same ops."""
+    return tuple(int(v) for v in lane_digests([tf.constant(array)]).numpy()[0])
+
+
+def farm(array) -> tuple[int, int]:
+    """The digest a CPU computes (FarmHash64)."""
     return tuple(int(v) for v in digests([tf.constant(array)]).numpy()[0])
 
 
-def test_the_digest_is_the_numpy_reference_eagerly_and_in_a_traced_function():
+def test_the_lane_digest_is_the_numpy_reference_eagerly_and_in_a_traced_function():
     arrays = [RNG.normal(size=(64, 30)).astype(np.float32), np.arange(10, dtype=np.int64), np.float16([1, -0.5])]
-    eager = digests([tf.constant(a) for a in arrays]).numpy()
-    traced = tf.function(lambda *ts: digests(list(ts)), autograph=False)(*[tf.constant(a) for a in arrays]).numpy()
-    assert np.array_equal(eager, traced)
+    eager = lane_digests([tf.constant(a) for a in arrays]).numpy()
+    traced = tf.function(lambda *ts: lane_digests(list(ts)), autograph=False)(*[tf.constant(a) for a in arrays])
+    assert np.array_equal(eager, traced.numpy())
     offset = 0
     for array, lanes in zip(arrays, eager):  # small tensors are digested together: positions run on
         assert tuple(int(v) for v in lanes) == reference(array, offset)
         offset += int(tf.size(words(tf.constant(array))))
 
 
-def test_every_single_flipped_bit_anywhere_changes_both_lanes():
+def test_every_single_flipped_bit_anywhere_changes_both_lanes_and_the_cpu_digest():
     base = RNG.normal(size=97).astype(np.float32)
     bits = base.view(np.uint32)
     flipped = np.repeat(bits[None, :], 97 * 32, axis=0)
     for case in range(97 * 32):  # every position, every bit
         flipped[case, case // 32] ^= np.uint32(1 << (case % 32))
-    lanes = row_digests(tf.constant(flipped.view(np.float32))).numpy()
-    original = row_digests(tf.constant(base[None, :])).numpy()[0]
+    k, m = (tf.constant(t) for t in table(97))  # the lane sums, one row per case
+    lanes = tf.reduce_sum((tf.constant(flipped)[:, :, None] ^ k) * m, axis=1).numpy()
+    original = digest(base)
     assert np.all(lanes[:, 0] != original[0]) and np.all(lanes[:, 1] != original[1])
+    farmed = as_uint64(row_digests(tf.constant(flipped.view(np.float32))).numpy())  # FarmHash64 of each case
+    assert len(set(farmed.tolist()) | {int(as_uint64(np.array(farm(base), np.uint32))[0])}) == 97 * 32 + 1
 
 
 def test_a_one_ulp_update_of_any_single_embedding_row_changes_the_digest():
-    table = RNG.normal(size=(1000, 16)).astype(np.float32)
-    before = digest(table)
+    embedding = RNG.normal(size=(1000, 16)).astype(np.float32)
+    before = digest(embedding), farm(embedding)
     for row in RNG.choice(1000, size=25, replace=False):
-        updated = table.copy()
+        updated = embedding.copy()
         updated[row] = np.nextafter(updated[row], np.float32(np.inf))  # a sparse update too small to see in the loss
-        assert digest(updated) != before
+        assert digest(updated) != before[0] and farm(updated) != before[1]
 
 
 def test_two_exchanged_values_change_the_digest_and_equal_bits_give_equal_digests():
@@ -54,6 +72,7 @@ def test_two_exchanged_values_change_the_digest_and_equal_bits_give_equal_digest
     swapped = x.copy()
     swapped[[3, 40]] = swapped[[40, 3]]
     assert digest(swapped) != digest(x) and digest(x.copy()) == digest(x)
+    assert farm(swapped) != farm(x) and farm(x.copy()) == farm(x)
 
 
 def test_the_digest_is_bits_not_values_for_every_dtype():
@@ -61,8 +80,11 @@ def test_the_digest_is_bits_not_values_for_every_dtype():
     assert digest(np.float32([np.nan])) == digest(np.float32([np.nan]))
     quiet, other = np.array([0x7FC00000, 0x7FC00001], dtype=np.uint32).view(np.float32)
     assert digest(np.float32([quiet])) != digest(np.float32([other]))  # two NaN payloads
+    assert farm(np.float32([0.0])) != farm(np.float32([-0.0])) and farm(np.float32([quiet])) != farm(
+        np.float32([other])
+    )
     for array in (np.float64([1.5, 2]), np.int32([3]), np.bool_([True, False]), np.array(["a", "b"]), np.int8([1])):
-        assert len(digest(array)) == 2
+        assert len(digest(array)) == 2 and len(farm(array)) == 2
 
 
 def test_sums_mod_2_to_the_32_do_not_depend_on_the_order_of_the_reduction():

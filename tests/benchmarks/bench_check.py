@@ -93,23 +93,26 @@ else:
     x, y = rng.random((32 * steps, 64), dtype="float32"), rng.integers(0, 10, 32 * steps)
     batch, epochs = 32, 3
 
-def median_epoch():
+def warmed():
     keras.utils.set_random_seed(1)
     model = build()
-    model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0)  # trace and warm up
-    times = []
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-    model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
-    return sorted(times)[len(times) // 2], model.count_params()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # every batch shape traced now: no retrace later
+    return model
 
-plain, params = median_epoch()  # without observation, then with it, in this one process
+def epoch(model):
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+plain = warmed()  # traced before the hooks exist: its steps are never observed
 instrument.install(instrument.Recorder(lambda event: None))
-observed, _ = median_epoch()
-print(observed / plain, params)
+observed = warmed()  # traced with them: every step observed
+times = {"plain": [], "observed": []}
+for _ in range(epochs):  # interleaved epochs in this one process
+    times["plain"].append(epoch(plain))
+    times["observed"].append(epoch(observed))
+median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+print(median["observed"] / median["plain"], plain.count_params())
 """
 """Median epoch time of ``fit`` with reprokit's per-step observation ÷ without, in one process."""
 
