@@ -26,7 +26,7 @@ def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script
     assert created.returncode == 0, created.stderr
     assert "wrote baseline" in created.stderr
     document = json.loads(lock.read_text())
-    assert document["kind"] == "reprokit-baseline" and document["schema_version"] == 2
+    assert document["kind"] == "reprokit-baseline" and document["schema_version"] == 3
     assert document["script_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
     assert document["config"] == {"max_steps": 30}
     assert document["models"]["sequential"]["steps"] == 30
