@@ -187,6 +187,45 @@ def parent_memory(width: int) -> tuple[float, bool, int]:
     return float(out[0]), out[1] == "True", params
 
 
+CONV_SCRIPT = """
+import keras, numpy as np
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x, y = rng.random((2048, 28, 28, 1), dtype="float32"), rng.integers(0, 10, 2048)
+model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                          keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                          keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+"""
+"""The small conv net of the GPU figure: a whole script, trained as a user would."""
+
+
+def gpu_figures(repeat: int) -> None:
+    """On a GPU: a check of a small conv net ÷ one plain training, and whether its verdict matches ``--jobs 1``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "conv.py"
+        script.write_text(textwrap.dedent(CONV_SCRIPT))
+        plain = statistics.median(wall([sys.executable, str(script)]) for _ in range(repeat))
+        shared = statistics.median(reprokit_check(str(script)) for _ in range(repeat))
+        verdicts = []
+        for jobs in ([], ["--jobs", "1"]):
+            out = subprocess.run(
+                [sys.executable, "-m", "reprokit", "check", str(script), *jobs, "-f", "json"],
+                env=ENV,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            doc = json.loads(out.stdout)
+            verdicts.append(
+                (doc["verdict"], [(c["name"], c["identical"], c["first_divergent_step"]) for c in doc["comparisons"]])
+            )
+    print("on the GPU (runs share it; target: check ÷ one training ≤ 2.0, verdicts as with --jobs 1):")
+    print(f"  one plain training {plain:.2f} s, reprokit check {shared:.2f} s: ratio {shared / plain:.2f}")
+    print(f"  verdict and comparisons the same as --jobs 1: {verdicts[0] == verdicts[1]} ({verdicts[0][0]})")
+
+
 WIDTHS = (1000, 3150, 10000)
 """MLP widths of about 1 M, 10 M and 100 M parameters."""
 
@@ -194,7 +233,9 @@ WIDTHS = (1000, 3150, 10000)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--gpu", action="store_true", help="the GPU figures even where no NVIDIA GPU is visible")
+    arguments = parser.parse_args()
+    repeat = arguments.repeat
     measures: dict[str, Callable[[], float]] = {
         "hand-written pair, digits": lambda: hand_written_pair(DIGITS),
         "reprokit check --quick, digits": lambda: reprokit_check("--quick", str(DIGITS)),
@@ -235,6 +276,12 @@ def main() -> None:
     print(f"  {'parameters':>12s} {'overhead':>9s} {'parent peak (check --quick)':>28s} {'parent imported TF':>19s}")
     for (overhead, params), (mib, imported_tf, _) in sizes:
         print(f"  {params / 1e6:11.1f}M {overhead:9.2f} {mib:24.0f} MiB {imported_tf!s:>19s}")
+    from reprokit.settings import visible_gpus
+
+    if visible_gpus() or arguments.gpu:
+        gpu_figures(repeat)
+    else:
+        print("on a GPU: no NVIDIA GPU visible here; the GPU figures are skipped (run on one, or with --gpu)")
     print(json.dumps({"medians": median, "ratios": dict(rows)}), file=sys.stderr)
 
 
