@@ -12,9 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reprokit.comparison import Comparison, short_name
+from reprokit.comparison import Comparison, Track, short_name
 from reprokit.figures import DotChart, Dots, Figure, LineChart, Mark, Series, thinned
-from reprokit.tracks import Track
 
 if TYPE_CHECKING:
     from reprokit.report import Report

@@ -16,7 +16,6 @@ import numpy as np
 from reprokit.alignment import ModelAlignment
 from reprokit.fingerprint import rows_of
 from reprokit.trace import Point, RunTrace
-from reprokit.tracks import Track
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -62,6 +61,29 @@ class Divergence:
         return "input pipeline" if self.inputs_differ else "computation"
 
 
+@dataclass(frozen=True)
+class Track:
+    """One variable of a pair of runs over training.
+
+    Attributes:
+        model: the model's label.
+        variable: the variable's name.
+        first_step: the first step at which its fingerprints differ (0: the
+            initial weights; None: identical at every step observed).
+        steps: the steps its distance is known at (snapshots and the end).
+        relative_l2: ``‖a − b‖ / ‖a‖`` at each of ``steps``.
+        sampled: the distances before the end rest on a fixed sample of the
+            variable's values (it is larger than a snapshot keeps).
+    """
+
+    model: str
+    variable: str
+    first_step: int | None
+    steps: tuple[int, ...]
+    relative_l2: tuple[float, ...]
+    sampled: bool = False
+
+
 def short_name(model: str, variable: str) -> str:
     """``variable`` without its leading model name (``dense/kernel`` for ``sequential/dense/kernel``)."""
     prefix = model.split("#", 1)[0] + "/"
@@ -84,7 +106,7 @@ class Comparison:
     variables: tuple[VariableDiff, ...] = ()
     xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
     alignments: tuple[ModelAlignment, ...] = ()  # the seed pair: why its weights differ (reprokit.pairalign)
-    tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (reprokit.tracks)
+    tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (see reprokit.tracks)
 
     @property
     def first_divergent_step(self) -> int | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from reprokit import __version__
 from reprokit.figures import align_figures
-from reprokit.htmlreport import html_page
+from reprokit.htmlreport import footer, html_page
 from reprokit.studyfigures import compare_figures, seeds_figures
 from reprokit.studyrender import letter, seeds_headline, worst_style
 
@@ -25,7 +25,7 @@ _TONES = {"green": "good", "red": "bad"}
 
 
 def _footer(command: str) -> str:
-    return f"Made by reprokit {__version__} ({command}). Plots are inline SVG: this file fetches nothing."
+    return footer(__version__, command)
 
 
 def seeds_html(report: SeedsReport) -> str:

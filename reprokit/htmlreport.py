@@ -126,6 +126,11 @@ def html_page(
 _KNOWN = (Panel, Table, Text, Group, Padding, Syntax)
 
 
+def footer(version: str, command: str) -> str:
+    """The last line of every page: what made it, and that it fetches nothing."""
+    return f"Made by reprokit {version} ({command}). Plots are inline SVG: this file fetches nothing."
+
+
 def _parts(report: RenderableType, console: Console) -> Iterable[str]:
     """The report's top-level parts, each as HTML."""
     if isinstance(report, _KNOWN) or not hasattr(report, "__rich_console__"):

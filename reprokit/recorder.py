@@ -163,8 +163,8 @@ class Recorder:
     ) -> None:
         self._light = light
         self._log = StepLog(flush_every, max_steps)
-        self._states: list[OptimizerRecord] = []  # by their number in the step log's records
-        self._tapped: set[int] = set()  # ids of the optimizers whose steps are recorded in the graph
+        self._states: list[OptimizerRecord] = []  # the optimizers stepped in the graph, by their number in records
+        self._numbers: dict[int, int] = {}  # their numbers, by id
         self._alignment = alignment
         self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
         self._last_loss: float | None = None
@@ -291,10 +291,9 @@ class Recorder:
         if self._light:
             self._tap_loss(state, traced.loss)
             return
-        if id(state) not in self._tapped:
-            self._tapped.add(id(state))
+        number = self._numbers.setdefault(id(state), len(self._states))
+        if number == len(self._states):
             self._states.append(state)
-        number = next(i for i, s in enumerate(self._states) if s is state)
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
         weights = [tf.convert_to_tensor(w) for t in state.tracked for w in t.weights()]
         iterations = tf.convert_to_tensor(state.optimizer.iterations)
@@ -389,7 +388,7 @@ class Recorder:
         graph_steps_before, steps_before = before
         if self._graph_steps == graph_steps_before:
             for state in self._models.optimizers():
-                if id(state) not in self._tapped:  # a tapped optimizer's steps wait in the step log
+                if id(state) not in self._numbers:  # a traced optimizer's steps wait in the step log
                     self.after_step(state)
         self._budget.after_call(steps_before)
 

@@ -161,7 +161,7 @@ class Report:
     def to_html(self) -> str:
         """The report as one self-contained HTML page, with plots (see :mod:`reprokit.htmlformats`)."""
         from reprokit.checkfigures import check_figures
-        from reprokit.htmlreport import html_page
+        from reprokit.htmlreport import footer, html_page
 
         if self.baseline is not None:
             passed = self.baseline.passed
@@ -170,8 +170,8 @@ class Report:
             verdict, tone = self.verdict.words, self.verdict.good
         args = " " + " ".join(self.script_args) if self.script_args else ""
         title = f"reprokit check {self.script}{args}"
-        footer = f"Made by reprokit {self.reprokit_version} (reprokit check). Plots are inline SVG: it fetches nothing."
-        return html_page(title, verdict, "good" if tone else "bad", self, check_figures(self), footer)
+        made = footer(self.reprokit_version, "reprokit check")
+        return html_page(title, verdict, "good" if tone else "bad", self, check_figures(self), made)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from render_report(self)

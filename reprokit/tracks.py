@@ -11,37 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from reprokit.comparison import Track, abs_diff
 from reprokit.snapshots import PREFIX
 from reprokit.trace import Point, RunTrace
 
 Arrays = Mapping[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Track:
-    """One variable of a pair of runs over training.
-
-    Attributes:
-        model: the model's label.
-        variable: the variable's name.
-        first_step: the first step at which its fingerprints differ (0: the
-            initial weights; None: identical at every step observed).
-        steps: the steps its distance is known at (snapshots and the end).
-        relative_l2: ``‖a − b‖ / ‖a‖`` at each of ``steps``.
-        sampled: the distances before the end rest on a fixed sample of the
-            variable's values (it is larger than a snapshot keeps).
-    """
-
-    model: str
-    variable: str
-    first_step: int | None
-    steps: tuple[int, ...]
-    relative_l2: tuple[float, ...]
-    sampled: bool = False
 
 
 def first_steps(a: Sequence[Point], b: Sequence[Point]) -> dict[tuple[str, str], int]:
@@ -102,15 +79,9 @@ def _snapshots(arrays: Arrays) -> dict[tuple[str, str], dict[int, np.ndarray]]:
 
 
 def relative_l2(a: np.ndarray, b: np.ndarray) -> float:
-    """``‖a − b‖ / ‖a‖`` in float64; 0 for bitwise-equal arrays, inf where a NaN meets a number."""
-    x, y = a.astype(np.float64).reshape(-1), b.astype(np.float64).reshape(-1)
-    same = (x == y) | (np.isnan(x) & np.isnan(y))
-    if bool(np.all(same)):
+    """``‖a − b‖ / ‖a‖`` in float64; 0 for bitwise-equal arrays, inf where a NaN meets a number (see ``abs_diff``)."""
+    distance = float(np.linalg.norm(abs_diff(a.reshape(-1), b.reshape(-1))))
+    if distance == 0:
         return 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.where(same, 0.0, x - y)
-    if not np.all(np.isfinite(diff)):
-        return math.inf
-    norm = float(np.linalg.norm(np.nan_to_num(x)))
-    distance = float(np.linalg.norm(diff))
+    norm = float(np.linalg.norm(np.nan_to_num(a.astype(np.float64).reshape(-1))))
     return distance / norm if norm > 0 else math.inf
