@@ -21,30 +21,30 @@ __version__ = "0.2.0.dev0"
 
 _EXPORTS = {
     "align": "reprokit.api",
-    "AlignReport": "reprokit.aligning",
-    "Alignment": "reprokit.alignment",
+    "AlignReport": "reprokit.aligning.result",
+    "Alignment": "reprokit.weights.matching",
     "assert_reproducible": "reprokit.api",
     "check": "reprokit.api",
-    "CheckOptions": "reprokit.experiment",
-    "run_check": "reprokit.experiment",
-    "Finding": "reprokit.classify",
-    "Comparison": "reprokit.comparison",
+    "CheckOptions": "reprokit.checking.experiment",
+    "run_check": "reprokit.checking.experiment",
+    "Finding": "reprokit.checking.classify",
+    "Comparison": "reprokit.checking.comparison",
     "reproducible": "reprokit.decorator",
-    "NoTrainingError": "reprokit.errors",
-    "NotReproducibleError": "reprokit.report",
-    "ReprokitError": "reprokit.errors",
-    "ScriptFailedError": "reprokit.errors",
-    "UsageError": "reprokit.errors",
-    "Report": "reprokit.report",
-    "Target": "reprokit.runner",
-    "DEFAULT_SEED": "reprokit.settings",
-    "Controls": "reprokit.settings",
-    "ReprokitWarning": "reprokit.settings",
-    "controlled": "reprokit.settings",
-    "seeds": "reprokit.studies",
-    "compare": "reprokit.studies",
-    "SeedsReport": "reprokit.studyreport",
-    "CompareReport": "reprokit.studyreport",
+    "NoTrainingError": "reprokit.core.errors",
+    "NotReproducibleError": "reprokit.checking.result",
+    "ReprokitError": "reprokit.core.errors",
+    "ScriptFailedError": "reprokit.core.errors",
+    "UsageError": "reprokit.core.errors",
+    "Report": "reprokit.checking.result",
+    "Target": "reprokit.run.runner",
+    "DEFAULT_SEED": "reprokit.core.controls",
+    "Controls": "reprokit.core.controls",
+    "ReprokitWarning": "reprokit.core.controls",
+    "controlled": "reprokit.core.controls",
+    "seeds": "reprokit.study.api",
+    "compare": "reprokit.study.api",
+    "SeedsReport": "reprokit.study.result",
+    "CompareReport": "reprokit.study.result",
 }
 
 __all__ = [
@@ -77,19 +77,19 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from reprokit.aligning import AlignReport
-    from reprokit.alignment import Alignment
+    from reprokit.aligning.result import AlignReport
     from reprokit.api import align, assert_reproducible, check
-    from reprokit.classify import Finding
-    from reprokit.comparison import Comparison
+    from reprokit.checking.classify import Finding
+    from reprokit.checking.comparison import Comparison
+    from reprokit.checking.experiment import CheckOptions, run_check
+    from reprokit.checking.result import NotReproducibleError, Report
+    from reprokit.core.controls import DEFAULT_SEED, Controls, ReprokitWarning, controlled
+    from reprokit.core.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
     from reprokit.decorator import reproducible
-    from reprokit.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
-    from reprokit.experiment import CheckOptions, run_check
-    from reprokit.report import NotReproducibleError, Report
-    from reprokit.runner import Target
-    from reprokit.settings import DEFAULT_SEED, Controls, ReprokitWarning, controlled
-    from reprokit.studies import compare, seeds
-    from reprokit.studyreport import CompareReport, SeedsReport
+    from reprokit.run.runner import Target
+    from reprokit.study.api import compare, seeds
+    from reprokit.study.result import CompareReport, SeedsReport
+    from reprokit.weights.matching import Alignment
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,6 @@
 
 import sys
 
-from reprokit.cli import main
+from reprokit.cli.app import main
 
 sys.exit(main())

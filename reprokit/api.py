@@ -10,17 +10,17 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reprokit.aligning import AlignReport, align_files
-from reprokit.baseline import DEFAULT_ATOL, DEFAULT_RTOL
-from reprokit.errors import UsageError
-from reprokit.execution import Execution
-from reprokit.execution import executor as executor_
-from reprokit.experiment import CheckOptions, run_check
-from reprokit.formats import plain_summary
-from reprokit.report import NotReproducibleError, Report
-from reprokit.runner import FunctionRef, Target
-from reprokit.settings import DEFAULT_SEED
-from reprokit.vocabulary import FailOn, fail_on_sources
+from reprokit.aligning.result import AlignReport, align_files
+from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
+from reprokit.checking.experiment import CheckOptions, run_check
+from reprokit.checking.result import NotReproducibleError, Report
+from reprokit.core.controls import DEFAULT_SEED
+from reprokit.core.errors import UsageError
+from reprokit.core.vocabulary import FailOn, fail_on_sources
+from reprokit.report.ci import plain_summary
+from reprokit.run.execution import Execution
+from reprokit.run.execution import executor as executor_
+from reprokit.run.runner import FunctionRef, Target
 
 
 def check(

@@ -14,7 +14,7 @@ import pytest
 
 from reprokit import __version__
 
-DEFAULT_SEED = 1234  # = reprokit.settings.DEFAULT_SEED, without importing it here
+DEFAULT_SEED = 1234  # = reprokit.core.controls.DEFAULT_SEED, without importing it here
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,7 +51,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     marker = item.get_closest_marker("reproducible")
     if marker is None:
         return (yield)
-    from reprokit.settings import controlled
+    from reprokit.core.controls import controlled
 
     seed = int(marker.kwargs.get("seed", _seed(item.config)))
     item.add_report_section("call", "reprokit", f"ran under controlled settings with seed {seed}")

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reprokit.classify import classify, verdict
-from reprokit.comparison import Comparison, compare_runs
-from reprokit.experiment import step_losses
-from reprokit.protocol import parse_event
-from reprokit.report import Report, RunSummary
-from reprokit.settings import Controls
-from reprokit.trace import RunSpec, RunTrace, TraceBuilder
-from reprokit.tracks import tracks
+from reprokit.checking.classify import classify, verdict
+from reprokit.checking.comparison import Comparison, compare_runs
+from reprokit.checking.experiment import step_losses
+from reprokit.checking.result import Report, RunSummary
+from reprokit.checking.tracks import tracks
+from reprokit.core.controls import Controls
+from reprokit.protocol.wire import parse_event
+from reprokit.run.trace import RunSpec, RunTrace, TraceBuilder
 
 if TYPE_CHECKING:
     from browser import Page

@@ -7,10 +7,10 @@ import pytest
 from scipy.stats import ortho_group
 
 from helpers import recorded_arrays
-from reprokit.alignment import Alignment, LayerAlignment, UnitMatch, compare, match, permute, take
-from reprokit.similarity import linear_cka, loss_barrier, unit_correlations
-from reprokit.structure import Axis, Group, LayerInfo, Structure
-from reprokit.whyweights import features, function, order_and_solution, why
+from reprokit.weights.matching import Alignment, LayerAlignment, UnitMatch, compare, match, permute, take
+from reprokit.weights.similarity import linear_cka, loss_barrier, unit_correlations
+from reprokit.weights.structure import Axis, Group, LayerInfo, Structure
+from reprokit.weights.words import features, function, order_and_solution, why
 
 OUTPUT = "output layer: its units keep their order"
 

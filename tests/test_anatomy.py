@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from reprokit import anatomy
-from reprokit.alignment import compare, match, permute
-from reprokit.registry import variable_names
-from reprokit.structure import Group, Structure
+from reprokit.weights.matching import compare, match, permute
+from reprokit.weights.structure import Group, Structure
+from reprokit.worker import anatomy
+from reprokit.worker.registry import variable_names
 
 
 def weights_of(model):

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 
 from helpers import recorded_comparison
-from reprokit.classify import classify, verdict
-from reprokit.comparison import Comparison, Divergence
-from reprokit.trace import Pin
-from reprokit.vocabulary import Source, Status
+from reprokit.checking.classify import classify, verdict
+from reprokit.checking.comparison import Comparison, Divergence
+from reprokit.core.vocabulary import Source, Status
+from reprokit.run.trace import Pin
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +127,9 @@ def test_identical_default_ops_runs_with_a_known_race_are_not_observed_never_non
 
 
 def test_likely_causes_name_each_line_once_from_the_linter_and_the_runs():
-    from reprokit.confirm import likely_causes
-    from reprokit.lint import lint_source
-    from reprokit.trace import PipelineCall
+    from reprokit.checking.confirm import likely_causes
+    from reprokit.lint.engine import lint_source
+    from reprokit.run.trace import PipelineCall
 
     ops = Source.NONDETERMINISTIC_OPS
     source = "import tensorflow as tf\nds = tf.data.Dataset.range(8).map(f, deterministic=False)\n"

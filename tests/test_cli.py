@@ -5,8 +5,8 @@ from typer.testing import CliRunner
 
 from helpers import recorded_report, reprokit
 from reprokit import __version__
-from reprokit.cli import app, exit_code, main
-from reprokit.vocabulary import fail_on_sources
+from reprokit.cli.app import app, exit_code, main
+from reprokit.core.vocabulary import fail_on_sources
 
 
 def test_version_prints_the_version():

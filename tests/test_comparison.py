@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from helpers import recorded_arrays, recorded_trace
-from reprokit.comparison import abs_diff, compare_runs, first_divergence, short_name
-from reprokit.trace import Point
+from reprokit.checking.comparison import abs_diff, compare_runs, first_divergence, short_name
+from reprokit.run.trace import Point
 
 
 def compare(a_name, b_name, *, a=None, b=None, arrays_b=None):

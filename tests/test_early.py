@@ -1,9 +1,9 @@
 """Early exit: which runs stop, and when (pure logic on made-up points)."""
 
-from reprokit.comparison import ORDER_HORIZON
-from reprokit.early import STOP_MARGIN, EarlyExit
-from reprokit.runs import PAIRS, plan
-from reprokit.trace import Point
+from reprokit.checking.comparison import ORDER_HORIZON
+from reprokit.checking.early import STOP_MARGIN, EarlyExit
+from reprokit.checking.runs import PAIRS, plan
+from reprokit.run.trace import Point
 
 
 def step(k, weights, inputs="i", rows=None):

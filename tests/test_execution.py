@@ -7,16 +7,16 @@ import os
 
 import pytest
 
-from reprokit.baseline import environment_differences
-from reprokit.errors import UsageError
-from reprokit.execution import Execution, Executor
-from reprokit.raypackage import package, unpack
-from reprokit.raytask import Origin, _remote_environment
-from reprokit.stats import differs_by_group
-from reprokit.studyrender import placement
-from reprokit.studyreport import VariantResult
-from reprokit.studystore import RunResult
-from reprokit.workdirs import changes
+from reprokit.checking.baseline import environment_differences
+from reprokit.core.errors import UsageError
+from reprokit.report.studytext import placement
+from reprokit.run.execution import Execution, Executor
+from reprokit.run.ray.package import package, unpack
+from reprokit.run.ray.task import Origin, _remote_environment
+from reprokit.run.workdirs import changes
+from reprokit.study.result import VariantResult
+from reprokit.study.stats import differs_by_group
+from reprokit.study.store import RunResult
 
 ENVIRONMENT = {
     "python": "3.11.7",
@@ -87,7 +87,7 @@ def test_a_script_outside_the_folder_travels_in_the_package_beside_it(tmp_path):
 
 
 def test_a_folder_too_large_to_send_is_refused_with_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr("reprokit.raypackage.PACKAGE_LIMIT", 10)
+    monkeypatch.setattr("reprokit.run.ray.package.PACKAGE_LIMIT", 10)
     (tmp_path / "data.bin").write_bytes(b"\0" * 11)
     (tmp_path / "train.py").write_text("")
     with pytest.raises(ValueError, match="run reprokit from a folder that holds only what the script needs"):
@@ -164,7 +164,7 @@ def test_a_local_study_on_one_machine_says_nothing_about_nodes():
 
 
 def test_runs_grow_their_gpu_memory_and_take_the_gpu_they_are_given():
-    from reprokit.settings import Controls, child_environment
+    from reprokit.core.controls import Controls, child_environment
 
     env = child_environment(Controls(1, True), {"CUDA_VISIBLE_DEVICES": "0,1"}, gpu="1")
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["CUDA_VISIBLE_DEVICES"] == "1"
@@ -173,6 +173,6 @@ def test_runs_grow_their_gpu_memory_and_take_the_gpu_they_are_given():
 
 
 def test_no_gpus_are_offered_when_cuda_is_hidden():
-    from reprokit.settings import visible_gpus
+    from reprokit.core.controls import visible_gpus
 
     assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == [] and visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 
 from helpers import recorded_comparison, reprokit
-from reprokit.comparison import Divergence
-from reprokit.explain import explain_replay, explain_without_replay, nothing_to_explain
-from reprokit.trace import PipelineCall
+from reprokit.checking.comparison import Divergence
+from reprokit.checking.explain import explain_replay, explain_without_replay, nothing_to_explain
+from reprokit.run.trace import PipelineCall
 
 D = Divergence("sequential", 3, ("sequential/dense/kernel",), False)
 

@@ -13,18 +13,18 @@ from rich.panel import Panel
 from rich.table import Table
 
 from helpers import recorded_arrays, recorded_report, recorded_trace
-from reprokit.aligning import AlignReport, Barrier
-from reprokit.alignment import Alignment, LayerAlignment
-from reprokit.checkfigures import check_figures
-from reprokit.figures import BarChart, DotChart, LineChart, StripChart, align_figures, thinned
-from reprokit.htmlreport import block
-from reprokit.snapshots import SAMPLE, Snapshots, due, kept, positions
-from reprokit.stats import summarize
-from reprokit.studyfigures import compare_figures, seeds_figures
-from reprokit.studyreport import MetricStats, SeedsReport, VariantResult
-from reprokit.studystore import RunResult
-from reprokit.svgplots import svg
-from reprokit.tracks import relative_l2
+from reprokit.aligning.result import AlignReport, Barrier
+from reprokit.checking.tracks import relative_l2
+from reprokit.core.snapshots import SAMPLE, Snapshots, due, kept, positions
+from reprokit.report.charts import BarChart, DotChart, LineChart, StripChart, align_figures, thinned
+from reprokit.report.checkfigures import check_figures
+from reprokit.report.html import block
+from reprokit.report.studyfigures import compare_figures, seeds_figures
+from reprokit.report.svg import svg
+from reprokit.study.result import MetricStats, SeedsReport, VariantResult
+from reprokit.study.stats import summarize
+from reprokit.study.store import RunResult
+from reprokit.weights.matching import Alignment, LayerAlignment
 
 
 def figures_of(report):
@@ -145,7 +145,7 @@ def test_the_seed_plot_shows_every_finite_seed_with_the_mean_and_its_interval():
 
 
 def test_a_comparison_plots_one_strip_and_one_mean_curve_per_variant():
-    from reprokit.studyreport import CompareReport
+    from reprokit.study.result import CompareReport
 
     a = study_variant("A", [0.9, 0.8, 0.85], [(0.5, 0.9)] * 3)
     b = study_variant("B", [0.7, 0.6, 0.65], [(0.4, 0.7)] * 3)
@@ -211,8 +211,8 @@ def test_rich_tables_and_panels_become_html_with_every_cell():
 
 
 def test_a_long_run_keeps_the_losses_of_at_most_2000_evenly_spaced_steps():
-    from reprokit.experiment import MAX_STEP_LOSSES, step_losses
-    from reprokit.trace import Point
+    from reprokit.checking.experiment import MAX_STEP_LOSSES, step_losses
+    from reprokit.run.trace import Point
 
     trace = recorded_trace("seed-1")
     points = tuple(Point("sequential", step, {}, (), float(step)) for step in range(1, 10_001))

@@ -6,8 +6,8 @@ import stat
 import pytest
 
 from helpers import recorded_report
-from reprokit.files import json_text, write_atomic
-from reprokit.formats import plain_summary
+from reprokit.core.files import json_text, write_atomic
+from reprokit.report.ci import plain_summary
 
 
 @pytest.fixture

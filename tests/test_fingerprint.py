@@ -1,6 +1,6 @@
 import numpy as np
 
-from reprokit.fingerprint import combine, fingerprint
+from reprokit.core.fingerprint import combine, fingerprint
 
 
 def test_identical_arrays_have_identical_fingerprints():

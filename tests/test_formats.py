@@ -7,12 +7,12 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from helpers import recorded_report
-from reprokit.baseline import BaselineResult, EnvironmentDifference
-from reprokit.cli import Output, exit_code, parse_outputs
-from reprokit.errors import UsageError
-from reprokit.formats import Format, github_annotations, junit, markdown
-from reprokit.trace import Pin
-from reprokit.vocabulary import Source, Verdict, fail_on_sources
+from reprokit.checking.baseline import BaselineResult, EnvironmentDifference
+from reprokit.cli.app import Output, exit_code, parse_outputs
+from reprokit.core.errors import UsageError
+from reprokit.core.vocabulary import Source, Verdict, fail_on_sources
+from reprokit.report.ci import Format, github_annotations, junit, markdown
+from reprokit.run.trace import Pin
 
 UNCONTROLLED = frozenset({Source.UNCONTROLLED})
 

@@ -7,8 +7,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from reprokit.fingerprint import combine  # noqa: E402
-from reprokit.graphprint import (  # noqa: E402
+from reprokit.core.fingerprint import combine  # noqa: E402
+from reprokit.worker.graphprint import (  # noqa: E402
     as_uint64,
     digests,
     hex_digest,
@@ -18,7 +18,7 @@ from reprokit.graphprint import (  # noqa: E402
     table,
     words,
 )
-from reprokit.steplog import EVERY, StepLog, decode  # noqa: E402
+from reprokit.worker.steplog import EVERY, StepLog, decode  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

@@ -83,7 +83,7 @@ def test_reprokit_verify_makes_a_plain_call_verify_a_script_function_first(tmp_p
     env = {**__import__("os").environ, "REPROKIT_VERIFY": "1"}
     verified = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=False)
     assert verified.returncode == 1
-    assert "reprokit.report.NotReproducibleError" in verified.stderr and "__main__:train" in verified.stderr
+    assert "reprokit.checking.result.NotReproducibleError" in verified.stderr and "__main__:train" in verified.stderr
     assert "trained" not in verified.stdout
 
 

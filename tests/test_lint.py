@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from reprokit.errors import UsageError
-from reprokit.lint import RULES, hazards_for, lint_paths, lint_source
-from reprokit.vocabulary import Source
+from reprokit.core.errors import UsageError
+from reprokit.core.vocabulary import Source
+from reprokit.lint.engine import RULES, hazards_for, lint_paths, lint_source
 
 CASES = {
     "RK101": (

@@ -9,7 +9,8 @@ from typing import get_args
 import pytest
 
 from helpers import DATA
-from reprokit.protocol import (
+from reprokit.core.refusals import recognize
+from reprokit.protocol.wire import (
     CONFIG_VAR,
     EndEvent,
     ErrorEvent,
@@ -33,7 +34,6 @@ from reprokit.protocol import (
     WorkerConfig,
     parse_event,
 )
-from reprokit.refusals import recognize
 
 REFUSAL = recognize("Random ops require a seed to be set when determinism is enabled.", "/x/train.py", 9)
 
@@ -199,7 +199,7 @@ def test_recorded_runs_still_parse(run):
 
 
 def test_the_protocol_imports_neither_tensorflow_nor_numpy():
-    code = "import sys, reprokit.protocol; print(sorted({'tensorflow', 'keras', 'numpy'} & set(sys.modules)))"
+    code = "import sys, reprokit.protocol.wire; print(sorted({'tensorflow', 'keras', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -212,7 +212,7 @@ def test_names_that_every_step_repeats_are_kept_once_in_the_parent():
 
 
 def test_a_failure_is_summed_up_by_its_type_and_the_first_line_of_its_message():
-    from reprokit.worker import summary
+    from reprokit.worker.main import summary
 
     keras_style = ValueError(
         "Exception encountered when calling Dense.call().\n\n"

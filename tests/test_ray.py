@@ -55,7 +55,7 @@ class Node:
         found = 0
         for p in self.processes():
             with contextlib.suppress(psutil.Error):
-                found += "reprokit.worker" in " ".join(p.cmdline())
+                found += "reprokit.worker.main" in " ".join(p.cmdline())
         return found
 
     def kill(self) -> None:
@@ -208,7 +208,7 @@ def test_ctrl_c_during_a_ray_study_leaves_no_run_and_no_ray_process_of_ours(tmp_
         found = []
         for p in psutil.process_iter(["cmdline", "environ"]):
             text = " ".join(p.info["cmdline"] or []) + " ".join((p.info["environ"] or {}).values())
-            if str(script) in text and "reprokit.worker" in text:
+            if str(script) in text and "reprokit.worker.main" in text:
                 found.append(p)
         return found
 

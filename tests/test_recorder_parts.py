@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from reprokit.budget import StepBudget, StepBudgetSpent
-from reprokit.buffers import StepBuffers
-from reprokit.registry import ModelRegistry, OptimizerRecord, TrackedModel, variable_names
+from reprokit.worker.budget import StepBudget, StepBudgetSpent
+from reprokit.worker.buffers import StepBuffers
+from reprokit.worker.registry import ModelRegistry, OptimizerRecord, TrackedModel, variable_names
 
 
 def variables(*paths):

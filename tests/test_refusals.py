@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from helpers import reprokit
-from reprokit.refusals import recognize
+from reprokit.core.refusals import recognize
 
 # Exact texts measured on this machine (../shared/determinism-facts.md), and TF's GPU wording.
 TEXTS = {

@@ -6,8 +6,8 @@ import io
 from rich.console import Console
 
 from helpers import recorded_report, words
-from reprokit.alignment import Alignment, LayerAlignment, ModelAlignment, UnitMatch
-from reprokit.comparison import VariableDiff
+from reprokit.checking.comparison import VariableDiff
+from reprokit.weights.matching import Alignment, LayerAlignment, ModelAlignment, UnitMatch
 
 
 def render(report, width=80, **console_options) -> str:

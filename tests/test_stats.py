@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reprokit.stats import (
+from reprokit.core.vocabulary import Outcome
+from reprokit.study.stats import (
     ALPHA,
     CONFIDENCE,
     MIN_SEEDS,
@@ -24,7 +25,6 @@ from reprokit.stats import (
     smallest_p,
     summarize,
 )
-from reprokit.vocabulary import Outcome
 
 # final test accuracies of two variants over ten seeds (seed i of one pairs with seed i of the other)
 A = [0.912, 0.905, 0.918, 0.909, 0.915, 0.902, 0.911, 0.920, 0.907, 0.913]

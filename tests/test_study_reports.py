@@ -10,18 +10,18 @@ import pytest
 import scipy.stats
 
 from helpers import words
-from reprokit.errors import UsageError
-from reprokit.formats import Format
-from reprokit.formats import plain_summary as plain  # the same renderer as a check's
-from reprokit.metrics import direction, headline, resolve_mode, run_metrics
-from reprokit.runner import Target
-from reprokit.settings import Controls
-from reprokit.study import StudyOptions, VariantRuns
-from reprokit.studyformats import render_study
-from reprokit.studyreport import compare_report, seeds_report
-from reprokit.studystore import RunResult, StudyStore
-from reprokit.trace import ModelResult, RunSpec, RunTrace
-from reprokit.vocabulary import Outcome
+from reprokit.core.controls import Controls
+from reprokit.core.errors import UsageError
+from reprokit.core.vocabulary import Outcome
+from reprokit.report.ci import Format
+from reprokit.report.ci import plain_summary as plain  # the same renderer as a check's
+from reprokit.report.studyformats import render_study
+from reprokit.run.runner import Target
+from reprokit.run.trace import ModelResult, RunSpec, RunTrace
+from reprokit.study.metrics import direction, headline, resolve_mode, run_metrics
+from reprokit.study.result import compare_report, seeds_report
+from reprokit.study.running import StudyOptions, VariantRuns
+from reprokit.study.store import RunResult, StudyStore
 
 ACCURACY_A = [0.958, 0.951, 0.962, 0.949, 0.960, 0.955, 0.957, 0.953]
 ACCURACY_B = [0.911, 0.902, 0.925, 0.899, 0.915, 0.908, 0.921, 0.905]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.errors import UsageError
-from reprokit.variants import Variant, against, at_ref, label_of, parse_variants
+from reprokit.core.errors import UsageError
+from reprokit.study.variants import Variant, against, at_ref, label_of, parse_variants
 
 OLD = "print('old')\n"
 NEW = "print('new')\n"

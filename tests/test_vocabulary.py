@@ -7,11 +7,11 @@ import pytest
 
 from helpers import recorded_report
 from reprokit.api import failure
-from reprokit.classify import Finding
-from reprokit.errors import EXIT_FAILED_CHECK, CheckFailedError, UsageError
-from reprokit.formats import markdown, plain_summary
-from reprokit.refusals import DeterminismRefusedError, recognize
-from reprokit.vocabulary import Pair, Source, Status, Verdict, fail_on_sources
+from reprokit.checking.classify import Finding
+from reprokit.core.errors import EXIT_FAILED_CHECK, CheckFailedError, UsageError
+from reprokit.core.refusals import DeterminismRefusedError, recognize
+from reprokit.core.vocabulary import Pair, Source, Status, Verdict, fail_on_sources
+from reprokit.report.ci import markdown, plain_summary
 
 
 @pytest.mark.parametrize(

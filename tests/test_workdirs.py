@@ -1,6 +1,6 @@
 """Private working folders of runs, on real files (no training)."""
 
-from reprokit.workdirs import COPY_LIMIT, carry, changes, mirror
+from reprokit.run.workdirs import COPY_LIMIT, carry, changes, mirror
 
 
 def user_folder(tmp_path):

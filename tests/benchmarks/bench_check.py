@@ -59,7 +59,7 @@ np.savez(out, *[w.numpy() for w in trained[-1].weights])
 OVERHEAD = """
 import sys, time
 import keras, numpy as np
-from reprokit import instrument
+from reprokit.worker import instrument
 
 kind = sys.argv[1]
 rng = np.random.default_rng(0)
@@ -276,7 +276,7 @@ def main() -> None:
     print(f"  {'parameters':>12s} {'overhead':>9s} {'parent peak (check --quick)':>28s} {'parent imported TF':>19s}")
     for (overhead, params), (mib, imported_tf, _) in sizes:
         print(f"  {params / 1e6:11.1f}M {overhead:9.2f} {mib:24.0f} MiB {imported_tf!s:>19s}")
-    from reprokit.settings import visible_gpus
+    from reprokit.core.controls import visible_gpus
 
     if visible_gpus() or arguments.gpu:
         gpu_figures(repeat)

@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from reprokit.settings import default_jobs
+    from reprokit.core.controls import default_jobs
 
     jobs = default_jobs(args.seeds + 1)
     rounds: dict[str, list[float]] = {"study": [], "plain": [], "plain+1": [], "no-repeat": []}

@@ -13,10 +13,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from reprokit.protocol import Event, LaunchedEvent, StartEvent
-from reprokit.runner import Runner, Target
-from reprokit.settings import Controls
-from reprokit.trace import RunSpec
+from reprokit.core.controls import Controls
+from reprokit.protocol.wire import Event, LaunchedEvent, StartEvent
+from reprokit.run.runner import Runner, Target
+from reprokit.run.trace import RunSpec
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -1,0 +1,323 @@
+"""Compares two runs step by step and variable by variable (pure logic).
+
+Identity is decided on fingerprints alone (bitwise: NaN equals NaN at the same
+position). Sizes of differences (max |Δw|, relative L2) and prediction
+agreement come from the final arrays each run saved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from reprokit.core.fingerprint import rows_of
+from reprokit.run.trace import Point, RunTrace
+from reprokit.weights.matching import ModelAlignment
+
+Arrays = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class VariableDiff:
+    """How much one variable's final values differ between two runs."""
+
+    model: str
+    variable: str
+    max_abs_diff: float
+    relative_l2: float
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first point at which two runs differ.
+
+    Attributes:
+        model: the model whose weights differ first.
+        step: 0 for the initial weights, k for after the k-th optimizer step.
+        variables: the variables that differ there.
+        inputs_differ: whether that step's input batches already differed
+            (None where they were not observed).
+        input_change: how the inputs differ: ``order`` (the same examples,
+            in another order), ``values`` (other examples or other values),
+            or None (inputs identical or not observed).
+    """
+
+    model: str
+    step: int
+    variables: tuple[str, ...]
+    inputs_differ: bool | None
+    input_change: str | None = None
+
+    @property
+    def stage(self) -> str | None:
+        """Where training first went apart: initialization, input pipeline or computation."""
+        if self.step == 0:
+            return "initialization"
+        if self.inputs_differ is None:
+            return None
+        return "input pipeline" if self.inputs_differ else "computation"
+
+
+@dataclass(frozen=True)
+class Track:
+    """One variable of a pair of runs over training.
+
+    Attributes:
+        model: the model's label.
+        variable: the variable's name.
+        first_step: the first step at which its fingerprints differ (0: the
+            initial weights; None: identical at every step observed).
+        steps: the steps its distance is known at (snapshots and the end).
+        relative_l2: ``‖a − b‖ / ‖a‖`` at each of ``steps``.
+        sampled: the distances before the end rest on a fixed sample of the
+            variable's values (it is larger than a snapshot keeps).
+    """
+
+    model: str
+    variable: str
+    first_step: int | None
+    steps: tuple[int, ...]
+    relative_l2: tuple[float, ...]
+    sampled: bool = False
+
+
+def short_name(model: str, variable: str) -> str:
+    """``variable`` without its leading model name (``dense/kernel`` for ``sequential/dense/kernel``)."""
+    prefix = model.split("#", 1)[0] + "/"
+    return variable[len(prefix) :] if variable.startswith(prefix) else variable
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of comparing two runs."""
+
+    name: str
+    runs: tuple[str, str]
+    identical: bool
+    divergence: Divergence | None
+    steps: tuple[int, int]
+    max_abs_diff: float | None
+    relative_l2: float | None
+    prediction_agreement: float | None
+    final_losses: tuple[float | None, float | None]
+    variables: tuple[VariableDiff, ...] = ()
+    xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
+    alignments: tuple[ModelAlignment, ...] = ()  # the seed pair: why its weights differ (reprokit.checking.pairalign)
+    tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (see reprokit.checking.tracks)
+
+    @property
+    def first_divergent_step(self) -> int | None:
+        return self.divergence.step if self.divergence else None
+
+    @property
+    def first_divergent_variables(self) -> tuple[str, ...]:
+        return self.divergence.variables if self.divergence else ()
+
+
+def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> Comparison:
+    """Compares run ``a`` with run ``b``.
+
+    Args:
+        name: the comparison's name (``controlled``, ``ops``, ``seed``).
+        a: the first run.
+        b: the second run.
+        arrays_a: ``a``'s saved final arrays (``weights/<model>/<var>``,
+            ``predictions/<model>/<i>``).
+        arrays_b: the same for ``b``.
+
+    Returns:
+        The comparison; ``identical`` is True only if every fingerprint of
+        every model at every step and at the end is the same in both.
+    """
+    divergence = first_divergence(a.points, b.points)
+    finals_a = {m.name: dict(m.weights) for m in a.models}
+    finals_b = {m.name: dict(m.weights) for m in b.models}
+    if divergence is None and finals_a != finals_b:
+        divergence = _final_divergence(finals_a, finals_b, a, b)
+    if (a.stopped_early or b.stopped_early) and a.steps != b.steps:
+        # Stopped early at different steps: the final arrays are not of the same moment.
+        arrays_a = arrays_b = {}
+    stats = _variable_diffs(arrays_a, arrays_b)  # each array is read once, in chunks
+    variables = [v for v, _, _ in stats]
+    comparable = _same_keys(arrays_a, arrays_b) and bool(_weight_keys(arrays_a))
+    max_abs = max((v.max_abs_diff for v in variables), default=0.0) if comparable else None
+    relative_l2 = _ratio(math.sqrt(sum(s for _, s, _ in stats)), math.sqrt(sum(n for _, _, n in stats)))
+    return Comparison(
+        name=name,
+        runs=(a.spec.name, b.spec.name),
+        identical=divergence is None,
+        divergence=divergence,
+        steps=(a.steps, b.steps),
+        max_abs_diff=max_abs,
+        relative_l2=relative_l2 if comparable else None,
+        prediction_agreement=_prediction_agreement(a, b, arrays_a, arrays_b),
+        final_losses=(a.final_loss(), b.final_loss()),
+        variables=tuple(sorted((v for v in variables if v.max_abs_diff > 0), key=lambda v: -v.max_abs_diff)),
+        xla_steps=a.xla_steps or b.xla_steps,
+    )
+
+
+ORDER_HORIZON = 32
+"""Steps on either side of a divergent batch within which its examples are looked for in the other run."""
+
+PENDING = "pending"
+"""What :func:`input_change` says while the runs have not gone far enough to tell."""
+
+
+def first_divergence(a: Sequence[Point], b: Sequence[Point], final: bool = True) -> Divergence | None:
+    """The first point, in ``a``'s order, that ``b`` lacks or records differently.
+
+    With ``final`` False the runs are still going: a divergence whose input
+    change is not settled yet has ``input_change`` :data:`PENDING`.
+    """
+    index_b = {(p.model, p.step): p for p in b}
+    index_a = {(p.model, p.step) for p in a}
+    for point in a:
+        other = index_b.get((point.model, point.step))
+        if other is None:
+            return Divergence(point.model, point.step, (), None)
+        if point.weights != other.weights:
+            names = sorted(set(point.weights) | set(other.weights))
+            changed = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
+            inputs = None if not (point.inputs and other.inputs) else point.inputs != other.inputs
+            change = input_change(a, b, point.model, point.step, final) if inputs else None
+            return Divergence(point.model, point.step, changed, inputs, change)
+    for point in b:  # b went on where a stopped (more steps, or another model)
+        if (point.model, point.step) not in index_a:
+            return Divergence(point.model, point.step, (), None)
+    return None
+
+
+def input_change(a: Sequence[Point], b: Sequence[Point], model: str, step: int, final: bool = True) -> str | None:
+    """``order`` if both runs fed the same examples at ``step``, only in another order; else ``values``.
+
+    The examples (row digests) of each run's batch at ``step`` are looked for
+    among the other run's batches within :data:`ORDER_HORIZON` steps of it: a
+    reordering (a shuffle, a parallel interleave) moves examples by a few
+    batches; augmentation or other data changes the rows themselves. The
+    window is bounded so that runs stopped early decide exactly as full runs.
+    None if the inputs were not observed; :data:`PENDING` if ``final`` is
+    False and neither answer is certain yet.
+    """
+    batch_a, batch_b = _rows(a, model, step, step), _rows(b, model, step, step)
+    if not batch_a or not batch_b:
+        return None
+    low, high = step - ORDER_HORIZON, step + ORDER_HORIZON
+    if batch_a <= _rows(b, model, low, high) and batch_b <= _rows(a, model, low, high):
+        return "order"
+    if final or min(_last_step(a, model), _last_step(b, model)) >= high:
+        return "values"
+    return PENDING
+
+
+def _rows(points: Sequence[Point], model: str, low: int, high: int) -> set[str]:
+    steps = [p for p in points if p.model == model and low <= p.step <= high]
+    return {row for p in steps for text in p.input_rows for row in rows_of(text)}
+
+
+def _last_step(points: Sequence[Point], model: str) -> int:
+    return max((p.step for p in points if p.model == model), default=0)
+
+
+def _final_divergence(
+    finals_a: dict[str, dict[str, str]], finals_b: dict[str, dict[str, str]], a: RunTrace, b: RunTrace
+) -> Divergence:
+    for model in sorted(set(finals_a) | set(finals_b)):
+        wa, wb = finals_a.get(model, {}), finals_b.get(model, {})
+        if wa != wb:
+            changed = tuple(n for n in sorted(set(wa) | set(wb)) if wa.get(n) != wb.get(n))
+            steps = {m.name: m.steps for m in (*a.models, *b.models)}
+            return Divergence(model, steps.get(model, 0), changed, None)
+    raise ValueError("the final weights do not differ")
+
+
+def _weight_keys(arrays: Arrays) -> set[str]:
+    return {k for k in arrays if k.startswith("weights/")}
+
+
+def _same_keys(a: Arrays, b: Arrays) -> bool:
+    keys = _weight_keys(a)
+    return keys == _weight_keys(b) and all(a[k].shape == b[k].shape for k in keys)
+
+
+def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| in float64, where bitwise-equal NaNs count as 0 and a NaN against a number as inf."""
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(x - y)
+    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    diff = np.where(same, 0.0, diff)
+    return np.where(np.isnan(diff), np.inf, diff)
+
+
+CHUNK = 1 << 20
+"""Elements compared at a time, so that the parent's memory stays flat as models grow."""
+
+
+def _variable_diffs(a: Arrays, b: Arrays) -> list[tuple[VariableDiff, float, float]]:
+    """Per variable: its diff, the sum of squared differences and the sum of squares of ``a``."""
+    diffs = []
+    for key in sorted(_weight_keys(a) & _weight_keys(b)):
+        x, y = a[key], b[key]
+        if x.shape != y.shape:
+            continue
+        x, y = x.reshape(-1), y.reshape(-1)
+        largest = squared = norm = 0.0
+        for start in range(0, x.size, CHUNK):
+            xs, ys = x[start : start + CHUNK], y[start : start + CHUNK]
+            d = abs_diff(xs, ys)
+            largest = max(largest, float(d.max()))
+            squared += float(np.sum(np.square(d)))
+            norm += float(np.sum(np.square(np.nan_to_num(xs.astype(np.float64)))))
+        _, model, variable = key.split("/", 2)
+        diff = VariableDiff(model, variable, largest, _ratio(math.sqrt(squared), math.sqrt(norm)))
+        diffs.append((diff, squared, norm))
+    return diffs
+
+
+def _ratio(num: float, den: float) -> float:
+    if num == 0:
+        return 0.0
+    return num / den if den > 0 else math.inf
+
+
+def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> float | None:
+    """Share of probe examples on which both final models predict the same class.
+
+    The probe is the first rows of the training inputs. Only computed when both
+    runs used the very same probe; None for outputs that are not classes.
+    """
+    probes_a = {m.name: m.probe for m in a.models}
+    agreements = []
+    for model in b.models:
+        if model.probe is None or probes_a.get(model.name) != model.probe:
+            continue
+        key = f"predictions/{model.name}/0"
+        if key not in arrays_a or key not in arrays_b:
+            continue
+        shared = class_agreement(arrays_a[key], arrays_b[key])
+        if shared is not None:
+            agreements.append(shared)
+    return min(agreements) if agreements else None
+
+
+def class_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Share of rows on which two models' outputs ``a`` and ``b`` predict the same class (None: not classes)."""
+    classes_a, classes_b = _classes(a), _classes(b)
+    if classes_a is None or classes_b is None or classes_a.shape != classes_b.shape:
+        return None
+    return float(np.mean(classes_a == classes_b))
+
+
+def _classes(pred: np.ndarray) -> np.ndarray | None:
+    if pred.ndim == 0 or pred.size == 0:
+        return None
+    if pred.ndim >= 2 and pred.shape[-1] > 1:
+        return np.asarray(np.argmax(pred, axis=-1))
+    flat = pred.reshape(pred.shape[0], -1)
+    if flat.shape[1] == 1 and np.all((flat >= 0) & (flat <= 1)):
+        return (flat[:, 0] > 0.5).astype(np.int8)  # a sigmoid output: two classes
+    return None

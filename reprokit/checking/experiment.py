@@ -1,0 +1,423 @@
+"""The experiments behind ``reprokit check`` and ``reprokit baseline``.
+
+``run_check`` plans the runs, runs them, compares the pairs and classifies
+the differences (or, with a baseline, compares one controlled run with it);
+``make_baseline`` runs the controlled pair and writes the baseline of a run
+shown to be reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from reprokit import __version__
+from reprokit.checking import baseline, lockfile
+from reprokit.checking.baseline import environment_differences
+from reprokit.checking.classify import Finding, add_likely_causes, classify, verdict
+from reprokit.checking.comparison import Comparison, Divergence, first_divergence
+from reprokit.checking.confirm import confirm_ops, likely_causes, second_training, written_files
+from reprokit.checking.explain import (
+    Explanation,
+    explain_replay,
+    explain_without_replay,
+    not_reproduced,
+    nothing_to_explain,
+)
+from reprokit.checking.result import NotReproducibleError, Report, RunSummary
+from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch, validate_script
+from reprokit.core.controls import Controls
+from reprokit.core.errors import CheckFailedError, EnvironmentMismatchError, UsageError
+from reprokit.core.refusals import Refusal
+from reprokit.core.vocabulary import Pair, Source, Status, Verdict
+from reprokit.lint.engine import LintFinding, lint_source
+from reprokit.report.charts import evenly
+from reprokit.run.execution import executing
+from reprokit.run.runner import OnEvent, Target
+from reprokit.run.trace import Pin, PipelineCall, RunSpec, RunTrace
+
+__all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]
+
+REPLAY_MARGIN = 16  # steps replayed past the first divergent one
+REPLAY_ATTEMPTS = 2
+
+
+def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
+    """Runs the experiment on ``options.target`` and returns its report.
+
+    Raises:
+        UsageError: the script does not exist or cannot be read, or the
+            baseline is missing, corrupt or for another configuration.
+        NoTrainingError: the script trained no Keras model.
+        ScriptFailedError: the script failed or timed out in a run.
+    """
+    with executing(options.execution, one_node=True):  # a pair never compares across machines
+        if options.baseline is not None:
+            return _check_against_baseline(options, options.baseline, on_event)
+        return _check(options, on_event)
+
+
+def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
+    started = time.monotonic()
+    specs = plan(options.seed, options.quick)
+    lint = _lint(options.target)
+    with run_batch(options, specs, on_event, early=not options.full) as runs:
+        traces = runs.traces
+        unjudged = _unjudged(traces)
+        comparisons = [
+            compare_pair(name, traces[a], traces[b])
+            for name, a, b in PAIRS
+            if a in traces and b in traces and name not in unjudged
+        ]
+        gpu = any(t.environment.get("gpus") for t in traces.values())
+        pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
+        causes = {source: likely_causes(source, lint, pipeline, gpu) for source in Source}
+        suspects = causes[Source.NONDETERMINISTIC_OPS]
+        comparisons, more = confirm_ops(options, comparisons, traces, suspects, on_event)
+        written = None if options.quick or runs.refusal else written_files(traces)
+        if written:
+            comparisons, second = second_training(options, comparisons, traces, on_event)
+            more += second
+    traces.update({t.spec.name: t for t in more})
+    specs += [t.spec for t in more]
+    pins = _pins(traces)
+    ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
+    findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
+    findings = add_likely_causes(findings, causes)
+    findings = tuple(_not_judged(f, unjudged) for f in findings)
+    ran = [s for s in specs if s.name in traces]
+    explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
+    report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
+    pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
+    return replace(report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline)
+
+
+def _unjudged(traces: dict[str, RunTrace]) -> dict[Pair, str]:
+    """The pairs whose runs ran in different environments, with why: their bits are never compared.
+
+    Raises:
+        EnvironmentMismatchError: the controlled pair is one of them (nothing can be judged).
+    """
+    found = {}
+    for name, a, b in PAIRS:
+        if a in traces and b in traces:
+            fields = environment_differences(traces[a].environment, traces[b].environment)
+            if fields:
+                shown = "; ".join(
+                    f"{f}: {_field(traces[a].environment, f)} vs {_field(traces[b].environment, f)}" for f in fields
+                )
+                found[Pair(name)] = (
+                    f"Not judged: runs {a} and {b} ran in different environments ({shown}), "
+                    "and bits are never compared across environments."
+                )
+    if Pair.CONTROLLED in found:
+        raise EnvironmentMismatchError(
+            f"the controlled runs cannot be compared: {found[Pair.CONTROLLED].removeprefix('Not judged: ')} "
+            "Run the check again (with --executor ray, every run of a check goes to one node)."
+        )
+    return found
+
+
+def _not_judged(finding: Finding, unjudged: Mapping[Pair, str]) -> Finding:
+    """A source whose pair ran in different environments is not checked, and the finding says why."""
+    reason = unjudged.get(finding.source.pair)
+    return finding if reason is None else replace(finding, status=Status.NOT_CHECKED, evidence=reason, runs=0)
+
+
+def _field(environment: Mapping[str, Any], name: str) -> str:
+    if name.startswith("env "):
+        return str((environment.get("env") or {}).get(name[4:], "unset"))
+    return str(environment.get(name))
+
+
+def _explain(
+    options: CheckOptions, comparisons: Sequence[Comparison], traces: dict[str, RunTrace], on_event: OnEvent | None
+) -> Explanation | None:
+    """Where the first differing pair (controlled before ops) first went apart."""
+    pair = next((c for c in comparisons if c.name in (Pair.CONTROLLED, Pair.OPS) and not c.identical), None)
+    if pair is None or pair.divergence is None:
+        return nothing_to_explain(comparisons)
+    d = pair.divergence
+    pipeline = tuple(dict.fromkeys(c for name in pair.runs for c in traces[name].pipeline))
+    found = explain_without_replay(pair.name, d, pipeline)
+    if found is not None:
+        return found
+    controls = traces[pair.runs[0]].spec.controls
+    window = d.step + REPLAY_MARGIN  # a race may strike at another step in the replay
+    random_maps = tuple(c for c in pipeline if c.random)
+    if random_maps:
+        found = _replay_sequential(options, pair.name, d, random_maps, controls, window, on_event)
+        if found is not None:
+            return found
+    replay_target = replace(options.target, max_steps=window, explain_step=window)
+    for attempt in range(1, REPLAY_ATTEMPTS + 1):
+        specs = [RunSpec(f"replay-{attempt}a", "replay", controls), RunSpec(f"replay-{attempt}b", "replay", controls)]
+        with run_batch(replace(options, target=replay_target), specs, on_event) as runs:
+            a, b = (runs.traces.get(s.name) for s in specs)
+            again = first_divergence(a.points, b.points) if a is not None and b is not None else None
+            if a is not None and b is not None and again is not None:
+                return explain_replay(pair.name, again, a.replay.get(again.step), b.replay.get(again.step))
+    return not_reproduced(pair.name, d)
+
+
+def _replay_sequential(
+    options: CheckOptions,
+    pair: str,
+    d: Divergence,
+    random_maps: tuple[PipelineCall, ...],
+    controls: Controls,
+    window: int,
+    on_event: OnEvent | None,
+) -> Explanation | None:
+    """Tests the pipeline hypothesis: two runs with every ``Dataset.map`` sequential, else as the pair ran.
+
+    Where they stay identical past the step the pair went apart, the parallel
+    map's random draws are the cause; this also works where XLA-compiled
+    steps cannot be probed. None if the replays still differ.
+    """
+    target = replace(options.target, max_steps=window, sequential_maps=True)
+    specs = [RunSpec("sequential-a", "replay", controls), RunSpec("sequential-b", "replay", controls)]
+    with run_batch(replace(options, target=target), specs, on_event) as runs:
+        a, b = (runs.traces.get(s.name) for s in specs)
+        if a is None or b is None or first_divergence(a.points, b.points) is not None or a.steps <= d.step:
+            return None
+    calls = "; ".join(c.described for c in random_maps)
+    return Explanation(
+        pair,
+        d.step,
+        d.stage,
+        "pipeline",
+        f"the runs went apart at step {d.step}; replayed with every Dataset.map sequential, two runs stay "
+        f"bit-identical for {a.steps} steps, so the cause is a parallel map that draws random numbers: {calls}. "
+        "Fix: enable op determinism, or draw the random numbers outside the parallel map "
+        "(e.g. augmentation layers inside the model)",
+        pipeline=random_maps,
+    )
+
+
+def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = None) -> Report:
+    """Runs the controlled pair and, if it is identical, writes its baseline to ``path``.
+
+    Raises:
+        NotReproducibleError: the two controlled runs differ; nothing is written.
+    """
+    with executing(options.execution, one_node=True):
+        return _make_baseline(options, path, on_event)
+
+
+def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
+    started = time.monotonic()
+    specs = plan(options.seed, quick=True)
+    with run_batch(options, specs, on_event) as runs:
+        _refuse_baseline(runs.refusal, "no baseline was written")
+        traces = runs.traces
+        comparison = compare_pair(Pair.CONTROLLED, traces["controlled-1"], traces["controlled-2"])
+    findings = classify([comparison], options.seed)
+    report = _report(options, specs, traces, verdict(findings), findings, (comparison,), started)
+    if not report.reproducible:
+        raise NotReproducibleError(
+            "no baseline was written: two controlled runs differ, so the script is not reproducible "
+            "(run reprokit check to see why)",
+            report,
+        )
+    target = options.target
+    config = _baseline_config(target, traces["controlled-1"])
+    document = baseline.from_trace(traces["controlled-1"], target.script, target.args, path, config)
+    baseline.write(document, path)
+    return report
+
+
+def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
+    target = options.target
+    validate_script(target.script)
+    started = time.monotonic()
+    config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
+    given = {k: v for k, v in config.items() if k == "max_steps" or target.explicit_model_options}
+    document = lockfile.load(path, target.script, target.args, config, given)
+    specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
+    with run_batch(options, specs, on_event) as runs:
+        _refuse_baseline(runs.refusal, "cannot compare with the baseline")
+        traces = runs.traces
+        update = lockfile.command("update", target.script, path, target.args, document["config"])
+        result = baseline.compare(
+            document, traces["controlled-1"], path, options.rtol, options.atol, target.script, update
+        )
+    not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
+    findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked, runs=0) for source in Source)
+    verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
+    return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
+
+
+def _refuse_baseline(refusal: Refusal | None, what: str) -> None:
+    """A refusal of op determinism fails a baseline command as it fails a check: exit 1."""
+    if refusal is not None:
+        raise CheckFailedError(f"{what}: TensorFlow refused op determinism: {refusal.error}")
+
+
+def _lint(target: Target) -> tuple[LintFinding, ...]:
+    """The script's lint findings (none if it cannot be read or parsed: running it will say why)."""
+    try:
+        return tuple(lint_source(target.script.read_text(encoding="utf-8"), str(target.script)))
+    except (OSError, UnicodeDecodeError, UsageError):
+        return ()
+
+
+def _baseline_config(target: Target, trace: RunTrace) -> dict[str, Any]:
+    config: dict[str, Any] = {"max_steps": target.max_steps}
+    if trace.mode == "model-file":
+        config.update(epochs=target.epochs, batch_size=target.batch_size)
+    return config
+
+
+def _report(
+    options: CheckOptions,
+    specs: Sequence[RunSpec],
+    traces: dict[str, RunTrace],
+    verdict_: Verdict,
+    findings: tuple[Finding, ...],
+    comparisons: tuple[Comparison, ...],
+    started: float,
+    baseline_result: baseline.BaselineResult | None = None,
+    seed: int | None = None,
+) -> Report:
+    target = options.target
+    environment = traces[specs[0].name].environment if specs else {}
+    return Report(
+        script=target.label,
+        script_args=target.args,
+        seed=options.seed if seed is None else seed,
+        verdict=verdict_,
+        findings=findings,
+        comparisons=comparisons,
+        runs=tuple(_summary(traces[s.name]) for s in specs),
+        environment=environment,
+        pins=_pins(traces),
+        reprokit_version=__version__,
+        quick=options.quick,
+        wall_seconds=time.monotonic() - started,
+        notes=tuple(_notes(list(traces.values()), target)),
+        max_steps=target.max_steps,
+        baseline=baseline_result,
+    )
+
+
+def _pins(traces: dict[str, RunTrace]) -> tuple[Pin, ...]:
+    """The script's own seed and determinism calls, once each, over all runs."""
+    return tuple(dict.fromkeys(p for t in traces.values() for p in t.pins))
+
+
+def _summary(trace: RunTrace) -> RunSummary:
+    return RunSummary(
+        name=trace.spec.name,
+        role=trace.spec.role,
+        seed=trace.spec.controls.seed,
+        op_determinism=trace.spec.controls.op_determinism,
+        steps=trace.steps,
+        wall_seconds=trace.wall_seconds,
+        models=tuple(m.name for m in trace.models),
+        final_loss=trace.final_loss(),
+        mode=trace.mode,
+        op_determinism_observed=trace.environment.get("op_determinism"),
+        history={m.name: m.history for m in trace.models if m.history},
+        step_losses=step_losses(trace),
+        stopped_at_max_steps=trace.stopped_at_max_steps,
+        stopped_early=trace.stopped_early,
+        files_written=trace.files_written,
+    )
+
+
+MAX_STEP_LOSSES = 2000
+"""Steps whose loss a report keeps per model at most (evenly spaced, the first and last kept)."""
+
+
+def step_losses(trace: RunTrace) -> dict[str, tuple[tuple[int, float], ...]]:
+    """The loss each model was trained on at the observed steps, as (step, loss), by model."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for point in trace.points:
+        if point.loss is not None and point.step > 0:
+            found.setdefault(point.model, []).append((point.step, point.loss))
+    return {model: evenly(losses, MAX_STEP_LOSSES) for model, losses in found.items()}
+
+
+def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
+    notes = []
+    modes = {t.mode for t in traces}
+    if "model-file" in modes:
+        notes.append(
+            f"Model file: reprokit trained build_model() on load_data() for {target.epochs} epochs "
+            f"with batch size {target.batch_size} (--epochs, --batch-size)."
+        )
+    elif target.explicit_model_options:
+        notes.append(
+            "--epochs and --batch-size only apply to model files; this script trains by itself "
+            "(pass its own options after --)."
+        )
+    if any(t.stopped_at_max_steps for t in traces):
+        notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
+    early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
+    steps = {t.spec.name: t.steps for t in traces}
+    apart = [f"{a} and {b}" for _, a, b in PAIRS if a in steps and b in steps and steps[a] != steps[b]]
+    if early and not apart:
+        notes.append(
+            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "
+            "of a pair compares its two runs at that step (--full trains every run to the end)."
+        )
+    elif early:  # a stop request reached a run after the step it named (a loaded machine, Ray's batches)
+        notes.append(
+            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; {', '.join(apart)} "
+            "ended at different steps, so their final figures (max |Δw|, agreement, final loss) compare "
+            "different steps; the divergence itself is exact (--full trains every run to the end)."
+        )
+    threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
+    if len(threads) > 1:
+        notes.append(
+            "The runs did not all use the same TensorFlow thread settings (the script sets them itself?): "
+            "thread counts change the bits of some models."
+        )
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")
+    forced = [t.spec.name for t in traces if not t.spec.controls.op_determinism and t.environment.get("op_determinism")]
+    if forced:
+        notes.append(
+            f"The script turns op determinism on itself, so the default-ops runs ({', '.join(forced)}) ran with it too."
+        )
+    nodes = sorted({str(t.environment["ray_node"]) for t in traces if t.environment.get("ray_node")})
+    if nodes:
+        notes.append(
+            f"Every run ran as a Ray task on node {', '.join(nodes)}: a check sends all its runs to one node, "
+            "so no pair is compared across machines. On Ray every run trains to the end (no early exit: a "
+            "request to stop after a step cannot be sure to reach a run before it passes that step)."
+        )
+    for t in traces:
+        if t.retries:
+            times = "once" if len(t.retries) == 1 else f"{len(t.retries)} times"
+            notes.append(
+                f"Ray lost run {t.spec.name} {times} ({t.retries[-1]}); it ran again from the start "
+                "(exact: every seed is fixed)."
+            )
+    written = sorted({f for t in traces for f in t.files_written})
+    if written:
+        shown = ", ".join(written[:8]) + (f" and {len(written) - 8} more" if len(written) > 8 else "")
+        notes.append(
+            f"The runs wrote {shown}, each in a private working folder deleted afterwards: runs never saw "
+            "each other's files, and your folder is as it was."
+        )
+    for t in traces:
+        if t.user_files_changed:
+            notes.append(
+                f"Run {t.spec.name} changed your own {', '.join(t.user_files_changed)} (too large to copy into its "
+                "folder, so linked): the script writes over files it also reads."
+            )
+    models = sorted({m.name for t in traces for m in t.models})
+    if len(models) > 1:
+        notes.append(
+            f"{len(models)} models were trained and tracked: {', '.join(models)}. A step is one optimizer "
+            "update of any of them (a batch that updates two models, as in a GAN, counts twice); the final "
+            "loss is that of the last model trained."
+        )
+    return notes

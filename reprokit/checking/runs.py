@@ -1,0 +1,213 @@
+"""The runs of a check: what to run, a batch of runs in one temporary folder, two runs compared.
+
+:func:`run_batch` validates the script, runs specs concurrently (TensorFlow's
+refusals of op determinism tolerated, a script that trains nothing stopped at
+its first run) and keeps their saved arrays until its block ends;
+:func:`compare_pair` compares two of them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
+from reprokit.checking.comparison import Comparison, compare_runs
+from reprokit.checking.early import EarlyExit
+from reprokit.checking.pairalign import align_runs
+from reprokit.checking.tracks import tracks
+from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
+from reprokit.core.errors import NoTrainingError, ScriptFailedError, UsageError
+from reprokit.core.refusals import DeterminismRefusedError, Refusal
+from reprokit.core.vocabulary import Pair
+from reprokit.run.execution import Execution, ray_slots
+from reprokit.run.ray.runner import runner_for
+from reprokit.run.runner import OnEvent, Target
+from reprokit.run.trace import RunSpec, RunTrace
+
+PAIRS = (
+    (Pair.CONTROLLED, "controlled-1", "controlled-2"),
+    (Pair.OPS, "ops-1", "ops-2"),
+    (Pair.SEED, "controlled-1", "seed-1"),
+)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to check a script.
+
+    Attributes:
+        target: the script (or function), its arguments and the per-run limits.
+        seed: the seed S; the seed run uses S + 1. A baseline brings its own.
+        quick: run only the controlled pair.
+        jobs: how many runs may execute at once (None: what the machine can
+            take, see :func:`reprokit.core.controls.default_jobs`).
+        full: train every run to the end, even a pair whose divergence is
+            already proven (by default such runs stop early, see
+            :mod:`reprokit.checking.early`).
+        baseline: compare one controlled run with this baseline file instead
+            of running the pairs.
+        rtol: relative tolerance for losses and metrics when a baseline comes
+            from another environment.
+        atol: absolute tolerance, likewise.
+        explain: find where the first difference comes from (layer, op or
+            dataset transformation), replaying the divergent step if needed.
+        execution: where the runs execute (this machine, or a Ray cluster:
+            then every run of the check goes to one node).
+    """
+
+    target: Target
+    seed: int = DEFAULT_SEED
+    quick: bool = False
+    jobs: int | None = None
+    full: bool = False
+    baseline: Path | None = None
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    explain: bool = False
+    execution: Execution = field(default_factory=Execution)
+
+
+def plan(seed: int, quick: bool) -> list[RunSpec]:
+    """The runs of a check, the controlled pair first; the seed pair's runs save what aligning them needs."""
+    specs = [
+        RunSpec("controlled-1", Pair.CONTROLLED, Controls(seed, True)),
+        RunSpec("controlled-2", Pair.CONTROLLED, Controls(seed, True)),
+    ]
+    if not quick:
+        specs += [
+            RunSpec("ops-1", Pair.OPS, Controls(seed, False)),
+            RunSpec("ops-2", Pair.OPS, Controls(seed, False)),
+            RunSpec("seed-1", Pair.SEED, Controls(seed + 1, True)),
+        ]
+    aligned = {run for pair, *runs in PAIRS if pair == Pair.SEED for run in runs}
+    seed_pair = aligned <= {s.name for s in specs}
+    return [replace(s, alignment=seed_pair and s.name in aligned) for s in specs]
+
+
+DATA_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pkl", ".pickle"}
+    | {".parquet", ".png", ".jpg", ".jpeg", ".zip", ".gz", ".tar", ".tfrecord", ".pb", ".ipynb", ".md", ".yaml"}
+)
+"""Files that are no Python script (some would even compile: a CSV of numbers is a tuple expression)."""
+
+
+def validate_script(script: Path) -> None:
+    """Fails before any run unless ``script`` is a readable Python file that compiles.
+
+    Raises:
+        UsageError: missing, a folder, unreadable, or a data file (exit 2).
+        ScriptFailedError: it does not compile, with the error as Python
+            reports it (exit 3, as if the first run had failed on it).
+    """
+    if not script.exists():
+        raise UsageError(f"script not found: {script}")
+    if not script.is_file():
+        raise UsageError(f"expected a Python script, received a directory: {script}")
+    if not os.access(script, os.R_OK):
+        raise UsageError(f"script is not readable: {script}")
+    if script.suffix.lower() in DATA_SUFFIXES:
+        raise UsageError(f"expected a Python script (train.py), received a {script.suffix} file: {script}")
+    try:
+        compile(script.read_bytes(), str(script), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:  # ValueError: null bytes, before Python 3.11.4
+        shown = "".join(traceback.format_exception_only(type(e), e)).rstrip()
+        last = shown.splitlines()[-1]
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise ScriptFailedError(f"the script does not compile: {last}{where}", "", shown) from None
+
+
+@dataclass
+class Runs:
+    """The completed runs of a check, and TensorFlow's refusal of op determinism if there was one."""
+
+    traces: dict[str, RunTrace]
+    refusal: Refusal | None = None
+
+
+@contextmanager
+def run_batch(
+    options: CheckOptions,
+    specs: Sequence[RunSpec],
+    on_event: OnEvent | None,
+    early: bool = False,
+    carried: Mapping[str, RunTrace] | None = None,
+) -> Iterator[Runs]:
+    """Runs ``specs`` concurrently; their arrays live until the block ends.
+
+    If TensorFlow refuses op determinism, the runs that need it and have not
+    started are skipped, and the refusal is kept as a finding; the other runs
+    still happen. With ``early``, the runs of a pair whose divergence is
+    proven stop early (see :mod:`reprokit.checking.early`). ``carried`` names, per run,
+    an earlier run whose written files it starts among.
+    """
+    target = options.target
+    validate_script(target.script)
+    ray = options.execution.ray
+    jobs = options.jobs or (ray_slots() if ray else default_jobs(len(specs)))
+    with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
+        runner = runner_for(target, Path(workdir), on_event, options.execution)
+        runner.carried = dict(carried or {})
+        names = {s.name for s in specs}
+        if early and not ray:  # on Ray a stop request cannot be sure to arrive before the step it names
+            runner.monitor = EarlyExit([p for p in PAIRS if p[1] in names and p[2] in names], runner.stop)
+        done = Runs({})
+
+        def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:
+            return bool(tolerated) and spec.controls.op_determinism
+
+        # Runs linked by pairs start together, so that they can stop early together
+        # (see reprokit.checking.early): controlled-1, controlled-2 and seed-1, then the ops
+        # pair. The reports list the runs in plan order.
+        order = sorted(specs, key=lambda s: s.role == Pair.OPS)
+        try:
+            results = runner.run_many(
+                order,
+                jobs,
+                tolerate=DeterminismRefusedError,
+                skip=refused,
+                require=lambda trace: require_training(trace, target),  # fail fast, the others killed
+            )
+        except BaseException:
+            runner.kill_all()
+            raise
+        for spec, result in zip(order, results):
+            if isinstance(result, RunTrace):
+                done.traces[spec.name] = result
+            elif isinstance(result, DeterminismRefusedError):
+                done.refusal = done.refusal or result.refusal
+        yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
+
+
+def require_training(trace: RunTrace, target: Target) -> None:
+    if trace.steps == 0:
+        raise NoTrainingError(
+            f"no Keras training step was observed in {target.label}: it must train a Keras "
+            "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
+            "optimizer.apply_gradients), or define build_model() and load_data()"
+        )
+
+
+def compare_pair(name: str, a: RunTrace, b: RunTrace) -> Comparison:
+    """Compares two runs; a differing pair's variables are tracked over training, the seed pair's models aligned."""
+    with saved_arrays(a) as arrays_a, saved_arrays(b) as arrays_b:
+        comparison = compare_runs(name, a, b, arrays_a, arrays_b)
+        if not comparison.identical:
+            comparison = replace(comparison, tracks=tracks(a, b, arrays_a, arrays_b))
+        if name == Pair.SEED and not comparison.identical and comparison.relative_l2 is not None:
+            comparison = replace(comparison, alignments=align_runs(a, b, arrays_a, arrays_b))
+        return comparison
+
+
+def saved_arrays(trace: RunTrace) -> Any:
+    """The run's final arrays, loaded lazily (an ``NpzFile``, a context manager)."""
+    assert trace.arrays_path is not None
+    return np.load(trace.arrays_path, allow_pickle=False)

@@ -1,0 +1,217 @@
+"""The seed-study commands, ``reprokit seeds`` and ``reprokit compare``: parse, call the library, render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reprokit.cli.kit import (
+    BatchOpt,
+    CpusPerRunOpt,
+    EpochsOpt,
+    ExecutorOpt,
+    FormatOpt,
+    GpusPerRunOpt,
+    JobsOpt,
+    Output,
+    RayAddressOpt,
+    ScriptArg,
+    ScriptArgs,
+    TimeoutOpt,
+    emit,
+    exit_codes,
+    parse_outputs,
+)
+from reprokit.cli.progress import study_progress
+from reprokit.core.controls import DEFAULT_SEED
+from reprokit.core.errors import EXIT_FAILED_CHECK, EXIT_OK
+from reprokit.core.vocabulary import Outcome
+from reprokit.report.ci import Format
+from reprokit.report.studyformats import render_study
+from reprokit.run.execution import Executor
+from reprokit.study.api import DEFAULT_SEEDS, compare, seeds
+from reprokit.study.result import CompareReport, SeedsReport
+
+
+class FailIf(str, Enum):
+    """``--fail-if``: which outcomes of ``compare`` exit 1."""
+
+    worse = "worse"
+    better = "better"
+    different = "different"
+
+    @property
+    def outcomes(self) -> frozenset[Outcome]:
+        if self is FailIf.different:
+            return frozenset({Outcome.BETTER, Outcome.WORSE})
+        return frozenset({Outcome(self.value)})
+
+
+class ModeChoice(str, Enum):
+    min = "min"
+    max = "max"
+
+
+SeedsOpt = Annotated[int, typer.Option("--seeds", "-n", min=1, help="How many seeds (runs per variant).")]
+FirstSeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 2, help="The first seed S: S, S+1, …")]
+MetricOpt = Annotated[
+    str | None, typer.Option(help="The headline metric (val_accuracy, evaluate_accuracy, loss…). [default: chosen]")
+]
+ModeOpt = Annotated[
+    ModeChoice | None, typer.Option(help="Whether higher (max) or lower (min) is better. [default: from the name]")
+]
+FolderOpt = Annotated[
+    Path | None,
+    typer.Option("--study-dir", help="Where finished runs are kept. [default: ~/.cache/reprokit/studies]"),
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Keep the runs the study folder holds; run only missing or failed ones.")
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead.")]
+
+
+def seeds_command(
+    script: ScriptArg,
+    script_args: ScriptArgs = None,
+    n_seeds: SeedsOpt = DEFAULT_SEEDS,
+    seed: FirstSeedOpt = DEFAULT_SEED,
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
+    no_repeat: Annotated[
+        bool, typer.Option("--no-repeat", help="Do not run seed S twice (whether it pins the script is then unknown).")
+    ] = False,
+    output_format: FormatOpt = None,
+    output: OutputOpt = None,
+    study_dir: FolderOpt = None,
+    resume: ResumeOpt = False,
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
+) -> None:
+    """How much does the seed matter for SCRIPT? Train it once per seed and report the spread.
+
+    Every run has every seed fixed and op determinism on, in a fresh process;
+    seed S runs twice to show that the seed pins the script (exit 1 if it
+    does not). The script's own arguments go after --.
+    """
+    with exit_codes():
+        outputs = parse_outputs(output_format or [], output)
+        total = n_seeds + (0 if no_repeat else 1)
+        with study_progress(total, [str(script)], metric, _quiet(outputs)) as on_result:
+            report = seeds(
+                script,
+                args=script_args or (),
+                seeds=n_seeds,
+                seed=seed,
+                metric=metric,
+                mode=None if mode is None else mode.value,
+                repeat=not no_repeat,
+                jobs=jobs,
+                timeout=timeout,
+                epochs=epochs or 5,
+                batch_size=batch_size or 32,
+                folder=study_dir,
+                resume=resume,
+                on_result=on_result,
+                executor=executor,
+                ray_address=ray_address,
+                cpus_per_run=cpus_per_run,
+                gpus_per_run=gpus_per_run,
+            )
+        _emit(report, outputs, frozenset())
+        raise typer.Exit(EXIT_FAILED_CHECK if report.pinned is False else EXIT_OK)
+
+
+def compare_command(
+    variants: Annotated[
+        list[str],
+        typer.Argument(
+            help='Two or more scripts or quoted command lines ("train.py --lr 0.1"); one with --against.',
+            show_default=False,
+        ),
+    ],
+    common_args: Annotated[
+        list[str] | None, typer.Option("--arg", help="An argument appended to every variant (repeatable).")
+    ] = None,
+    against: Annotated[
+        str | None, typer.Option(help="Compare the variant at this git ref (first) with the working tree.")
+    ] = None,
+    n_seeds: SeedsOpt = DEFAULT_SEEDS,
+    seed: FirstSeedOpt = DEFAULT_SEED,
+    metric: MetricOpt = None,
+    mode: ModeOpt = None,
+    unpaired: Annotated[bool, typer.Option("--unpaired", help="Give every variant seeds of its own.")] = False,
+    min_effect: Annotated[
+        float | None, typer.Option(min=0, help="Differences within ±this do not matter: allows 'equivalent'.")
+    ] = None,
+    fail_if: Annotated[
+        list[FailIf] | None, typer.Option(help="Exit 1 when a variant is worse, better or different (repeatable).")
+    ] = None,
+    output_format: FormatOpt = None,
+    output: OutputOpt = None,
+    study_dir: FolderOpt = None,
+    resume: ResumeOpt = False,
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
+) -> None:
+    """Did a change move the metric beyond seed noise? Train every variant with the same seeds and compare.
+
+    Variants: scripts (a.py b.py), quoted command lines ("train.py --lr 0.1"
+    "train.py --lr 0.01"), or one script with --against REF. Each is compared
+    with the first: better, worse, within seed noise, or equivalent (with
+    --min-effect). Arguments after -- go to every variant.
+    """
+    with exit_codes():
+        outputs = parse_outputs(output_format or [], output)
+        failing = frozenset(o for f in fail_if or () for o in f.outcomes)
+        count = 2 if against is not None else len(variants)
+        labels = [str(v) for v in variants] if against is None else [f"{variants[0]} @ {against}", str(variants[0])]
+        with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as on_result:
+            report = compare(
+                *variants,
+                args=common_args or (),
+                against_ref=against,
+                seeds=n_seeds,
+                seed=seed,
+                metric=metric,
+                mode=None if mode is None else mode.value,
+                paired=not unpaired,
+                min_effect=min_effect,
+                jobs=jobs,
+                timeout=timeout,
+                epochs=epochs or 5,
+                batch_size=batch_size or 32,
+                folder=study_dir,
+                resume=resume,
+                on_result=on_result,
+                executor=executor,
+                ray_address=ray_address,
+                cpus_per_run=cpus_per_run,
+                gpus_per_run=gpus_per_run,
+            )
+        _emit(report, outputs, failing)
+        raise typer.Exit(EXIT_FAILED_CHECK if report.outcomes() & failing else EXIT_OK)
+
+
+def _quiet(outputs: Sequence[Output]) -> bool:
+    return any(o.path is None and o.format is not Format.RICH for o in outputs)
+
+
+def _emit(report: SeedsReport | CompareReport, outputs: Sequence[Output], failing: frozenset[Outcome]) -> None:
+    """Writes every requested format, and a Markdown summary for GitHub."""
+    emit(report, outputs, lambda chosen: render_study(report, chosen, failing))

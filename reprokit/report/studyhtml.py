@@ -1,0 +1,56 @@
+"""``--format html`` of a seed study and of an alignment: one self-contained page, a pure function of the report.
+
+The page holds the rich report (:mod:`reprokit.report.html`) and the report's
+plots: a study's seeds and learning curves (:mod:`reprokit.report.studyfigures`),
+an alignment's layers (:func:`reprokit.report.charts.align_figures`). A check's
+page is :meth:`reprokit.checking.result.Report.to_html` (its plots:
+:mod:`reprokit.report.checkfigures`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reprokit import __version__
+from reprokit.report.charts import align_figures
+from reprokit.report.html import footer, html_page
+from reprokit.report.studyfigures import compare_figures, seeds_figures
+from reprokit.report.studytext import letter, seeds_headline, worst_style
+
+if TYPE_CHECKING:
+    from reprokit.aligning.result import AlignReport
+    from reprokit.study.result import CompareReport, SeedsReport
+
+_TONES = {"green": "good", "red": "bad"}
+
+
+def _footer(command: str) -> str:
+    return footer(__version__, command)
+
+
+def seeds_html(report: SeedsReport) -> str:
+    """``reprokit seeds --format html``."""
+    headline, style = seeds_headline(report)
+    title = f"reprokit seeds {report.variant.label}"
+    return html_page(
+        title, headline, _TONES.get(style, "neutral"), report, seeds_figures(report), _footer("reprokit seeds")
+    )
+
+
+def compare_html(report: CompareReport) -> str:
+    """``reprokit compare --format html``."""
+    verdict = "; ".join(f"{letter(c.variant)} vs A: {c.outcome.label}" for c in report.contrasts)
+    tone = _TONES.get(worst_style(report), "neutral")
+    title = f"reprokit compare · {report.metric}"
+    return html_page(title, verdict, tone, report, compare_figures(report), _footer("reprokit compare"))
+
+
+def align_html(report: AlignReport) -> str:
+    """``reprokit align --format html``."""
+    a = report.alignment
+    if a.explained is not None:
+        verdict = f"the order of the units explains {a.explained:.0%} of the weight difference"
+    else:
+        verdict = "no layer could be aligned: the weights are compared in their own order"
+    title = f"reprokit align {report.model_a} {report.model_b}"
+    return html_page(title, verdict, "neutral", report, align_figures(report), _footer("reprokit align"))

@@ -1,0 +1,414 @@
+"""Seed-study reports as text: rich (terminal), Markdown and JUnit, all from the same report objects."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reprokit.core.vocabulary import Outcome
+from reprokit.report.ci import Case, junit_document
+from reprokit.study.stats import MIN_SEEDS, Effect
+from reprokit.weights.words import seeds_features
+
+if TYPE_CHECKING:  # the reports render themselves through this module
+    from reprokit.study.result import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
+
+_OUTCOME_STYLE = {
+    Outcome.BETTER: "bold green",
+    Outcome.WORSE: "bold red",
+    Outcome.WITHIN_NOISE: "bold yellow",
+    Outcome.EQUIVALENT: "bold green",
+    Outcome.TOO_FEW_SEEDS: "bold yellow",
+}
+
+
+def num(value: float | None, spec: str = ".3g") -> str:
+    """A figure as reports show it: NaN as NaN, a missing one as an em dash."""
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    return format(value, spec)
+
+
+def signed(value: float | None) -> str:
+    return "—" if value is None else ("+" if value > 0 else "") + num(value)
+
+
+def interval(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"[{num(low)}, {num(high)}]"
+
+
+# -- seeds ---------------------------------------------------------------------
+
+
+def seeds_headline(report: SeedsReport) -> tuple[str, str]:
+    """The verdict line and its style."""
+    variant, stats = report.variant, report.variant.metric(report.metric)
+    if report.pinned is False:
+        return "✘ THE SEED DOES NOT PIN THIS SCRIPT", "red"
+    if stats is None or stats.summary is None:
+        return "✘ NO RESULT: no run reported the metric", "red"
+    s = stats.summary
+    line = f"{report.metric} {num(s.mean)} ± {num(s.std)} over {s.n} seed{'s' if s.n != 1 else ''}"
+    if variant.same_model:
+        return "● EVERY SEED GAVE THE SAME MODEL: " + line, "yellow"
+    return "✔ " + line, "green" if report.pinned else "yellow"
+
+
+def seeds_explanation(report: SeedsReport) -> str:
+    variant, stats = report.variant, report.variant.metric(report.metric)
+    parts = []
+    repeat = variant.repeat
+    if repeat is not None and repeat.identical is False:
+        parts.append(
+            f"Seed {repeat.seed} run twice with every seed fixed and op determinism on gave different results "
+            f"({'; '.join(repeat.differences[:3])}): something the seed does not reach changes the training "
+            "(uncontrolled randomness), so the spread below mixes the seed with other sources. "
+            f"Run `reprokit check {variant.script}` to find it."
+        )
+    elif repeat is not None and repeat.identical:
+        parts.append(f"Seed {repeat.seed} run twice gave bit-identical results: the seed pins this script.")
+    elif repeat is not None and repeat.differences and "environments" in repeat.differences[0]:
+        parts.append(f"Whether the seed pins the script is not known: {repeat.differences[0]}.")
+    elif repeat is not None:
+        parts.append("Whether the seed pins the script is not known: a run of the repeated seed failed.")
+    if stats is not None and stats.summary is not None and stats.summary.ci_low is not None:
+        s = stats.summary
+        parts.append(
+            f"The mean of {report.metric} lies in {interval(s.ci_low, s.ci_high)} (95 % CI, {s.ci_method}); "
+            f"single seeds range from {num(s.min)} to {num(s.max)}."
+        )
+    if variant.same_model:
+        parts.append(
+            "Every seed gave bit-identical final weights: the script fixes its own seeds (or draws no random "
+            "numbers), so reprokit's seed does not reach it and this study shows no seed spread."
+        )
+    if variant.agreement is not None:
+        a = variant.agreement
+        parts.append(
+            f"Models of two seeds predict the same class on {a.mean:.0%} of the probe batch on average "
+            f"(lowest {a.min:.0%}, {a.pairs} pairs)."
+        )
+    if variant.similarity is not None:
+        sim = variant.similarity
+        reference = f", {sim.untrained:.2f} for untrained copies" if sim.untrained is not None else ""
+        parts.append(
+            f"Their hidden layers' linear CKA is {sim.mean:.2f} on average (lowest {sim.min:.2f}{reference}): "
+            f"{seeds_features(sim.mean, sim.untrained)}."
+        )
+    if variant.failed:
+        parts.append(f"{len(variant.failed)} run(s) failed and are left out (see below).")
+    return " ".join(parts)
+
+
+def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
+    title, style = seeds_headline(report)
+    body = Text(title, style=f"bold {style}")
+    body.append("\n\n" + seeds_explanation(report))
+    runs = len(report.variant.runs)
+    cached = sum(r.cached for r in report.variant.runs)
+    subtitle = f"{runs} runs{_resumed(cached)} · {report.wall_seconds:.1f} s"
+    yield Panel(body, title=f"reprokit seeds {report.variant.label}", subtitle=subtitle, border_style=style)
+    yield _metrics_table(report.variant)
+    yield _per_seed_table(report.variant)
+    yield from _failures(report.variant)
+    yield from _placement([report.variant])
+    seed = report.variant.seeds[0] if report.variant.seeds else report.first_seed
+    yield Text(f"Replay a seed exactly: {report.replay_command(seed)}", style="dim")
+    yield Text(f"Runs kept in {report.folder} (add seeds with --resume: only new runs are made)", style="dim")
+
+
+def _resumed(cached: int) -> str:
+    return f" ({cached} kept from the study folder)" if cached else ""
+
+
+def _metrics_table(variant: VariantResult) -> Table:
+    title = "Metrics over seeds (95 % CI of the mean; ↑ higher is better, ↓ lower)"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("metric", "n", "mean ± std", "min … max", "95 % CI"):
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
+    for m in variant.metrics:
+        s = m.summary
+        better = {"min": " ↓", "max": " ↑"}.get(m.mode or "", "")
+        if s is None:
+            table.add_row(m.name + better, "0", "—", "—", "—")
+            continue
+        table.add_row(
+            m.name + better,
+            str(s.n),
+            f"{num(s.mean)} ± {num(s.std, '.2g')}",
+            f"{num(s.min)} … {num(s.max)}",
+            interval(s.ci_low, s.ci_high),
+        )
+    return table
+
+
+def _per_seed_table(variant: VariantResult) -> Table:
+    names = [m.name for m in variant.metrics]
+    shown = names[:1] + [n for n in ("loss", "val_loss") if n in names[1:]][:1]  # the headline, and a loss
+    table = Table(title="Per seed", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("seed", justify="right", no_wrap=True)
+    for name in shown:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("steps", justify="right")
+    table.add_column("time", justify="right")
+    for r in variant.runs:
+        seed = f"{r.seed}" + (" again" if r.repeat else "")
+        if not r.ok:
+            table.add_row(seed, *["failed"] * len(shown), "—", f"{r.wall_seconds:.1f} s")
+            continue
+        cells = [num(r.metrics.get(name)) for name in shown]
+        time = "resumed" if r.cached else f"{r.wall_seconds:.1f} s"
+        table.add_row(seed, *cells, str(r.steps), time)
+    return table
+
+
+def _failures(variant: VariantResult) -> Iterator[RenderableType]:
+    for r in variant.failed:
+        yield Text(f"{variant.label}, {r.name} failed: {r.error}", style="red")
+
+
+def _placement(variants: Sequence[VariantResult]) -> Iterator[RenderableType]:
+    for line, warn in placement(variants):
+        yield Text(line, style="yellow" if warn else "dim")
+
+
+def placement(variants: Sequence[VariantResult]) -> list[tuple[str, bool]]:
+    """Where the runs ran, runs Ray retried, metrics that differ by node: (sentence, whether it warns)."""
+    lines: list[tuple[str, bool]] = []
+    counts: Counter[str] = Counter()
+    for v in variants:
+        counts.update(dict(v.nodes))
+    on_ray = any(r.environment.get("ray_node") for v in variants for r in v.runs)
+    if on_ray or len(counts) > 1:
+        shown = ", ".join(f"{name} ({n} runs)" for name, n in sorted(counts.items()))
+        lines.append((f"Ran on {len(counts)} {'Ray ' if on_ray else ''}node(s): {shown}.", False))
+    for v in variants:
+        for r in v.runs:
+            if r.retries:
+                times = "once" if len(r.retries) == 1 else f"{len(r.retries)} times"
+                lines.append(
+                    (
+                        f"Ray lost the run of {v.label}, {r.name} {times} ({r.retries[-1]}) and ran it again from "
+                        "the start: with every seed fixed, the retry is exact.",
+                        False,
+                    )
+                )
+        for name, p in v.by_node:
+            lines.append(
+                (
+                    f"{v.label}: {name} differs by node (Kruskal–Wallis p = {num(p)}): the nodes compute differently "
+                    "(CPU, GPU, versions); compare runs made on one node, or give the nodes one environment.",
+                    True,
+                )
+            )
+    return lines
+
+
+# -- compare -------------------------------------------------------------------
+
+
+def contrast_sentence(report: CompareReport, c: Contrast) -> str:
+    variant, first = report.variants[c.variant], report.variants[0]
+    e = c.effect
+    if e is None:
+        return f"{variant.label} vs {first.label}: fewer than 2 usable runs in a variant; nothing can be said."
+    design = "paired" if e.paired else "unpaired"
+    p = f"p = {num(c.p_adjusted, '.3g')}" + (" (Holm-adjusted)" if len(report.contrasts) > 1 else "")
+    test = f"{'exact' if e.p_exact else 'Monte Carlo'} permutation test, {design}, {e.n_a} vs {e.n_b} runs"
+    diff = f"{report.metric} {signed(e.difference)} (95 % CI {interval(e.ci_low, e.ci_high)})"
+    detect = f"this study detects differences of about {num(e.detectable)} or more (80 % power)"
+    match c.outcome:
+        case Outcome.BETTER | Outcome.WORSE:
+            return f"{c.outcome.label.upper()}: {diff}, {p}, {test}."
+        case Outcome.EQUIVALENT:
+            return f"EQUIVALENT within ±{num(report.min_effect)}: {diff} lies inside it; {p}, {test}."
+        case Outcome.WITHIN_NOISE:
+            return f"WITHIN SEED NOISE: {diff}, {p}, {test}. Not a finding of no difference: {detect}."
+        case _:
+            needed = "" if len(report.contrasts) == 1 else f", Holm-corrected over {len(report.contrasts)} comparisons"
+            return (
+                f"TOO FEW SEEDS for any claim ({e.n_a} vs {e.n_b}: an exact test of this design{needed} cannot "
+                f"reach p < 0.05; at least {MIN_SEEDS} seeds are needed, 6 when paired, more with more "
+                f"variants): {diff}."
+            )
+
+
+def letter(index: int) -> str:
+    """How tables name variant number ``index``: A, B, C, …"""
+    return chr(ord("A") + index) if index < 26 else f"V{index + 1}"
+
+
+def render_compare(report: CompareReport) -> Iterator[RenderableType]:
+    body = Text()
+    for i, v in enumerate(report.variants):
+        body.append(f"{letter(i)}  ", style="bold")
+        body.append(v.label + ("  (baseline)" if i == 0 else "") + "\n")
+    for c in report.contrasts:
+        body.append(f"\n{letter(c.variant)} vs A: ", style="bold")
+        body.append(contrast_sentence(report, c), style=_OUTCOME_STYLE[c.outcome])
+        e = c.effect
+        if e is not None:
+            body.append(
+                f" P({letter(c.variant)} better than A) = {num(e.prob_improvement, '.0%')}, "
+                f"Hedges' g {num(e.hedges_g, '.2f')}, Welch's t p = {num(e.welch_p, '.3g')}."
+            )
+        body.append("\n")
+    for v in report.variants:
+        if v.repeat is not None and v.repeat.identical is False:
+            body.append(f"\nThe seed does not pin {v.label}: {', '.join(v.repeat.differences[:2])}.", style="red")
+    runs = sum(len(v.runs) for v in report.variants)
+    cached = sum(r.cached for v in report.variants for r in v.runs)
+    yield Panel(
+        body,
+        title=f"reprokit compare · {report.metric} ({'higher' if report.mode == 'max' else 'lower'} is better)",
+        subtitle=f"{runs} runs{_resumed(cached)} · seeds {report.first_seed}… · {report.wall_seconds:.1f} s",
+        border_style=worst_style(report),
+    )
+    yield _compare_table(report)
+    for v in report.variants:
+        yield from _failures(v)
+    yield from _placement(report.variants)
+    yield Text(f"Runs kept in {report.folder}", style="dim")
+
+
+def worst_style(report: CompareReport) -> str:
+    """The colour of a comparison's outcomes: red if a variant is worse, green if one is better or equivalent."""
+    outcomes = report.outcomes()
+    if Outcome.WORSE in outcomes:
+        return "red"
+    if Outcome.BETTER in outcomes or Outcome.EQUIVALENT in outcomes:
+        return "green"
+    return "yellow"
+
+
+def _compare_table(report: CompareReport) -> Table:
+    table = Table(title=f"{report.metric} by variant", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("", "n", "mean ± std", "Δ vs A", "95 % CI of Δ", "p"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("result")
+    for i, v in enumerate(report.variants):
+        stats = v.metric(report.metric)
+        s = stats.summary if stats is not None else None
+        cells = [letter(i), str(s.n) if s else "0", f"{num(s.mean)} ± {num(s.std, '.2g')}" if s else "—"]
+        if i == 0:
+            table.add_row(*cells, "", "", "", "baseline")
+            continue
+        c = report.contrasts[i - 1]
+        e: Effect | None = c.effect
+        cells += [
+            signed(e.difference) if e else "—",
+            interval(e.ci_low, e.ci_high) if e else "—",
+            num(c.p_adjusted, ".3g"),
+        ]
+        table.add_row(*cells, Text(c.outcome.label, style=_OUTCOME_STYLE[c.outcome]))
+    return table
+
+
+# -- Markdown and JUnit --------------------------------------------------------
+
+
+def seeds_markdown(report: SeedsReport) -> str:
+    title, _ = seeds_headline(report)
+    lines = [f"### reprokit seeds `{report.variant.label}`", "", f"**{title}**", "", seeds_explanation(report), ""]
+    lines += _metrics_markdown(report.variant.metrics)
+    lines += _placement_markdown([report.variant])
+    return "\n".join(lines) + "\n"
+
+
+def compare_markdown(report: CompareReport) -> str:
+    lines = [f"### reprokit compare: `{report.metric}`", ""]
+    for c in report.contrasts:
+        lines += [
+            f"- **{report.variants[c.variant].label}** vs `{report.variants[0].label}`: " + contrast_sentence(report, c)
+        ]
+    lines += [
+        "",
+        "| variant | n | mean ± std | 95 % CI | Δ vs first | 95 % CI of Δ | p | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for i, v in enumerate(report.variants):
+        stats = v.metric(report.metric)
+        s = stats.summary if stats is not None else None
+        row = [
+            _cell(v.label),
+            str(s.n) if s else "0",
+            f"{num(s.mean)} ± {num(s.std)}" if s else "—",
+            interval(s.ci_low, s.ci_high) if s else "—",
+        ]
+        if i == 0:
+            row += ["", "", "", "baseline"]
+        else:
+            c = report.contrasts[i - 1]
+            e = c.effect
+            row += [
+                signed(e.difference) if e else "—",
+                interval(e.ci_low, e.ci_high) if e else "—",
+                num(c.p_adjusted, ".3g"),
+                c.outcome.label,
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += _placement_markdown(report.variants)
+    return "\n".join(lines) + "\n"
+
+
+def _placement_markdown(variants: Sequence[VariantResult]) -> list[str]:
+    found = placement(variants)
+    return ["", *[("⚠ " if warn else "") + line for line, warn in found]] if found else []
+
+
+def _metrics_markdown(metrics: tuple[MetricStats, ...]) -> list[str]:
+    lines = ["| metric | n | mean | std | min | max | 95 % CI |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in metrics:
+        s = m.summary
+        if s is None:
+            lines.append(f"| {_cell(m.name)} | 0 | — | — | — | — | — |")
+        else:
+            lines.append(
+                f"| {_cell(m.name)} | {s.n} | {num(s.mean)} | {num(s.std)} | {num(s.min)} | {num(s.max)} "
+                f"| {interval(s.ci_low, s.ci_high)} |"
+            )
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def seeds_junit(report: SeedsReport) -> str:
+    """JUnit: "seed pins the script" (failed when the repeat differs), then one case per run (error if it failed)."""
+    message = seeds_explanation(report)
+    if report.pinned is False:
+        pinned = Case("seed pins the script", "failed", message, message)
+    elif report.pinned is None:
+        pinned = Case("seed pins the script", "skipped", "not shown: no repeat, or a run failed", message)
+    else:
+        pinned = Case("seed pins the script", "passed", message, message)
+    runs = [
+        Case(r.name, "passed", "", "") if r.ok else Case(r.name, "error", r.error or "", r.details)
+        for r in report.variant.runs
+    ]
+    properties = {"metric": report.metric, "first_seed": report.first_seed, "pinned": report.pinned}
+    name = f"reprokit seeds {report.variant.label}"
+    return junit_document(name, "reprokit.seeds", [pinned, *runs], properties, report.wall_seconds, "SeedNotPinned")
+
+
+def compare_junit(report: CompareReport, failing: frozenset[Outcome]) -> str:
+    """JUnit: one case per comparison, failed when ``--fail-if`` names its outcome."""
+    found = []
+    for c in report.contrasts:
+        text = contrast_sentence(report, c)
+        name = f"{report.variants[c.variant].label} vs {report.variants[0].label}"
+        found.append(Case(name, "failed" if c.outcome in failing else "passed", text, text))
+    properties = {"metric": report.metric, "mode": report.mode, "paired": report.paired}
+    suite = f"reprokit compare {report.metric}"
+    return junit_document(suite, "reprokit.compare", found, properties, report.wall_seconds, "ChangeBeyondSeedNoise")

@@ -1,0 +1,212 @@
+"""What one run observed, rebuilt from the events its process streamed.
+
+The events are those of :mod:`reprokit.protocol.wire`; :class:`Pin` and
+:class:`PipelineCall` are both events and parts of a :class:`RunTrace`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprokit.core.controls import Controls
+from reprokit.core.refusals import Refusal
+from reprokit.protocol.wire import (
+    EndEvent,
+    ErrorEvent,
+    EvaluateEvent,
+    Event,
+    HistoryEvent,
+    InitEvent,
+    Pin,
+    PipelineCall,
+    ReplayEvent,
+    SetupErrorEvent,
+    StepEvent,
+)
+
+__all__ = ["ModelResult", "Pin", "PipelineCall", "Point", "RunSpec", "RunTrace", "TraceBuilder", "point_of"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of an experiment.
+
+    Attributes:
+        name: unique within a check, e.g. ``controlled-1``.
+        role: the pair it belongs to: ``controlled``, ``ops`` or ``seed``.
+        controls: its seed and op-determinism setting.
+        alignment: it saves what aligning its model needs (structure, hidden
+            activations): the runs of the seed pair, whose weights are aligned.
+    """
+
+    name: str
+    role: str
+    controls: Controls
+    alignment: bool = False
+
+
+@dataclass(frozen=True)
+class Point:
+    """Variable fingerprints of one model at one moment of training.
+
+    ``step`` 0 is the initial weights (before the first optimizer step); step
+    k is after the k-th step. ``inputs`` are fingerprints of the batches the
+    model was called on in that step, ``input_rows`` the digests of their
+    rows (see ``fingerprint.rows_text``), ``loss`` the loss it was trained on.
+    """
+
+    model: str
+    step: int
+    weights: Mapping[str, str]
+    inputs: tuple[str, ...] = ()
+    loss: float | None = None
+    input_rows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """A trained model at the end of a run."""
+
+    name: str
+    steps: int
+    weights: Mapping[str, str]
+    probe: str | None
+    history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    last_loss: float | None = None
+
+    @property
+    def final_loss(self) -> float | None:
+        losses = self.history.get("loss")
+        return losses[-1] if losses else self.last_loss
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    """Everything one completed run reported, in the order it happened.
+
+    ``files_written`` are the files the run wrote in its private working
+    folder ``folder`` (see :mod:`reprokit.run.workdirs`); ``user_files_changed``
+    the user's own files it changed through a link.
+    """
+
+    spec: RunSpec
+    points: tuple[Point, ...]
+    models: tuple[ModelResult, ...]
+    pins: tuple[Pin, ...]
+    environment: Mapping[str, Any]
+    mode: str
+    wall_seconds: float
+    arrays_path: Path | None = None
+    stopped_at_max_steps: bool = False
+    stopped_early: bool = False
+    pipeline: tuple[PipelineCall, ...] = ()
+    replay: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    files_written: tuple[str, ...] = ()
+    user_files_changed: tuple[str, ...] = ()
+    folder: Path | None = None
+    retries: tuple[str, ...] = ()
+    """Why Ray lost earlier attempts of this run (each retried from the start; empty: none)."""
+    xla_steps: bool = False
+    evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """The results of the last ``Model.evaluate`` call of each model the script evaluated, by model label."""
+
+    @property
+    def steps(self) -> int:
+        return sum(m.steps for m in self.models)
+
+    def final_loss(self) -> float | None:
+        """The last recorded loss of the last model trained."""
+        if not self.models:
+            return None
+        last = self.models[-1]
+        if last.final_loss is not None:
+            return last.final_loss
+        losses = [p.loss for p in self.points if p.model == last.name and p.loss is not None]
+        return losses[-1] if losses else None
+
+
+def point_of(event: InitEvent | StepEvent) -> Point:
+    """The point an ``init`` or ``step`` event reports (its names are interned when it is parsed)."""
+    if isinstance(event, InitEvent):
+        return Point(event.model, event.step, event.weights)
+    return Point(event.model, event.step, event.weights, event.inputs, event.loss, event.input_rows)
+
+
+class TraceBuilder:
+    """Accumulates a run's events as they stream in."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.spec = spec
+        self.points: list[Point] = []
+        self.pins: list[Pin] = []
+        self.histories: dict[str, dict[str, list[float]]] = {}
+        self.end: EndEvent | None = None
+        self.error: str | None = None
+        self.setup_error: str | None = None
+        self.refusal: Refusal | None = None
+        self.pipeline: list[PipelineCall] = []
+        self.replay: dict[int, dict[str, Any]] = {}
+        self.evaluations: dict[str, dict[str, float]] = {}
+        self.steps = 0
+
+    def add(self, event: Event) -> None:
+        """Takes the run's next event (events that add nothing to a trace, like ``start``, are ignored)."""
+        match event:
+            case InitEvent() | StepEvent():
+                self.points.append(point_of(event))
+                if isinstance(event, StepEvent):
+                    self.steps += 1
+            case HistoryEvent():
+                merged = self.histories.setdefault(event.model, {})
+                for key, values in event.history.items():
+                    merged.setdefault(key, []).extend(values)
+            case EvaluateEvent():
+                self.evaluations[event.model] = dict(event.results)  # the last call of a model wins
+            case Pin():
+                self.pins.append(event)
+            case ErrorEvent():
+                self.error = event.message
+                if event.refusal is not None:
+                    self.refusal = event.refusal
+            case PipelineCall():
+                if event not in self.pipeline:
+                    self.pipeline.append(event)
+            case ReplayEvent():
+                self.replay[event.step] = event.to_dict()  # explain reads it as it was sent
+            case SetupErrorEvent():
+                self.setup_error = event.message
+            case EndEvent():
+                self.end = event
+
+    def build(self, wall_seconds: float, arrays_path: Path | None) -> RunTrace:
+        end = self.end or EndEvent("script", (), {})
+        models = tuple(
+            ModelResult(
+                m.model,
+                m.steps,
+                dict(m.weights),
+                m.probe,
+                {k: tuple(v) for k, v in self.histories.get(m.model, {}).items()},
+                m.last_loss,
+            )
+            for m in end.models
+        )
+        return RunTrace(
+            spec=self.spec,
+            points=tuple(self.points),
+            models=models,
+            pins=tuple(self.pins),
+            environment=dict(end.environment),
+            mode=end.mode,
+            wall_seconds=wall_seconds,
+            arrays_path=arrays_path,
+            stopped_at_max_steps=end.stopped_at_max_steps,
+            stopped_early=end.stopped_early,
+            xla_steps=end.xla_steps,
+            pipeline=tuple(self.pipeline),
+            replay=self.replay,
+            evaluations=self.evaluations,
+        )

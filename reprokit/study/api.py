@@ -1,0 +1,196 @@
+"""The Python API of seed studies: :func:`seeds` and :func:`compare`.
+
+``reprokit seeds`` and ``reprokit compare`` call these; they return frozen
+report objects that render with rich and serialize to the documented JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from reprokit.core.controls import DEFAULT_SEED
+from reprokit.core.errors import UsageError
+from reprokit.run.execution import Execution
+from reprokit.run.execution import executor as executor_
+from reprokit.run.runner import OnEvent, Target
+from reprokit.study.metrics import Mode, resolve_mode
+from reprokit.study.result import CompareReport, SeedsReport, compare_report, seeds_report
+from reprokit.study.running import OnResult, StudyOptions, VariantRuns, run_study
+from reprokit.study.store import default_root
+from reprokit.study.variants import Variant, against, parse_variants
+
+DEFAULT_SEEDS = 10
+
+
+def seeds(
+    script: str | os.PathLike[str],
+    *,
+    args: Sequence[str] = (),
+    seeds: int = DEFAULT_SEEDS,
+    seed: int = DEFAULT_SEED,
+    metric: str | None = None,
+    mode: Mode | None = None,
+    repeat: bool = True,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    epochs: int = 5,
+    batch_size: int = 32,
+    folder: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+) -> SeedsReport:
+    """How much does the seed matter for a training script?
+
+    Trains ``script`` once per seed S, S+1, … in fresh processes, every seed
+    fixed and op determinism on, and runs seed S a second time to show that
+    the seed pins the script.
+
+    Args:
+        script: the training script (or model file).
+        args: its command-line arguments.
+        seeds: how many seeds (runs, besides the repeat).
+        seed: the first seed S.
+        metric: the headline metric (default: see :func:`reprokit.study.metrics.headline`).
+        mode: ``"max"`` or ``"min"``: which way the headline metric is better
+            (default: from its name).
+        repeat: run seed S twice (without it, whether the seed pins the
+            script is not shown).
+        jobs: how many runs may execute at once (None: what the machine can take).
+        timeout: seconds one run may take.
+        epochs: epochs for a model file.
+        batch_size: batch size for a model file.
+        folder: the study folder (default: in the user's cache).
+        resume: keep the runs the study folder holds; run only missing ones.
+        on_event: called with every event of every run (progress).
+        on_result: called with each run's result as it is known.
+        executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray
+            tasks; ``pip install "reprokit[ray]"``).
+        ray_address: the Ray cluster (None: ``RAY_ADDRESS``, else a cluster
+            running on this machine, else a local instance for the call).
+        cpus_per_run: CPUs Ray reserves for each run.
+        gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
+
+    Returns:
+        The report (``report.variant.metrics``, ``report.pinned``, ``report.to_dict()``).
+
+    Raises:
+        UsageError: bad options or script; ScriptFailedError: the first run
+        failed; NoTrainingError: the script trains no Keras model.
+    """
+    _check_counts(seeds, seed)
+    target = Target(Path(script), tuple(args), epochs=epochs, batch_size=batch_size, timeout=timeout)
+    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
+    options = StudyOptions(seeds, seed, True, repeat, jobs, _folder(folder), resume, execution)
+    started = time.monotonic()
+    (runs,) = run_study([target], options, on_event, on_result)
+    wall = time.monotonic() - started
+    return seeds_report(runs, metric, mode, seed, options.folder or default_root(), wall, seeds)
+
+
+def compare(
+    *variants: str | os.PathLike[str],
+    args: Sequence[str] = (),
+    against_ref: str | None = None,
+    seeds: int = DEFAULT_SEEDS,
+    seed: int = DEFAULT_SEED,
+    metric: str | None = None,
+    mode: Mode | None = None,
+    paired: bool = True,
+    min_effect: float | None = None,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    epochs: int = 5,
+    batch_size: int = 32,
+    folder: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+) -> CompareReport:
+    """Did a change move the metric beyond seed noise?
+
+    Trains every variant once per seed (the same seeds for all: a paired
+    design, unless ``paired=False``) and compares each with the first.
+
+    Args:
+        variants: two or more scripts or quoted command lines
+            (``"train.py --lr 0.1"``); with ``against_ref``, exactly one.
+        args: arguments appended to every variant.
+        against_ref: compare the one variant as it is at this git ref (first)
+            with the working tree (second).
+        seeds: runs per variant.
+        seed: the first seed S.
+        metric: the metric to judge by (default: see :func:`reprokit.study.metrics.headline`).
+        mode: ``"max"`` or ``"min"``: which way is better (default: from the name).
+        paired: every variant runs the same seeds.
+        min_effect: the largest difference that does not matter (for "equivalent").
+        jobs, timeout, epochs, batch_size, folder, resume, on_event, on_result,
+        executor, ray_address, cpus_per_run, gpus_per_run: as for :func:`seeds`.
+
+    Returns:
+        The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
+    """
+    _check_counts(seeds, seed, 2 if paired else max(2, len(variants) + (against_ref is not None)))
+    if min_effect is not None and min_effect < 0:
+        raise UsageError(f"expected a non-negative --min-effect, received {min_effect}")
+    if metric is not None:
+        resolve_mode(metric, mode)  # an unknown direction fails before any run
+    specs = [str(v) for v in variants]
+    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
+    options = StudyOptions(seeds, seed, paired, False, jobs, _folder(folder), resume, execution)
+    started = time.monotonic()
+    with _variants(specs, args, against_ref) as named:
+        targets = [
+            Target(v.script, v.args, epochs=epochs, batch_size=batch_size, timeout=timeout, folder=v.folder)
+            for v in named
+        ]
+        identities = [None if v.commit is None else f"{v.commit}:{v.label}" for v in named]
+        runs = run_study(targets, options, on_event, on_result, identities)
+        runs = [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]
+        return _compare_report(runs, metric, mode, options, min_effect, time.monotonic() - started)
+
+
+def _compare_report(
+    runs: list[VariantRuns],
+    metric: str | None,
+    mode: Mode | None,
+    options: StudyOptions,
+    delta: float | None,
+    wall: float,
+) -> CompareReport:
+    folder = options.folder or default_root()
+    return compare_report(runs, metric, mode, options.paired, delta, options.seed, folder, wall, options.seeds)
+
+
+@contextlib.contextmanager
+def _variants(specs: list[str], args: Sequence[str], ref: str | None) -> Iterator[list[Variant]]:
+    if ref is None:
+        yield parse_variants(specs, args)
+        return
+    with against(ref, specs, args) as found:
+        yield found
+
+
+def _check_counts(seeds: int, seed: int, blocks: int = 2) -> None:
+    """Fails unless every seed the study uses (``blocks`` blocks of ``seeds`` from ``seed``) is a valid hash seed."""
+    if seeds < 1:
+        raise UsageError(f"expected --seeds of at least 1, received {seeds}")
+    if seed < 0 or seed + blocks * seeds > 2**32 - 1:
+        raise UsageError(f"expected seeds within 0 … 2**32 - 1, received --seed {seed} with --seeds {seeds}")
+
+
+def _folder(folder: str | os.PathLike[str] | None) -> Path | None:
+    return None if folder is None else Path(folder)

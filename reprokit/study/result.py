@@ -1,0 +1,515 @@
+"""The results of seed studies: :class:`SeedsReport` and :class:`CompareReport`.
+
+Frozen objects built from a study's runs (:mod:`reprokit.study.running`) by
+:func:`seeds_report` and :func:`compare_report`. They render with rich
+(:mod:`reprokit.report.studytext`) and serialize to one documented JSON document
+(``schema_version`` 1, ``"kind": "seeds"`` or ``"compare"``; see the README);
+Markdown and JUnit are pure functions of the same objects.
+
+A NaN metric or a failed run is never averaged in: the statistics rest on the
+finite values, say how many, and list what was left out and why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shlex
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+
+from reprokit import __version__
+from reprokit.checking.baseline import environment_differences
+from reprokit.checking.comparison import class_agreement
+from reprokit.core.vocabulary import Outcome
+from reprokit.study.metrics import Mode, all_names, direction, headline, resolve_mode
+from reprokit.study.running import VariantRuns
+from reprokit.study.stats import ALPHA, Effect, Summary, compare_samples, decide, differs_by_group, holm, summarize
+from reprokit.study.store import RunResult
+from reprokit.weights.similarity import Similarity, across
+from reprokit.weights.structure import under
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    """One metric of one variant across its seeds.
+
+    Attributes:
+        name: the metric (see :mod:`reprokit.study.metrics`).
+        mode: ``"min"`` or ``"max"``: which way is better (None: unknown).
+        values: ``(seed, value)`` of every successful run, NaN included.
+        summary: the statistics of the finite values (None: there are none).
+        left_out: ``(seed, why)`` of every run the statistics leave out.
+    """
+
+    name: str
+    mode: Mode | None
+    values: tuple[tuple[int, float], ...]
+    summary: Summary | None
+    left_out: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class RepeatCheck:
+    """Seed S run twice: whether the seed pins the script.
+
+    ``identical`` is None when one of the two runs failed; ``differences``
+    says what differed (final weights, metrics, predictions).
+    """
+
+    seed: int
+    identical: bool | None
+    differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often the final models of two seeds predict the same class on the probe batch, over every pair."""
+
+    mean: float
+    min: float
+    pairs: int
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """Every run of one variant, and what they show.
+
+    Attributes:
+        label: how reports name it (the script, or its command line).
+        script: the script run.
+        args: its arguments.
+        commit: the git commit of a variant at a ref (``--against``).
+        seeds: the seeds it ran.
+        runs: every run, in seed order (the repeat last).
+        metrics: every metric's statistics (the headline first).
+        agreement: pairwise prediction agreement between seeds (None: no
+            common probe batch, or outputs that are no classes).
+        repeat: the repeated seed, if one was run.
+        same_model: every seed gave bit-identical final weights (the script
+            fixes its own seeds, or draws no random numbers).
+        nodes: where the runs ran (Ray nodes, or this machine), with how many runs each.
+        by_node: metrics whose values differ between nodes beyond chance
+            (Kruskal–Wallis p < 0.05), with that p-value.
+        similarity: mean pairwise linear CKA of the seeds' hidden layers on
+            the probe batch, against untrained copies (None: not measured).
+    """
+
+    label: str
+    script: str
+    args: tuple[str, ...]
+    commit: str | None
+    seeds: tuple[int, ...]
+    runs: tuple[RunResult, ...]
+    metrics: tuple[MetricStats, ...]
+    agreement: Agreement | None
+    repeat: RepeatCheck | None
+    same_model: bool
+    nodes: tuple[tuple[str, int], ...] = ()
+    by_node: tuple[tuple[str, float], ...] = ()
+    similarity: Similarity | None = None
+
+    @property
+    def failed(self) -> tuple[RunResult, ...]:
+        return tuple(r for r in self.runs if not r.ok)
+
+    def metric(self, name: str) -> MetricStats | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "script": self.script,
+            "args": list(self.args),
+            "commit": self.commit,
+            "seeds": list(self.seeds),
+            "metrics": [_metric_dict(m) for m in self.metrics],
+            "agreement": None if self.agreement is None else asdict(self.agreement),
+            "hidden_cka": None if self.similarity is None else asdict(self.similarity),
+            "repeat": None if self.repeat is None else _repeat_dict(self.repeat),
+            "same_model_for_every_seed": self.same_model,
+            "failed_runs": len(self.failed),
+            "nodes": [{"node": name, "runs": count} for name, count in self.nodes],
+            "differs_by_node": [{"metric": name, "p_value": p} for name, p in self.by_node],
+            "runs": [_run_dict(r) for r in self.runs],
+        }
+
+
+@dataclass(frozen=True)
+class SeedsReport:
+    """How much the seed matters for one script: ``reprokit seeds``."""
+
+    variant: VariantResult
+    metric: str
+    first_seed: int
+    folder: Path
+    wall_seconds: float
+    seeds: int
+
+    @property
+    def pinned(self) -> bool | None:
+        """Whether the seed pins the script (its repeat was bit-identical); None if not shown."""
+        return None if self.variant.repeat is None else self.variant.repeat.identical
+
+    def replay_command(self, seed: int) -> str:
+        """The command that runs seed ``seed`` again, exactly."""
+        return _replay(self.variant, seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "seeds",
+            "reprokit_version": __version__,
+            "script": self.variant.script,
+            "script_args": list(self.variant.args),
+            "first_seed": self.first_seed,
+            "metric": self.metric,
+            "mode": _mode_of(self.variant, self.metric),
+            "pinned": self.pinned,
+            **self.variant.to_dict(),
+            "replay_command": self.replay_command(self.first_seed),
+            "study_folder": str(self.folder),
+            "wall_seconds": self.wall_seconds,
+            "environment": _environment(self.variant.runs),
+        }
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
+        from reprokit.report.studyhtml import seeds_html
+
+        return seeds_html(self)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from reprokit.report.studytext import render_seeds
+
+        yield from render_seeds(self)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One variant against the first, on the headline metric.
+
+    Attributes:
+        variant: its index among the report's variants (1, 2, …).
+        effect: the statistics (None: fewer than 2 usable runs in a variant).
+        p_adjusted: the permutation test's p, Holm-adjusted over the contrasts.
+        outcome: better, worse, within seed noise, equivalent, or too few seeds.
+        left_out: ``(seed, why)`` of runs left out (failed, NaN, or unpaired).
+    """
+
+    variant: int
+    effect: Effect | None
+    p_adjusted: float | None
+    outcome: Outcome
+    left_out: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    """Did a change move the metric beyond seed noise: ``reprokit compare``."""
+
+    variants: tuple[VariantResult, ...]
+    contrasts: tuple[Contrast, ...]
+    metric: str
+    mode: Mode
+    paired: bool
+    min_effect: float | None
+    first_seed: int
+    seeds: int
+    folder: Path
+    wall_seconds: float
+
+    def outcomes(self) -> frozenset[Outcome]:
+        return frozenset(c.outcome for c in self.contrasts)
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.variants[0]
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "compare",
+            "reprokit_version": __version__,
+            "metric": self.metric,
+            "mode": self.mode,
+            "paired": self.paired,
+            "min_effect": self.min_effect,
+            "first_seed": self.first_seed,
+            "seeds": self.seeds,
+            "variants": [v.to_dict() for v in self.variants],
+            "comparisons": [_contrast_dict(c, self.variants[c.variant], first) for c in self.contrasts],
+            "study_folder": str(self.folder),
+            "wall_seconds": self.wall_seconds,
+            "environment": _environment([r for v in self.variants for r in v.runs]),
+        }
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
+        from reprokit.report.studyhtml import compare_html
+
+        return compare_html(self)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from reprokit.report.studytext import render_compare
+
+        yield from render_compare(self)
+
+
+# -- building ------------------------------------------------------------------
+
+
+def seeds_report(
+    runs: VariantRuns,
+    requested: str | None,
+    mode: Mode | None,
+    first_seed: int,
+    folder: Path,
+    wall: float,
+    seeds: int,
+) -> SeedsReport:
+    """The report of a one-variant study (raises UsageError for an unknown ``--metric``)."""
+    names = all_names(r.metrics for r in runs.results if r.ok)
+    metric = headline(names, requested) if names or requested else ""
+    return SeedsReport(variant_result(runs, metric, mode), metric, first_seed, folder, wall, seeds)
+
+
+def compare_report(
+    runs: Sequence[VariantRuns],
+    requested: str | None,
+    mode: Mode | None,
+    paired: bool,
+    min_effect: float | None,
+    first_seed: int,
+    folder: Path,
+    wall: float,
+    seeds: int,
+) -> CompareReport:
+    """The report of a study of several variants, each against the first, Holm-corrected."""
+    names = all_names(r.metrics for v in runs for r in v.results if r.ok)
+    metric = headline(names, requested)
+    chosen = resolve_mode(metric, mode)
+    variants = tuple(variant_result(v, metric, chosen) for v in runs)
+    effects = [_effect(variants[0], v, metric, paired, chosen) for v in variants[1:]]
+    adjusted = holm([None if e is None else e.p_value for e, _ in effects])
+    contrasts = tuple(
+        Contrast(i + 1, e, p, Outcome.TOO_FEW_SEEDS if e is None else decide(e, p, min_effect, len(effects)), left)
+        for i, ((e, left), p) in enumerate(zip(effects, adjusted))
+    )
+    return CompareReport(variants, contrasts, metric, chosen, paired, min_effect, first_seed, seeds, folder, wall)
+
+
+def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> VariantResult:
+    target = runs.target
+    main = [r for r in runs.results if not r.repeat]
+    ok = [r for r in main if r.ok]
+    names = all_names(r.metrics for r in ok)
+    ordered = [metric, *[n for n in names if n != metric]] if metric in names else names
+    metrics = tuple(_metric_stats(name, main, mode if name == metric else None) for name in ordered)
+    loaded = [(r, runs.predictions(r)) for r in ok]
+    return VariantResult(
+        label=runs.label or shlex.join([str(target.script), *target.args]),
+        script=str(target.script),
+        args=tuple(target.args),
+        commit=runs.commit,
+        seeds=tuple(r.seed for r in main),
+        runs=tuple(runs.results),
+        metrics=metrics,
+        agreement=_agreement(loaded),
+        similarity=_similarity(loaded),
+        repeat=_repeat_check(runs),
+        same_model=len(ok) > 1 and len({tuple(sorted(r.weights.items())) for r in ok}) == 1,
+        nodes=tuple(Counter(_node(r) for r in runs.results if _node(r)).items()),
+        by_node=_by_node(ok, metrics),
+    )
+
+
+def _node(run: RunResult) -> str:
+    """Where a run ran: its Ray node, else its machine."""
+    return str(run.environment.get("ray_node") or run.environment.get("node") or "")
+
+
+def _by_node(runs: Sequence[RunResult], metrics: Sequence[MetricStats]) -> tuple[tuple[str, float], ...]:
+    """The metrics whose values differ by node (several nodes, p < 0.05): nodes that compute differently."""
+    nodes = sorted({_node(r) for r in runs})
+    if len(nodes) < 2:
+        return ()
+    found = []
+    for m in metrics:
+        groups = [[r.metrics[m.name] for r in runs if _node(r) == n and m.name in r.metrics] for n in nodes]
+        p = differs_by_group(groups)
+        if p is not None and p < ALPHA:
+            found.append((m.name, p))
+    return tuple(found)
+
+
+def _metric_stats(name: str, runs: Sequence[RunResult], mode: Mode | None) -> MetricStats:
+    values, left_out = [], []
+    for r in runs:
+        if not r.ok:
+            left_out.append((r.seed, "the run failed"))
+        elif name not in r.metrics:
+            left_out.append((r.seed, "not reported"))
+        else:
+            values.append((r.seed, r.metrics[name]))
+            if not math.isfinite(r.metrics[name]):
+                left_out.append((r.seed, f"{r.metrics[name]}"))
+    finite = [v for _, v in values if math.isfinite(v)]
+    return MetricStats(
+        name, mode or direction(name), tuple(values), summarize(finite) if finite else None, tuple(left_out)
+    )
+
+
+def _effect(
+    first: VariantResult, other: VariantResult, metric: str, paired: bool, mode: Mode
+) -> tuple[Effect | None, tuple[tuple[int, str], ...]]:
+    a, b = first.metric(metric), other.metric(metric)
+    left: list[tuple[int, str]] = []
+    if a is None or b is None:
+        return None, ()
+    xa = {s: v for s, v in a.values if math.isfinite(v)}
+    xb = {s: v for s, v in b.values if math.isfinite(v)}
+    left += [(s, why) for s, why in (*a.left_out, *b.left_out)]
+    if paired:
+        seeds = [s for s in xa if s in xb]
+        left += [(s, "its pair has no value") for s in sorted(set(xa) ^ set(xb))]
+        va, vb = [xa[s] for s in seeds], [xb[s] for s in seeds]
+    else:
+        va, vb = list(xa.values()), list(xb.values())
+    if min(len(va), len(vb)) < 2:
+        return None, tuple(left)
+    return compare_samples(va, vb, paired=paired, higher_is_better=mode == "max"), tuple(left)
+
+
+Loaded = Sequence[tuple[RunResult, dict[str, np.ndarray]]]
+
+
+def _similarity(loaded: Loaded) -> Similarity | None:
+    """Mean pairwise linear CKA of the seeds' hidden layers, per model on one probe batch (the first model's)."""
+    for model in sorted(
+        {key.split("/")[1] for _, arrays in loaded for key in arrays if key.startswith("activations/")}
+    ):
+        probes = {r.probes.get(model) for r, _ in loaded}
+        if len(probes) != 1 or None in probes:
+            continue  # the seeds saw other probe batches: their activations are not comparable
+        found = across(
+            [(under(arrays, f"activations/{model}/"), under(arrays, f"untrained/{model}/")) for _, arrays in loaded]
+        )
+        if found is not None:
+            return found
+    return None
+
+
+def _agreement(loaded: Loaded) -> Agreement | None:
+    shares = []
+    for (ra, pa), (rb, pb) in itertools.combinations(loaded, 2):
+        found = []
+        for key in sorted(k for k in set(pa) & set(pb) if k.startswith("predictions/")):
+            model = key.split("/")[1]
+            if ra.probes.get(model) is None or ra.probes.get(model) != rb.probes.get(model):
+                continue
+            share = class_agreement(pa[key], pb[key])
+            if share is not None:
+                found.append(share)
+        if found:
+            shares.append(min(found))
+    if not shares:
+        return None
+    return Agreement(float(np.mean(shares)), float(min(shares)), len(shares))
+
+
+def _repeat_check(runs: VariantRuns) -> RepeatCheck | None:
+    repeat = next((r for r in runs.results if r.repeat), None)
+    if repeat is None:
+        return None
+    original = next((r for r in runs.results if r.seed == repeat.seed and not r.repeat), None)
+    if original is None or not original.ok or not repeat.ok:
+        return RepeatCheck(repeat.seed, None, ("one of the two runs failed",))
+    elsewhere = environment_differences(original.environment, repeat.environment)
+    if elsewhere:  # bits are never compared across machines
+        return RepeatCheck(repeat.seed, None, (f"the two runs ran in different environments ({', '.join(elsewhere)})",))
+    differences = [f"final weights of {m}" for m in original.weights if original.weights[m] != repeat.weights.get(m)]
+    for name, value in original.metrics.items():
+        other = repeat.metrics.get(name)
+        if other is None or not _same(value, other):
+            differences.append(f"{name} {value:.6g} vs {other if other is None else format(other, '.6g')}")
+    pa, pb = runs.predictions(original), runs.predictions(repeat)
+    if any(key not in pb or not np.array_equal(pa[key], pb[key], equal_nan=True) for key in pa):
+        differences.append("predictions on the probe batch")
+    return RepeatCheck(repeat.seed, not differences, tuple(differences))
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+# -- JSON ----------------------------------------------------------------------
+
+
+def _mode_of(variant: VariantResult, metric: str) -> Mode | None:
+    stats = variant.metric(metric)
+    return None if stats is None else stats.mode
+
+
+def _metric_dict(m: MetricStats) -> dict[str, Any]:
+    summary = asdict(m.summary) if m.summary is not None else dict.fromkeys(_SUMMARY_KEYS)
+    return {
+        "name": m.name,
+        "mode": m.mode,
+        "values": [{"seed": s, "value": v} for s, v in m.values],
+        **summary,
+        "left_out": [{"seed": s, "reason": why} for s, why in m.left_out],
+    }
+
+
+_SUMMARY_KEYS = ("n", "mean", "std", "median", "min", "max", "ci_low", "ci_high", "ci_method")
+
+
+def _repeat_dict(r: RepeatCheck) -> dict[str, Any]:
+    return {"seed": r.seed, "identical": r.identical, "differences": list(r.differences)}
+
+
+def _run_dict(r: RunResult) -> dict[str, Any]:
+    return {
+        "seed": r.seed,
+        "repeat": r.repeat,
+        "ok": r.ok,
+        "error": r.error,
+        "steps": r.steps,
+        "wall_seconds": r.wall_seconds,
+        "cached": r.cached,
+        "metrics": dict(r.metrics),
+        "node": _node(r) or None,
+        "retries": list(r.retries),
+        "curves": {name: list(values) for name, values in r.curves.items()},
+    }
+
+
+def _contrast_dict(c: Contrast, variant: VariantResult, first: VariantResult) -> dict[str, Any]:
+    effect = asdict(c.effect) if c.effect is not None else {}
+    effect.pop("higher_is_better", None)
+    return {
+        "variant": variant.label,
+        "baseline": first.label,
+        "outcome": c.outcome.value,
+        "p_adjusted": c.p_adjusted,
+        **effect,
+        "left_out": [{"seed": s, "reason": why} for s, why in c.left_out],
+    }
+
+
+def _environment(runs: Sequence[RunResult]) -> dict[str, Any]:
+    seen = [dict(r.environment) for r in runs if r.ok and r.environment]
+    return seen[0] if seen else {}
+
+
+def _replay(variant: VariantResult, seed: int) -> str:
+    words = ["reprokit", "seeds", variant.script, "--seed", str(seed), "--seeds", "1"]
+    if variant.args:
+        words += ["--", *variant.args]
+    return shlex.join(words)

@@ -1,0 +1,339 @@
+"""Runs a seed study: every variant trained once per seed, each run in a fresh process.
+
+Every run has every seed fixed and op determinism on (as a check's controlled
+runs), so any one of them can be replayed exactly; it observes only metrics,
+the final loss, final fingerprints and predictions on the probe batch
+(``Target.study``), so it costs what a plain training costs. Runs execute
+concurrently (as many as :func:`reprokit.core.controls.default_jobs` allows),
+interleaved by seed so that an interrupted study holds whole pairs; each
+finished run is kept at once in the study folder (:mod:`reprokit.study.store`).
+
+A failed run is recorded with its error and the study goes on, unless the
+first two runs to finish both failed (or the only one did): then the script
+is most likely broken, and the study stops with the script's error (a script
+that trains nothing stops it at its first run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from reprokit.checking.runs import require_training, saved_arrays, validate_script
+from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
+from reprokit.core.errors import NoTrainingError, ScriptFailedError
+from reprokit.core.fingerprint import combine
+from reprokit.run.execution import Execution, executing, ray_slots
+from reprokit.run.ray.runner import runner_for
+from reprokit.run.runner import OnEvent, Runner, Target
+from reprokit.run.trace import RunSpec, RunTrace
+from reprokit.study.metrics import run_curves, run_metrics
+from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
+
+OnResult = Callable[[int, RunResult], None]
+"""Called with a variant's index and each of its results as it is known (cached ones first)."""
+
+ROLE = "study"
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """How to run a seed study.
+
+    Attributes:
+        seeds: runs per variant, one seed each.
+        seed: the first seed S; the runs use S, S + 1, …
+        paired: every variant runs the same seeds (else variant i runs
+            S + i·seeds, …: independent samples).
+        repeat: run the first seed of each variant a second time, to show that
+            the seed pins the script.
+        jobs: how many runs may execute at once (None: what the machine can take).
+        folder: the study folder (None: :func:`reprokit.study.store.default_root`).
+        resume: keep the runs a study folder already holds and run only the
+            missing (or failed) ones; without it a study starts afresh.
+        execution: where the runs execute (this machine, or a Ray cluster:
+            runs may then land on any node).
+    """
+
+    seeds: int = 10
+    seed: int = DEFAULT_SEED
+    paired: bool = True
+    repeat: bool = False
+    jobs: int | None = None
+    folder: Path | None = None
+    resume: bool = False
+    execution: Execution = field(default_factory=Execution)
+
+    def seeds_of(self, variant: int) -> list[int]:
+        """The seeds variant number ``variant`` runs."""
+        first = self.seed if self.paired else self.seed + variant * self.seeds
+        return list(range(first, first + self.seeds))
+
+
+@dataclass(frozen=True)
+class VariantRuns:
+    """Every run of one variant, in seed order (the repeat last), and where they are kept.
+
+    ``label`` and ``commit`` name the variant in reports (empty: its command line).
+    """
+
+    target: Target
+    results: tuple[RunResult, ...]
+    store: StudyStore
+    label: str = ""
+    commit: str | None = None
+
+    def predictions(self, result: RunResult) -> dict[str, np.ndarray]:
+        return self.store.predictions(result)
+
+
+def run_study(
+    targets: Sequence[Target],
+    options: StudyOptions,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+    identities: Sequence[str | None] = (),
+) -> list[VariantRuns]:
+    """Runs every variant with every seed; returns their runs (see the module docstring).
+
+    ``identities`` name variants whose script lies in a temporary folder (a
+    git ref's worktree) for their study folder: the commit and the path in it.
+
+    Raises:
+        UsageError: a script is missing or not a Python script (before any run).
+        ScriptFailedError: the first two runs to finish failed (nothing had succeeded).
+        NoTrainingError: the first run to finish trained no Keras model.
+    """
+    for target in targets:
+        validate_script(target.script)
+    targets = [replace(t, study=True) for t in targets]
+    root = options.folder or default_root()
+    named = list(identities) + [None] * (len(targets) - len(identities))
+    stores = [StudyStore(root, variant_key(t, where)) for t, where in zip(targets, named)]
+    wanted: list[list[tuple[int, bool]]] = []
+    for i in range(len(targets)):
+        seeds = options.seeds_of(i)
+        wanted.append([(s, False) for s in seeds] + ([(seeds[0], True)] if options.repeat else []))
+    done: list[dict[tuple[int, bool], RunResult]] = []
+    for store, keys in zip(stores, wanted):
+        if not options.resume:
+            store.clear()
+        kept = {k: r for k, r in store.load().items() if k in keys and r.ok}
+        done.append(kept)
+    for i, kept in enumerate(done):
+        for key in wanted[i]:
+            if key in kept and on_result is not None:
+                on_result(i, kept[key])
+    todo = _interleaved([[k for k in keys if k not in done[i]] for i, keys in enumerate(wanted)])
+    if todo:
+        with executing(options.execution):
+            _execute(targets, stores, todo, done, options, on_event, on_result)
+    return [
+        VariantRuns(target, tuple(done[i][k] for k in wanted[i] if k in done[i]), stores[i])
+        for i, target in enumerate(targets)
+    ]
+
+
+def _interleaved(per_variant: list[list[tuple[int, bool]]]) -> list[tuple[int, int, bool]]:
+    """(variant, seed, repeat) in the order to start them: seed by seed across variants, repeats last."""
+    order: list[tuple[int, int, bool]] = []
+    longest = max((len(keys) for keys in per_variant), default=0)
+    for position in range(longest):
+        for variant, keys in enumerate(per_variant):
+            if position < len(keys) and not keys[position][1]:
+                order.append((variant, *keys[position]))
+    order += [(v, seed, True) for v, keys in enumerate(per_variant) for seed, repeat in keys if repeat]
+    return order
+
+
+def _execute(
+    targets: Sequence[Target],
+    stores: Sequence[StudyStore],
+    todo: Sequence[tuple[int, int, bool]],
+    done: list[dict[tuple[int, bool], RunResult]],
+    options: StudyOptions,
+    on_event: OnEvent | None,
+    on_result: OnResult | None,
+) -> None:
+    jobs = options.jobs or (ray_slots() if options.execution.ray else default_jobs(len(todo)))
+    with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
+        runners = [
+            runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.execution) for i, t in enumerate(targets)
+        ]
+        execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
+        futures: list[Future[None]] = [pool.submit(execution.attempt, *key) for key in todo]
+        try:
+            while True:
+                finished, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    error = future.exception()
+                    if error is not None:
+                        raise error
+                if not pending:
+                    break
+        except BaseException:  # a broken script, Ctrl-C: stop every run, start no other
+            execution.stop()
+            for future in futures:
+                future.cancel()
+            for runner in runners:
+                runner.kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Execution:
+    """The runs of a study while they execute: each attempt, and when the study must stop."""
+
+    def __init__(
+        self,
+        runners: Sequence[Runner],
+        stores: Sequence[StudyStore],
+        done: list[dict[tuple[int, bool], RunResult]],
+        on_result: OnResult | None,
+        broken_after: int,
+    ) -> None:
+        self.runners, self.stores, self.done, self.on_result = runners, stores, done, on_result
+        self.broken_after = broken_after  # failures before any success that stop the study
+        self.lock = threading.Lock()
+        self.succeeded = any(r.ok for kept in done for r in kept.values())
+        self.failed_first = 0
+        self.stopping = threading.Event()  # the study ends early: runs killed then are no results
+        self.recorded = threading.Condition(self.lock)  # notified whenever a result is recorded
+
+    def attempt(self, variant: int, seed: int, repeat: bool) -> None:
+        spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
+        runner = self.runners[variant]
+        predictions: dict[str, np.ndarray] = {}
+        node = self._original_node(variant, seed) if repeat and runner.execution.ray else None
+        try:
+            trace = runner.run(spec, node)
+        except ScriptFailedError as e:
+            if self.stopping.is_set():
+                return  # killed because the study is ending: not a failure of the script
+            if self._broken():
+                raise  # the first runs to finish all failed: the script is most likely broken
+            result = RunResult(seed, repeat, error=e.message, details=e.details)
+        else:
+            require_training(trace, runner.target)
+            result, predictions = _result(trace, seed, repeat)
+            with self.lock:
+                self.succeeded = True
+        finally:
+            shutil.rmtree(runner.workdir / spec.name, ignore_errors=True)  # its mirror and arrays
+        if self.stopping.is_set():
+            return
+        self.stores[variant].save(result, predictions)
+        with self.lock:
+            self.done[variant][(seed, repeat)] = result
+            self.recorded.notify_all()
+        if self.on_result is not None:
+            self.on_result(variant, result)
+
+    def stop(self) -> None:
+        """The study ends early: runs killed from now on are no results, and no run waits any longer."""
+        self.stopping.set()
+        with self.recorded:
+            self.recorded.notify_all()
+
+    def _original_node(self, variant: int, seed: int) -> str | None:
+        """The Ray node the first run of ``seed`` ran on, once it ended: its repeat goes there too.
+
+        The repeat is compared bitwise with it, which only means something on one machine.
+        """
+        with self.recorded:
+            self.recorded.wait_for(lambda: (seed, False) in self.done[variant] or self.stopping.is_set())
+            original = self.done[variant].get((seed, False))
+        return None if original is None else original.environment.get("ray_node_id")
+
+    def _broken(self) -> bool:
+        """Counts a failure; whether the first runs to finish all failed (then the study stops)."""
+        with self.lock:
+            if not self.succeeded:
+                self.failed_first += 1
+            return not self.succeeded and self.failed_first >= self.broken_after
+
+
+KEPT = ("predictions/", "activations/", "untrained/")
+"""The arrays a study keeps of a run: predictions, and hidden activations (its own and an untrained copy's)."""
+
+
+def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[str, np.ndarray]]:
+    """The study's record of a finished run, and its predictions and activations on the probe batch."""
+    with saved_arrays(trace) as arrays:
+        predictions = {key: np.array(arrays[key]) for key in arrays.files if key.startswith(KEPT)}
+    environment = {
+        key: trace.environment.get(key)
+        for key in (
+            "node",
+            "ray_node",
+            "ray_node_id",
+            "gpu_models",
+            "cpu",
+            "cpu_count",
+            "gpus",
+            "tensorflow",
+            "keras",
+            "python",
+            "intra_op_threads",
+            "inter_op_threads",
+        )
+    }
+    result = RunResult(
+        seed=seed,
+        repeat=repeat,
+        metrics=run_metrics(trace),
+        curves=run_curves(trace),
+        steps=trace.steps,
+        wall_seconds=trace.wall_seconds,
+        weights={m.name: combine([f"{n}={v}" for n, v in sorted(m.weights.items())]) for m in trace.models},
+        probes={m.name: m.probe for m in trace.models if m.probe is not None},
+        environment=environment,
+        retries=trace.retries,
+    )
+    return result, predictions
+
+
+def variant_key(target: Target, where: str | None = None) -> str:
+    """What decides a run's result besides its seed, hashed (the name of the variant's folder).
+
+    ``where`` stands for the script's and the folder's paths when they lie in
+    a temporary folder (a git ref's worktree: its commit and the script's path in it).
+    """
+    script = Path(target.script)
+    content = hashlib.sha256(script.read_bytes()).hexdigest()
+    described = {
+        "format": FORMAT,
+        "script": where or str(script.resolve()),
+        "content": content,
+        "args": list(target.args),
+        "folder": where or str((target.folder or Path.cwd()).resolve()),
+        "epochs": target.epochs,
+        "batch_size": target.batch_size,
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+__all__ = ["NoTrainingError", "RunResult", "StudyOptions", "VariantRuns", "run_study"]

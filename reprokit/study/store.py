@@ -1,0 +1,183 @@
+"""The study folder: every finished run of a seed study, kept so that a study resumes.
+
+One folder per variant of a study, named by a key of everything that decides
+a run's result besides its seed: the script's bytes, its arguments, the
+folder it starts in, how a model file is trained, and the Python,
+TensorFlow and Keras versions. Each finished run is one JSON file
+(``seed-1234.json``, its metrics, error, fingerprints) and the predictions
+of its final model on the probe batch (``seed-1234.npz``), both written
+atomically once the run has ended: an interrupted study leaves only whole
+runs behind, and ``--resume`` runs only what is missing (failed runs are run
+again). The default folder is in the user's cache
+(``$XDG_CACHE_HOME/reprokit/studies``), never in the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reprokit.core.files import finite, write_atomic
+
+FORMAT = 1
+"""The layout of a stored run; a stored run of another format is run again."""
+
+
+def default_root() -> Path:
+    """``$XDG_CACHE_HOME/reprokit/studies`` (``~/.cache/reprokit/studies`` by default)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "reprokit" / "studies"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run of a seed study: a variant trained with one seed, every seed fixed and op determinism on.
+
+    Attributes:
+        seed: the seed of every generator (``PYTHONHASHSEED`` included).
+        repeat: the second run of a seed, made to show that the seed pins the script.
+        metrics: every metric the run reported, by name (NaN stays NaN; see
+            :mod:`reprokit.study.metrics`).
+        error: why the run failed (the script raised, exited non-zero, timed
+            out), or None.
+        details: the script's last error output when it failed.
+        steps: optimizer steps it made.
+        wall_seconds: how long the run took.
+        weights: a fingerprint of each trained model's final weights.
+        probes: a fingerprint of the batch each model's predictions were taken on.
+        environment: what ran it (CPU, versions, threads, GPUs).
+        cached: the result was read from the study folder (``--resume``).
+        retries: why Ray lost earlier attempts of this run (each retried
+            from the start, exactly: every seed is fixed).
+        curves: the learning curves of its ``fit`` histories, by metric
+            name (one value per epoch).
+    """
+
+    seed: int
+    repeat: bool = False
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    details: str = ""
+    steps: int = 0
+    wall_seconds: float = 0.0
+    weights: Mapping[str, str] = field(default_factory=dict)
+    probes: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    retries: tuple[str, ...] = ()
+    curves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        """``seed 1234``, or ``seed 1234 (repeat)``."""
+        return f"seed {self.seed}" + (" (repeat)" if self.repeat else "")
+
+    @property
+    def file_stem(self) -> str:
+        return f"seed-{self.seed}" + ("-repeat" if self.repeat else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "seed": self.seed,
+            "repeat": self.repeat,
+            "metrics": {k: _number(v) for k, v in self.metrics.items()},
+            "error": self.error,
+            "details": self.details,
+            "steps": self.steps,
+            "wall_seconds": self.wall_seconds,
+            "weights": dict(self.weights),
+            "probes": dict(self.probes),
+            "environment": finite(dict(self.environment)),
+            "retries": list(self.retries),
+            "curves": {k: [_number(v) for v in values] for k, values in self.curves.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], cached: bool = False) -> RunResult:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"a stored run of format {data.get('format')!r}, not {FORMAT}")
+        return cls(
+            seed=int(data["seed"]),
+            repeat=bool(data["repeat"]),
+            metrics={str(k): float("nan") if v is None else float(v) for k, v in data["metrics"].items()},
+            error=None if data.get("error") is None else str(data["error"]),
+            details=str(data.get("details", "")),
+            steps=int(data["steps"]),
+            wall_seconds=float(data["wall_seconds"]),
+            weights={str(k): str(v) for k, v in data["weights"].items()},
+            probes={str(k): str(v) for k, v in data["probes"].items()},
+            environment=dict(data.get("environment", {})),
+            cached=cached,
+            retries=tuple(str(r) for r in data.get("retries", ())),
+            curves={str(k): tuple(float(v) for v in values) for k, values in data.get("curves", {}).items()},
+        )
+
+
+def _number(value: float) -> float | str:
+    """JSON has no NaN: stored as the string ``"nan"`` (``inf`` likewise) so it is read back as it was."""
+    return value if np.isfinite(value) else str(value)
+
+
+class StudyStore:
+    """The stored runs of one variant of a study, in ``root / key``."""
+
+    def __init__(self, root: Path, key: str) -> None:
+        self.folder = root / key
+
+    def load(self) -> dict[tuple[int, bool], RunResult]:
+        """Every whole run stored, by (seed, repeat); unreadable or foreign files are ignored."""
+        found: dict[tuple[int, bool], RunResult] = {}
+        if not self.folder.is_dir():
+            return found
+        for path in sorted(self.folder.glob("seed-*.json")):
+            try:
+                result = RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")), cached=True)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if result.ok and not self._npz(result).exists():
+                continue  # its predictions are missing: run it again
+            found[(result.seed, result.repeat)] = result
+        return found
+
+    def clear(self) -> None:
+        """Forgets every stored run (a study started afresh)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def save(self, result: RunResult, predictions: Mapping[str, np.ndarray]) -> None:
+        """Keeps a finished run: its predictions first, then its record (so a record always has them)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if result.ok:
+            fd, tmp = tempfile.mkstemp(prefix=".seed-", suffix=".npz", dir=self.folder)
+            os.close(fd)
+            try:
+                with open(tmp, "wb") as f:
+                    np.savez(f, **dict(predictions))  # type: ignore[arg-type]
+                os.replace(tmp, self._npz(result))
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        write_atomic(self.folder / f"{result.file_stem}.json", json.dumps(result.to_dict(), indent=1) + "\n")
+
+    def predictions(self, result: RunResult) -> dict[str, np.ndarray]:
+        """The run's final predictions on its probe batch, by ``model/output``."""
+        try:
+            with np.load(self._npz(result), allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except (OSError, ValueError):
+            return {}
+
+    def _npz(self, result: RunResult) -> Path:
+        return self.folder / f"{result.file_stem}.npz"

@@ -1,0 +1,319 @@
+"""The run process: one training of the user's script under given controls.
+
+Started by :mod:`reprokit.run.runner` as ``python -m reprokit.worker.main`` in a fresh
+process, with a :class:`~reprokit.protocol.wire.WorkerConfig` in its environment.
+It seeds everything, installs the hooks of :mod:`reprokit.worker.instrument`, runs
+the script as ``__main__`` with its own arguments, and streams what it
+observes to the parent as :mod:`reprokit.protocol.wire` events, one JSON line
+each, on a pipe (the script keeps stdout and stderr for itself). Final
+weights and predictions go to an ``.npz`` file so the parent never imports
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import platform
+import runpy
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprokit.core.controls import IN_WORKER_VAR
+from reprokit.core.refusals import recognize
+from reprokit.protocol.wire import (
+    CONFIG_VAR,
+    EndEvent,
+    ErrorEvent,
+    Event,
+    FunctionTarget,
+    SetupErrorEvent,
+    StartEvent,
+    StopRequest,
+    WorkerConfig,
+)
+from reprokit.worker.budget import StepBudgetSpent
+
+if TYPE_CHECKING:
+    from reprokit.worker.recorder import Recorder  # imports TensorFlow: only once the run is set up
+
+EXIT_SCRIPT_FAILED = 3
+EXIT_SETUP_FAILED = 4
+
+
+def main() -> int:
+    config = WorkerConfig.from_json(os.environ.pop(CONFIG_VAR))
+    channel = os.fdopen(config.events_fd, "w", buffering=1, encoding="utf-8")
+    os.set_inheritable(config.events_fd, False)  # the script's children must not hold it
+    lock = threading.Lock()
+
+    def emit(event: Event) -> None:
+        line = event.to_json() + "\n"
+        with lock:
+            channel.write(line)
+
+    _exit_with_parent()
+    try:
+        from reprokit.core.controls import Controls, apply_in_process
+
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        apply_in_process(Controls(config.seed, config.op_determinism))
+        from reprokit.worker import diagnose, instrument  # imports TensorFlow
+        from reprokit.worker.recorder import Recorder
+        from reprokit.worker.steplog import EVERY
+
+        recorder = Recorder(
+            emit,
+            max_steps=config.max_steps,
+            light=config.study,
+            alignment=config.alignment,
+            flush_every=1 if config.explain_step else EVERY,  # the replay probes each step as it happens
+        )
+        if config.control_fd is not None:
+            _listen(config.control_fd, recorder)
+        if config.explain_step:
+            diagnose.install_replay(recorder, config.explain_step)
+        instrument.install(recorder)
+        if not config.study:
+            diagnose.install_pipeline_hooks(recorder, config.sequential_maps)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
+        emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
+        return EXIT_SETUP_FAILED
+    script = str(Path(config.script).resolve())
+    os.environ[IN_WORKER_VAR] = "1"  # decorated functions must not verify themselves again
+    emit(StartEvent(os.getpid()))
+
+    mode = "function" if config.function else "script"
+    try:
+        mode = _train(config, script, recorder)
+    except StepBudgetSpent:
+        pass  # --max-steps: the run ends here, as if the script had returned
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            message = exc.code if isinstance(exc.code, str) else f"the script exited with status {exc.code}"
+            emit(ErrorEvent(str(message)))
+            return EXIT_SCRIPT_FAILED
+    except BaseException as exc:  # noqa: BLE001 - every failure of the user's code is reported
+        emit(_failure_event(exc, script, config.op_determinism))
+        return EXIT_SCRIPT_FAILED
+
+    import numpy as np
+
+    summaries, arrays = recorder.finalize()
+    np.savez(config.arrays_path, **arrays)  # type: ignore[arg-type]
+    budget = recorder.budget
+    emit(
+        EndEvent(mode, summaries, environment(), budget.stopped_at_max_steps, budget.stopped_early, recorder.xla_steps)
+    )
+    channel.close()
+    return 0
+
+
+def _train(config: WorkerConfig, script: str, recorder: Recorder) -> str:
+    """Runs the script (or calls the function, or trains the model file); returns the mode."""
+    if config.function:
+        _call_function(config.function, script)
+        return "function"
+    namespace = _run_script(script, config.args)
+    if recorder.total_steps == 0 and _is_model_file(namespace):
+        _train_model_file(namespace, config.epochs, config.batch_size)
+        return "model-file"
+    return "script"
+
+
+def _failure_event(exc: BaseException, script: str, op_determinism: bool) -> ErrorEvent:
+    """Shows the user's traceback on stderr; the error event, with a determinism refusal if it is one."""
+    sys.stderr.write(_user_traceback(exc, script))
+    sys.stderr.flush()
+    refusal = recognize(f"{type(exc).__name__}: {exc}", *_innermost_user_frame(exc)) if op_determinism else None
+    return ErrorEvent(summary(exc), refusal)
+
+
+def summary(exc: BaseException) -> str:
+    """The exception's type and the first line of its message: Keras puts the arguments on the last lines."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _run_script(script: str, args: tuple[str, ...]) -> dict[str, Any]:
+    sys.argv = [script, *args]
+    sys.path[0] = os.path.dirname(script)
+    return runpy.run_path(script, run_name="__main__")
+
+
+def _call_function(spec: FunctionTarget, script: str) -> None:
+    """Imports a training function by module and qualified name and calls it.
+
+    A function of a script (``__main__`` in the caller) is loaded by running the
+    script under another name, so its ``if __name__ == "__main__"`` block stays out.
+    """
+    for entry in reversed(spec.sys_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if spec.module == "__main__":
+        sys.path[0:0] = [os.path.dirname(script)]
+        namespace: Any = runpy.run_path(script, run_name="__reprokit_target__")
+        target: Any = namespace[spec.qualname.split(".")[0]]
+        rest = spec.qualname.split(".")[1:]
+    else:
+        target = importlib.import_module(spec.module)
+        rest = spec.qualname.split(".")
+    for name in rest:
+        target = getattr(target, name)
+    target = getattr(target, "__reprokit_function__", target)  # the undecorated function
+    with open(spec.call_path, "rb") as f:
+        args, kwargs = pickle.load(f)  # written by our own parent process
+    target(*args, **kwargs)
+
+
+def _is_model_file(namespace: dict[str, Any]) -> bool:
+    return callable(namespace.get("build_model")) and callable(namespace.get("load_data"))
+
+
+def _train_model_file(namespace: dict[str, Any], epochs: int, batch_size: int) -> None:
+    """Trains a model file: ``build_model()`` on ``load_data()``."""
+    model = namespace["build_model"]()
+    data = namespace["load_data"]()
+    if isinstance(data, tuple) and len(data) == 2:
+        model.fit(data[0], data[1], epochs=epochs, batch_size=batch_size, verbose=0)
+    else:  # a tf.data.Dataset (or anything else fit() accepts on its own)
+        model.fit(data, epochs=epochs, verbose=0)
+
+
+def _innermost_user_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The deepest frame of the traceback in the user's own code (not a library's)."""
+    found: tuple[str | None, int | None] = (None, None)
+    library = ("site-packages", "dist-packages", os.path.dirname(os.__file__), os.path.dirname(__file__))
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and not any(part in filename for part in library):
+            found = (filename, line)
+    return found
+
+
+def _user_traceback(exc: BaseException, script: str) -> str:
+    """The traceback from the user's script down, without reprokit's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    shown = traceback.TracebackException(type(exc), exc, tb)
+    here = os.path.dirname(os.path.abspath(__file__))
+    kept = [frame for frame in shown.stack if not frame.filename.startswith(here)]
+    shown.stack = traceback.StackSummary.from_list(kept)
+    return "".join(shown.format())
+
+
+def environment() -> dict[str, Any]:
+    """What can change the bits of a run besides the seed and op determinism."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    from reprokit.core.controls import RECORDED_ENV_VARS
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "gpu_models": [_gpu_model(d) for d in tf.config.list_physical_devices("GPU")],
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": tf_config.is_op_determinism_enabled(),
+        "env": {name: os.environ[name] for name in RECORDED_ENV_VARS if name in os.environ},
+    }
+
+
+# CPU features that change which kernels TensorFlow and oneDNN pick, hence the bits.
+_NUMERIC_CPU_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in _NUMERIC_CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def _gpu_model(device: Any) -> str:
+    """The GPU's model and compute capability (two GPUs of one model compute the same bits)."""
+    import tensorflow as tf
+
+    try:
+        details = tf.config.experimental.get_device_details(device)
+    except (ValueError, RuntimeError):
+        return ""
+    return f"{details.get('device_name', '')} {details.get('compute_capability', '')}".strip()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _listen(fd: int, recorder: Recorder) -> None:
+    """Takes the parent's requests to stop early (:class:`~reprokit.protocol.wire.StopRequest` lines) on a pipe.
+
+    The run then ends after that optimizer step, the way ``--max-steps`` ends it.
+    """
+    os.set_inheritable(fd, False)
+
+    def listen() -> None:
+        with os.fdopen(fd, encoding="utf-8") as requests:
+            for line in requests:
+                request = StopRequest.parse(line)
+                if request is not None:
+                    recorder.budget.request_stop(request.step)
+
+    threading.Thread(target=listen, name="reprokit-control", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """Ends this process if the parent dies, so no run outlives a check."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="reprokit-parent-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
