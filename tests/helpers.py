@@ -198,3 +198,28 @@ def page_verdict(page: Page) -> str:
     match = re.search(r'id="verdict">([^<]+)<', page.dom)
     assert match, "no verdict on the page"
     return match.group(1)
+
+
+# A tiny seed-study script: --hidden, and a seed that fails (--fail-seed) or gives NaN (--nan-seed).
+TINY = """\
+import argparse, os
+import keras, numpy as np
+from sklearn.datasets import load_digits
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--hidden", type=int, default=16)
+parser.add_argument("--fail-seed", default="")
+parser.add_argument("--nan-seed", default="")
+args = parser.parse_args()
+seed = os.environ.get("PYTHONHASHSEED", "")  # reprokit sets it to the run's seed
+if seed == args.fail_seed:
+    raise ValueError(f"this seed is broken: {seed}")
+digits = load_digits()
+x, y = (digits.data[:500] / 16.0).astype("float32"), digits.target[:500]
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(args.hidden, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+lr = float("nan") if seed == args.nan_seed else 0.01  # a training that diverges to NaN
+model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x[:400], y[:400], epochs=2, batch_size=50, verbose=0)
+model.evaluate(x[400:], y[400:], verbose=0)
+"""

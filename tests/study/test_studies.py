@@ -12,32 +12,10 @@ from xml.etree import ElementTree as ET
 import psutil
 import pytest
 
-from helpers import reprokit, words
+from helpers import TINY, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
-TINY = """\
-import argparse, os
-import keras, numpy as np
-from sklearn.datasets import load_digits
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--hidden", type=int, default=16)
-parser.add_argument("--fail-seed", default="")
-parser.add_argument("--nan-seed", default="")
-args = parser.parse_args()
-seed = os.environ.get("PYTHONHASHSEED", "")  # reprokit sets it to the run's seed
-if seed == args.fail_seed:
-    raise ValueError(f"this seed is broken: {seed}")
-digits = load_digits()
-x, y = (digits.data[:500] / 16.0).astype("float32"), digits.target[:500]
-model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(args.hidden, activation="relu"),
-                          keras.layers.Dense(10, activation="softmax")])
-lr = float("nan") if seed == args.nan_seed else 0.01  # a training that diverges to NaN
-model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(x[:400], y[:400], epochs=2, batch_size=50, verbose=0)
-model.evaluate(x[400:], y[400:], verbose=0)
-"""
 
 UNSEEDED = TINY.replace(
     "digits = load_digits()", "digits = load_digits()\nnp.random.default_rng().shuffle(digits.target)"
@@ -198,7 +176,7 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
         "-f",
         "json",
         cwd=repo,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)

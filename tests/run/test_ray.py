@@ -15,9 +15,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_studies import TINY
 
-from helpers import reprokit, words
+from helpers import TINY, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
