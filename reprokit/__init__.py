@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0.dev0"
+from reprokit.core.version import __version__
 
 _EXPORTS = {
     "align": "reprokit.api",

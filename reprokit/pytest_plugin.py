@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reprokit import __version__
+from reprokit.core.version import __version__
 
 DEFAULT_SEED = 1234  # = reprokit.core.controls.DEFAULT_SEED, without importing it here
 

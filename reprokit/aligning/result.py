@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from reprokit.checking.comparison import class_agreement
+from reprokit.core import views
 from reprokit.core.errors import InternalError, UsageError
 from reprokit.run.process import kill_group
 from reprokit.weights.matching import Alignment, compare
-from reprokit.weights.similarity import loss_barrier
+from reprokit.weights.similarity import class_agreement, loss_barrier
 from reprokit.weights.structure import Structure, under
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -88,15 +88,11 @@ class AlignReport:
         }
 
     def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
-        from reprokit.report.studyhtml import align_html
-
-        return align_html(self)
+        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
+        return views.html(self)
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
-        from reprokit.report.alignrich import render_align
-
-        yield from render_align(self)
+        yield from views.rich(self)
 
 
 def check_inputs(model_a: Path, model_b: Path, data: Path | None) -> None:

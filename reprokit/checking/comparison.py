@@ -16,6 +16,7 @@ import numpy as np
 from reprokit.core.fingerprint import rows_of
 from reprokit.run.trace import Point, RunTrace
 from reprokit.weights.matching import ModelAlignment
+from reprokit.weights.similarity import class_agreement
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -302,22 +303,3 @@ def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: 
         if shared is not None:
             agreements.append(shared)
     return min(agreements) if agreements else None
-
-
-def class_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Share of rows on which two models' outputs ``a`` and ``b`` predict the same class (None: not classes)."""
-    classes_a, classes_b = _classes(a), _classes(b)
-    if classes_a is None or classes_b is None or classes_a.shape != classes_b.shape:
-        return None
-    return float(np.mean(classes_a == classes_b))
-
-
-def _classes(pred: np.ndarray) -> np.ndarray | None:
-    if pred.ndim == 0 or pred.size == 0:
-        return None
-    if pred.ndim >= 2 and pred.shape[-1] > 1:
-        return np.asarray(np.argmax(pred, axis=-1))
-    flat = pred.reshape(pred.shape[0], -1)
-    if flat.shape[1] == 1 and np.all((flat >= 0) & (flat <= 1)):
-        return (flat[:, 0] > 0.5).astype(np.int8)  # a sigmoid output: two classes
-    return None

@@ -15,9 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reprokit import __version__
 from reprokit.checking import baseline, lockfile
-from reprokit.checking.baseline import environment_differences
 from reprokit.checking.classify import Finding, add_likely_causes, classify, verdict
 from reprokit.checking.comparison import Comparison, Divergence, first_divergence
 from reprokit.checking.confirm import confirm_ops, likely_causes, second_training, written_files
@@ -29,15 +27,18 @@ from reprokit.checking.explain import (
     nothing_to_explain,
 )
 from reprokit.checking.result import NotReproducibleError, Report, RunSummary
-from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch, validate_script
+from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.controls import Controls
 from reprokit.core.errors import CheckFailedError, EnvironmentMismatchError, UsageError
 from reprokit.core.refusals import Refusal
+from reprokit.core.series import evenly
+from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Pair, Source, Status, Verdict
 from reprokit.lint.engine import LintFinding, lint_source
-from reprokit.report.charts import evenly
-from reprokit.run.execution import executing
+from reprokit.run.dispatch import executing
+from reprokit.run.environment import environment_differences
 from reprokit.run.runner import OnEvent, Target
+from reprokit.run.script import validate_script
 from reprokit.run.trace import Pin, PipelineCall, RunSpec, RunTrace
 
 __all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]

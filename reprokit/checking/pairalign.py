@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reprokit.checking.comparison import class_agreement
 from reprokit.run.trace import RunTrace
 from reprokit.weights.matching import ModelAlignment, compare
+from reprokit.weights.similarity import class_agreement
 from reprokit.weights.structure import Structure, under
 
 Arrays = Mapping[str, np.ndarray]

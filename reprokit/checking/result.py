@@ -17,12 +17,12 @@ from reprokit.checking.baseline import BaselineResult
 from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison
 from reprokit.checking.explain import Explanation
+from reprokit.core import views
 from reprokit.core.errors import EXIT_FAILED_CHECK, ReprokitError
 from reprokit.core.files import finite, json_text
 from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import FailOn, Source, Status, Verdict
 from reprokit.lint.engine import LintFinding
-from reprokit.report.checkrich import render_report
 from reprokit.run.trace import Pin, PipelineCall
 
 if TYPE_CHECKING:
@@ -159,22 +159,11 @@ class Report:
         return json_text(self.to_dict())
 
     def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
-        from reprokit.report.checkfigures import check_figures
-        from reprokit.report.html import footer, html_page
-
-        if self.baseline is not None:
-            passed = self.baseline.passed
-            verdict, tone = ("matches the baseline" if passed else "differs from the baseline"), passed
-        else:
-            verdict, tone = self.verdict.words, self.verdict.good
-        args = " " + " ".join(self.script_args) if self.script_args else ""
-        title = f"reprokit check {self.script}{args}"
-        made = footer(self.reprokit_version, "reprokit check")
-        return html_page(title, verdict, "good" if tone else "bad", self, check_figures(self), made)
+        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
+        return views.html(self)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from render_report(self)
+        yield from views.rich(self)
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,11 @@ its first run) and keeps their saved arrays until its block ends;
 
 from __future__ import annotations
 
-import os
 import tempfile
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.checking.comparison import Comparison, compare_runs
@@ -25,13 +20,13 @@ from reprokit.checking.early import EarlyExit
 from reprokit.checking.pairalign import align_runs
 from reprokit.checking.tracks import tracks
 from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
-from reprokit.core.errors import NoTrainingError, ScriptFailedError, UsageError
 from reprokit.core.refusals import DeterminismRefusedError, Refusal
 from reprokit.core.vocabulary import Pair
-from reprokit.run.execution import Execution, ray_slots
-from reprokit.run.ray.runner import runner_for
+from reprokit.run.dispatch import ray_slots, runner_for
+from reprokit.run.execution import Execution
 from reprokit.run.runner import OnEvent, Target
-from reprokit.run.trace import RunSpec, RunTrace
+from reprokit.run.script import require_training, validate_script
+from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 
 PAIRS = (
     (Pair.CONTROLLED, "controlled-1", "controlled-2"),
@@ -91,38 +86,6 @@ def plan(seed: int, quick: bool) -> list[RunSpec]:
     aligned = {run for pair, *runs in PAIRS if pair == Pair.SEED for run in runs}
     seed_pair = aligned <= {s.name for s in specs}
     return [replace(s, alignment=seed_pair and s.name in aligned) for s in specs]
-
-
-DATA_SUFFIXES = frozenset(
-    {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pkl", ".pickle"}
-    | {".parquet", ".png", ".jpg", ".jpeg", ".zip", ".gz", ".tar", ".tfrecord", ".pb", ".ipynb", ".md", ".yaml"}
-)
-"""Files that are no Python script (some would even compile: a CSV of numbers is a tuple expression)."""
-
-
-def validate_script(script: Path) -> None:
-    """Fails before any run unless ``script`` is a readable Python file that compiles.
-
-    Raises:
-        UsageError: missing, a folder, unreadable, or a data file (exit 2).
-        ScriptFailedError: it does not compile, with the error as Python
-            reports it (exit 3, as if the first run had failed on it).
-    """
-    if not script.exists():
-        raise UsageError(f"script not found: {script}")
-    if not script.is_file():
-        raise UsageError(f"expected a Python script, received a directory: {script}")
-    if not os.access(script, os.R_OK):
-        raise UsageError(f"script is not readable: {script}")
-    if script.suffix.lower() in DATA_SUFFIXES:
-        raise UsageError(f"expected a Python script (train.py), received a {script.suffix} file: {script}")
-    try:
-        compile(script.read_bytes(), str(script), "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as e:  # ValueError: null bytes, before Python 3.11.4
-        shown = "".join(traceback.format_exception_only(type(e), e)).rstrip()
-        last = shown.splitlines()[-1]
-        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
-        raise ScriptFailedError(f"the script does not compile: {last}{where}", "", shown) from None
 
 
 @dataclass
@@ -187,15 +150,6 @@ def run_batch(
         yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
 
 
-def require_training(trace: RunTrace, target: Target) -> None:
-    if trace.steps == 0:
-        raise NoTrainingError(
-            f"no Keras training step was observed in {target.label}: it must train a Keras "
-            "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
-            "optimizer.apply_gradients), or define build_model() and load_data()"
-        )
-
-
 def compare_pair(name: str, a: RunTrace, b: RunTrace) -> Comparison:
     """Compares two runs; a differing pair's variables are tracked over training, the seed pair's models aligned."""
     with saved_arrays(a) as arrays_a, saved_arrays(b) as arrays_b:
@@ -205,9 +159,3 @@ def compare_pair(name: str, a: RunTrace, b: RunTrace) -> Comparison:
         if name == Pair.SEED and not comparison.identical and comparison.relative_l2 is not None:
             comparison = replace(comparison, alignments=align_runs(a, b, arrays_a, arrays_b))
         return comparison
-
-
-def saved_arrays(trace: RunTrace) -> Any:
-    """The run's final arrays, loaded lazily (an ``NpzFile``, a context manager)."""
-    assert trace.arrays_path is not None
-    return np.load(trace.arrays_path, allow_pickle=False)

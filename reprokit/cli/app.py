@@ -18,7 +18,6 @@ from typing import Annotated
 
 import typer
 
-from reprokit import __version__
 from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.checking.experiment import CheckOptions, make_baseline, run_check
 from reprokit.checking.lockfile import DEFAULT_PATH
@@ -56,6 +55,7 @@ from reprokit.core.errors import (
     UsageError,
 )
 from reprokit.core.files import json_text
+from reprokit.core.version import __version__
 from reprokit.core.vocabulary import FailOn, Source, fail_on_sources
 from reprokit.lint.engine import lint_paths
 from reprokit.report.ci import Format, github_annotations, render

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
 
-if TYPE_CHECKING:
-    from reprokit.aligning.result import AlignReport
-
-T = TypeVar("T")
+from reprokit.aligning.result import AlignReport
+from reprokit.core.series import evenly
 
 MAX_POINTS = 800
 """Points a line keeps at most (longer lines are thinned evenly, keeping both ends)."""
@@ -141,14 +138,6 @@ class Figure:
 def thinned(x: Sequence[float], y: Sequence[float], limit: int = MAX_POINTS) -> tuple[tuple[float, ...], ...]:
     """``x`` and ``y`` with at most ``limit`` evenly spaced points, first and last kept."""
     return evenly(x, limit), evenly(y, limit)
-
-
-def evenly(items: Sequence[T], limit: int) -> tuple[T, ...]:
-    """At most ``limit`` of ``items``, evenly spaced, the first and the last kept."""
-    if len(items) <= limit:
-        return tuple(items)
-    step = (len(items) - 1) / (limit - 1)
-    return tuple(items[i] for i in sorted({round(i * step) for i in range(limit)}))
 
 
 def align_figures(report: AlignReport) -> tuple[Figure, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reprokit import __version__
+from reprokit.core.version import __version__
 from reprokit.report.charts import align_figures
 from reprokit.report.html import footer, html_page
 from reprokit.report.studyfigures import compare_figures, seeds_figures

@@ -2,15 +2,12 @@
 
 :class:`Execution` is converted from ``--executor``, ``--ray-address``,
 ``--cpus-per-run`` and ``--gpus-per-run`` where they enter, and checked
-there; :func:`executing` opens what a command's runs need (nothing for the
-local executor, a Ray connection for ``ray``: see :mod:`reprokit.run.ray.session`).
+there; :mod:`reprokit.run.dispatch` opens what a command's runs need.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from reprokit.core.errors import UsageError
@@ -82,30 +79,3 @@ def executor(value: str) -> Executor:
         return Executor(str(value))
     except ValueError:
         raise UsageError(f"expected executor local or ray, received {value!r}") from None
-
-
-def ray_slots() -> int:
-    """How many runs the open Ray session's nodes take at once (at least 1).
-
-    Runs are handed to Ray no faster than that, so they start in the order
-    asked (a check's linked runs together) rather than in Ray's queue order.
-    """
-    from reprokit.run.ray import session as raysession
-
-    return max(1, raysession.active().slots)
-
-
-@contextmanager
-def executing(execution: Execution, one_node: bool = False) -> Iterator[None]:
-    """Opens what the runs of one command need until the block ends (a Ray connection, or nothing).
-
-    ``one_node``: every run goes to one node (a check compares runs bitwise,
-    never across machines).
-    """
-    if not execution.ray:
-        yield
-        return
-    from reprokit.run.ray import session as raysession
-
-    with raysession.session(execution, one_node):
-        yield

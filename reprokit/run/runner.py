@@ -22,9 +22,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
-from reprokit.checking.early import EarlyExit
 from reprokit.core.controls import GPU_OF_PAIR, child_environment, visible_gpus
 from reprokit.core.errors import ReprokitError, ScriptFailedError
 from reprokit.core.refusals import DeterminismRefusedError
@@ -40,11 +39,24 @@ from reprokit.protocol.wire import (
 )
 from reprokit.run.execution import Execution
 from reprokit.run.process import kill_group, start_worker
-from reprokit.run.trace import RunSpec, RunTrace, TraceBuilder
+from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
 from reprokit.run.workdirs import carry, changes, mirror
 
 OnEvent = Callable[[RunSpec, Event], None]
 """Called with every event of every run as it arrives (see :mod:`reprokit.protocol.wire`)."""
+
+
+class Monitor(Protocol):
+    """Watches the points of live runs as they arrive (e.g. :class:`reprokit.checking.early.EarlyExit`).
+
+    The runner calls :meth:`add` with each run's newest point and
+    :meth:`finish` when a run ends; a monitor may call :meth:`Runner.stop`.
+    """
+
+    def add(self, run: str, point: Point) -> None: ...
+
+    def finish(self, run: str) -> None: ...
+
 
 _TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|E0000|I0000|W0000)")
 TAIL_LINES = 25
@@ -125,7 +137,7 @@ class Runner:
         self.workdir = workdir
         self.on_event = on_event
         self.execution = execution or Execution()
-        self.monitor: EarlyExit | None = None
+        self.monitor: Monitor | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = False  # set by kill_all: no run starts after it
         self.folder = target.folder or Path.cwd()  # the user's folder, mirrored privately for each run

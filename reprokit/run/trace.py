@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from reprokit.core.controls import Controls
 from reprokit.core.refusals import Refusal
 from reprokit.protocol.wire import (
@@ -210,3 +212,9 @@ class TraceBuilder:
             replay=self.replay,
             evaluations=self.evaluations,
         )
+
+
+def saved_arrays(trace: RunTrace) -> Any:
+    """The run's final arrays, loaded lazily (an ``NpzFile``, a context manager)."""
+    assert trace.arrays_path is not None
+    return np.load(trace.arrays_path, allow_pickle=False)

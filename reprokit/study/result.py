@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 
-from reprokit import __version__
-from reprokit.checking.baseline import environment_differences
-from reprokit.checking.comparison import class_agreement
+from reprokit.core import views
+from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Outcome
+from reprokit.run.environment import environment_differences
 from reprokit.study.metrics import Mode, all_names, direction, headline, resolve_mode
 from reprokit.study.running import VariantRuns
 from reprokit.study.stats import ALPHA, Effect, Summary, compare_samples, decide, differs_by_group, holm, summarize
 from reprokit.study.store import RunResult
-from reprokit.weights.similarity import Similarity, across
+from reprokit.weights.similarity import Similarity, across, class_agreement
 from reprokit.weights.structure import under
 
 SCHEMA_VERSION = 1
@@ -182,15 +182,11 @@ class SeedsReport:
         }
 
     def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
-        from reprokit.report.studyhtml import seeds_html
-
-        return seeds_html(self)
+        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
+        return views.html(self)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from reprokit.report.studytext import render_seeds
-
-        yield from render_seeds(self)
+        yield from views.rich(self)
 
 
 @dataclass(frozen=True)
@@ -250,15 +246,11 @@ class CompareReport:
         }
 
     def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (see :mod:`reprokit.report.studyhtml`)."""
-        from reprokit.report.studyhtml import compare_html
-
-        return compare_html(self)
+        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
+        return views.html(self)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from reprokit.report.studytext import render_compare
-
-        yield from render_compare(self)
+        yield from views.rich(self)
 
 
 # -- building ------------------------------------------------------------------

@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from reprokit.checking.runs import require_training, saved_arrays, validate_script
 from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
-from reprokit.run.execution import Execution, executing, ray_slots
-from reprokit.run.ray.runner import runner_for
+from reprokit.run.dispatch import executing, ray_slots, runner_for
+from reprokit.run.execution import Execution
 from reprokit.run.runner import OnEvent, Runner, Target
-from reprokit.run.trace import RunSpec, RunTrace
+from reprokit.run.script import require_training, validate_script
+from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 from reprokit.study.metrics import run_curves, run_metrics
 from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
 

@@ -1,4 +1,7 @@
-"""The words that answer "why are the weights different?" from an :class:`~reprokit.weights.matching.Alignment` (pure)."""
+"""The words that answer "why are the weights different?" from an alignment (pure).
+
+The alignment is :class:`~reprokit.weights.matching.Alignment`.
+"""
 
 from __future__ import annotations
 

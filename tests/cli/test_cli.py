@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import recorded_report, reprokit
-from reprokit import __version__
 from reprokit.cli.app import app, exit_code, main
+from reprokit.core.version import __version__
 from reprokit.core.vocabulary import fail_on_sources
 
 

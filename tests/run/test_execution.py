@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from reprokit.checking.baseline import environment_differences
 from reprokit.core.errors import UsageError
 from reprokit.report.studytext import placement
+from reprokit.run.environment import environment_differences
 from reprokit.run.execution import Execution, Executor
 from reprokit.run.ray.package import package, unpack
 from reprokit.run.ray.task import Origin, _remote_environment

@@ -39,13 +39,6 @@ class RunLostError(ScriptFailedError):
     """
 
 
-def runner_for(target: Target, workdir: Path, on_event: OnEvent | None, execution: Execution) -> Runner:
-    """The runner of ``execution``: local processes, or Ray tasks (inside a Ray session)."""
-    if execution.ray:
-        return RayRunner(target, workdir, on_event, execution)
-    return Runner(target, workdir, on_event, execution)
-
-
 class RayRunner(Runner):
     """Runs specs as Ray tasks of the open session, up to ``jobs`` at once (see the module docstring)."""
 

@@ -1,0 +1,47 @@
+"""Dispatch: the runner and the connection that the chosen executor needs (this machine, or Ray).
+
+The one place that picks between :class:`~reprokit.run.runner.Runner` and
+:class:`~reprokit.run.ray.runner.RayRunner`; commands never import Ray's
+modules themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from reprokit.run.execution import Execution
+from reprokit.run.ray import session as raysession
+from reprokit.run.ray.runner import RayRunner
+from reprokit.run.runner import OnEvent, Runner, Target
+
+
+def runner_for(target: Target, workdir: Path, on_event: OnEvent | None, execution: Execution) -> Runner:
+    """The runner of ``execution``: local processes, or Ray tasks (inside a Ray session)."""
+    if execution.ray:
+        return RayRunner(target, workdir, on_event, execution)
+    return Runner(target, workdir, on_event, execution)
+
+
+def ray_slots() -> int:
+    """How many runs the open Ray session's nodes take at once (at least 1).
+
+    Runs are handed to Ray no faster than that, so they start in the order
+    asked (a check's linked runs together) rather than in Ray's queue order.
+    """
+    return max(1, raysession.active().slots)
+
+
+@contextmanager
+def executing(execution: Execution, one_node: bool = False) -> Iterator[None]:
+    """Opens what the runs of one command need until the block ends (a Ray connection, or nothing).
+
+    ``one_node``: every run goes to one node (a check compares runs bitwise,
+    never across machines).
+    """
+    if not execution.ray:
+        yield
+        return
+    with raysession.session(execution, one_node):
+        yield

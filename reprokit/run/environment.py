@@ -1,0 +1,64 @@
+"""A run's environment signature: which of its fields must be equal before two runs' bits can be compared.
+
+Bits compare only across runs with the same TensorFlow, Keras, CPU, thread
+settings and op determinism, on one machine (one node, one GPU model): a
+baseline and a check, or a study's repeat and its original, are first held
+to this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SIGNATURE_FIELDS = (
+    "python",
+    "tensorflow",
+    "keras",
+    "backend",
+    "machine",
+    "cpu",
+    "cpu_flags",
+    "cpu_count",
+    "gpus",
+    "intra_op_threads",
+    "inter_op_threads",
+    "op_determinism",
+    "env",
+)
+"""Environment fields that must be equal for a bitwise comparison."""
+
+_CONTROLLED_ENV = ("PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC", "KERAS_BACKEND")
+
+
+def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a run's environment that decide whether bits can match."""
+    found = {name: environment.get(name) for name in SIGNATURE_FIELDS}
+    found["env"] = {k: v for k, v in (environment.get("env") or {}).items() if k not in _CONTROLLED_ENV}
+    return found
+
+
+RUN_PLACE_FIELDS = ("node", "ray_node", "gpu_models")
+"""Where a run ran: two runs of a check compare bitwise only on one machine (and one node, one GPU model)."""
+
+_ASSIGNED_ENV = ("CUDA_VISIBLE_DEVICES",)  # which GPU of a machine a run got: the same model computes the same bits
+
+
+def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields in which two runs' environments differ so that their bits cannot be compared.
+
+    The environment signature (:data:`SIGNATURE_FIELDS`, the controls
+    aside) and where the runs ran (:data:`RUN_PLACE_FIELDS`); the GPU a run
+    was assigned on one machine does not count, its model does.
+    """
+    found = []
+    sig_a, sig_b = signature(a), signature(b)
+    for name in SIGNATURE_FIELDS:
+        if name == "env":
+            env_a = {k: v for k, v in sig_a["env"].items() if k not in _ASSIGNED_ENV}
+            env_b = {k: v for k, v in sig_b["env"].items() if k not in _ASSIGNED_ENV}
+            found += [f"env {k}" for k in sorted(set(env_a) | set(env_b)) if env_a.get(k) != env_b.get(k)]
+        elif sig_a.get(name) != sig_b.get(name):
+            found.append(name)
+    found += [name for name in RUN_PLACE_FIELDS if a.get(name) != b.get(name)]
+    return tuple(found)
