@@ -45,7 +45,7 @@ from tensorflow.python.framework import ops
 
 from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
 from reprokit.core.snapshots import Snapshots
-from reprokit.protocol.wire import Event, InitEvent, ModelSummary, StepEvent
+from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
 from reprokit.worker import anatomy
 from reprokit.worker.budget import StepBudget
 from reprokit.worker.buffers import MAX_INPUTS_PER_STEP, Seen, StepBuffers

@@ -6,8 +6,9 @@ from typing import get_args
 
 import pytest
 
-from reprokit.core.refusals import Refusal, Source
-from reprokit.protocol.wire import (
+from reprokit.core.refusals import Refusal
+from reprokit.core.vocabulary import Source
+from reprokit.protocol import (
     EndEvent,
     ErrorEvent,
     EvaluateEvent,
