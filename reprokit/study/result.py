@@ -2,7 +2,7 @@
 
 Frozen objects built from a study's runs (:mod:`reprokit.study.running`) by
 :func:`~reprokit.study.analysis.seeds_report` and :func:`~reprokit.study.analysis.compare_report`.
-They render with rich (:mod:`reprokit.report.studytext`) and serialize to one documented JSON document
+They render with rich (:mod:`reprokit.report.studyrich`) and serialize to one documented JSON document
 (``schema_version`` 1, ``"kind": "seeds"`` or ``"compare"``; see the README);
 Markdown and JUnit are pure functions of the same objects.
 
