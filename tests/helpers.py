@@ -19,7 +19,7 @@ from reprokit.checking.experiment import step_losses
 from reprokit.checking.result import Report, RunSummary
 from reprokit.checking.tracks import tracks
 from reprokit.core.controls import Controls
-from reprokit.protocol.wire import parse_event
+from reprokit.protocol import parse_event
 from reprokit.run.trace import RunSpec, RunTrace, TraceBuilder
 
 if TYPE_CHECKING:

@@ -25,6 +25,9 @@ model: step 0 being the initial weights) shows its own source at work before
 the uncontrolled randomness joined in, so that source is detected. Where the
 divergences start at the same step, or in other models, they stay not
 separable.
+
+The words that findings share (what each source is, its fix, where a pair
+first differs and at which stage) are in :mod:`reprokit.checking.evidence`.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reprokit.checking.comparison import Comparison, Divergence, short_name
+from reprokit.checking.comparison import Comparison
+from reprokit.checking.evidence import EXPLANATIONS, FIXES, pins_text, step_of, where, why_weights
 from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import Pair, Source, Status, Verdict
 from reprokit.run.trace import Pin
-from reprokit.weights.words import why
 
 
 @dataclass(frozen=True)
@@ -69,63 +72,6 @@ class Finding:
     @property
     def title(self) -> str:
         return self.source.label
-
-
-EXPLANATIONS = {
-    Source.SEED: (
-        "Random initialization, shuffling and dropout draw from generators that "
-        "your script does not seed, so every training starts from other random "
-        "numbers. This is expected, and fixed by seeding everything once at the top "
-        "of the script."
-    ),
-    Source.NONDETERMINISTIC_OPS: (
-        "Some TensorFlow kernels do not compute in a fixed order (parallel "
-        "reductions, atomic updates, tf.data pipelines that give up order for "
-        "speed), so two trainings with the same seed still differ in the last "
-        "bits, and the differences grow. TensorFlow op determinism makes them "
-        "deterministic, usually at a small cost in speed."
-    ),
-    Source.WRITTEN_FILES: (
-        "The script writes files (checkpoints, logs, saved models) into the current folder and reads "
-        "them back when it starts again, so every training depends on what the last one left behind: "
-        "two trainings in one folder differ although each one alone is reproducible."
-    ),
-    Source.UNCONTROLLED: (
-        "Something in the training draws randomness that neither the global seeds "
-        "nor op determinism reach: an unseeded np.random.default_rng() or "
-        "random.Random(), the clock, os.urandom, or file or set order. Two "
-        "trainings with every setting fixed still differ; only the script can fix it."
-    ),
-}
-
-FIXES = {
-    Source.SEED: (
-        "import keras\n\n"
-        "# at the top of the script, before any model or dataset is built\n"
-        "# seeds random, NumPy, TensorFlow and Keras:\n"
-        "keras.utils.set_random_seed({seed})"
-    ),
-    Source.NONDETERMINISTIC_OPS: (
-        "import tensorflow as tf\n\n"
-        "# before building the model (or run with TF_DETERMINISTIC_OPS=1)\n"
-        "tf.config.experimental.enable_op_determinism()"
-    ),
-    Source.WRITTEN_FILES: (
-        "# give every training a folder of its own for what it writes ...\n"
-        'out = Path("runs") / time.strftime("%Y%m%d-%H%M%S")\n'
-        "out.mkdir(parents=True)\n"
-        'checkpoint = keras.callbacks.ModelCheckpoint(out / "ckpt.weights.h5", save_weights_only=True)\n'
-        "# ... and resume only when asked to (e.g. a --resume PATH option)"
-    ),
-    Source.UNCONTROLLED: (
-        "# seed every generator the script creates itself ...\n"
-        "rng = np.random.default_rng({seed})  # not default_rng()\n"
-        "py_rng = random.Random({seed})       # not random.Random()\n"
-        "# ... and keep the clock, os.urandom and unsorted\n"
-        "# file lists out of training:\n"
-        "files = sorted(os.listdir(data_dir))"
-    ),
-}
 
 
 def classify(
@@ -252,7 +198,7 @@ def _written_files(c: Comparison | None, controlled: Comparison, written: Sequen
         Source.WRITTEN_FILES,
         Status.DETECTED,
         f"A second training in the folder the first wrote to ({names}) differs from the first "
-        f"{_where(c, 'It started from other weights: those the first training saved.')} "
+        f"{where(c, 'It started from other weights: those the first training saved.')} "
         "The script reads back what it wrote: each training depends on the last one. Two trainings in fresh "
         "folders are bit-identical.",
         FIXES[Source.WRITTEN_FILES],
@@ -264,71 +210,10 @@ def _not_checked(source: Source) -> Finding:
     return Finding(source, Status.NOT_CHECKED, "Not checked (--quick runs only the controlled pair).", runs=0)
 
 
-def _where(c: Comparison, started_from: str = "") -> str:
-    """Where ``c`` first differs, in words; ``started_from`` replaces the initialization stage's sentence."""
-    d = c.divergence
-    if d is None:
-        return ""
-    at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
-    names = [short_name(d.model, v) for v in d.variables]
-    variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    stage = f" {started_from}" if started_from and d.stage == "initialization" else stage_sentence(d, c.xla_steps)
-    return f"{at} of {d.model}" + (f" ({variables})" if variables else "") + "." + stage
-
-
-CHANGES = {
-    "order": "the same examples, in another order",
-    "values": "other examples or other values",
-}
-
-
-def stage_sentence(d: Divergence, xla_steps: bool = False) -> str:
-    """One sentence naming the stage where two runs first went apart (or why it is unknown)."""
-    if d.stage is None and xla_steps and d.step > 0:
-        return (
-            " Stage: unknown: the steps are XLA-compiled (jit_compile=True), so their input batches could not "
-            "be observed; reprokit explain can test the input pipeline by replaying it."
-        )
-    if d.stage == "initialization":
-        return " The model was built from other random numbers."
-    if d.stage == "input pipeline":
-        how = f" ({CHANGES[d.input_change]})" if d.input_change else ""
-        return (
-            f" Stage: input pipeline: the weights before step {d.step} were identical but its input batch differs{how}."
-        )
-    if d.stage == "computation":
-        return (
-            f" Stage: computation: the weights before step {d.step} and its input batch were identical, "
-            "the weights after it are not (the forward/backward ops or the update)."
-        )
-    return ""
-
-
-def _why_weights(c: Comparison) -> str:
-    """Why the seed pair's weights differ: the order of hidden units, or another solution (with data)."""
-    several = len(c.alignments) > 1
-    return "".join(" " + why(m.alignment, m.model if several else None) for m in c.alignments)
-
-
 def _earlier(pair: Comparison, controlled: Comparison) -> bool:
     """Whether ``pair`` first differs strictly before the controlled pair does, in the same model."""
     d, k = pair.divergence, controlled.divergence
     return d is not None and k is not None and d.model == k.model and d.step < k.step
-
-
-def _step_of(c: Comparison) -> str:
-    d = c.divergence
-    assert d is not None
-    return f"step {d.step} of {d.model}"
-
-
-def _pins_text(pins: Sequence[Pin], kind: str) -> str:
-    calls = [f"{_short(p.file)}:{p.line} {p.call}" for p in pins if p.kind == kind]
-    return "; ".join(dict.fromkeys(calls))
-
-
-def _short(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
 
 
 def _uncontrolled(c: Comparison, seed: int) -> Finding:
@@ -342,7 +227,7 @@ def _uncontrolled(c: Comparison, seed: int) -> Finding:
     return Finding(
         Source.UNCONTROLLED,
         Status.DETECTED,
-        f"2 runs with seed {seed} and op determinism on differ {_where(c)}",
+        f"2 runs with seed {seed} and op determinism on differ {where(c)}",
         FIXES[Source.UNCONTROLLED].format(seed=seed),
         EXPLANATIONS[Source.UNCONTROLLED],
     )
@@ -353,7 +238,7 @@ def _ops(
 ) -> Finding:
     if c is None:
         return _not_checked(Source.NONDETERMINISTIC_OPS)
-    own = _pins_text(pins, "determinism")
+    own = pins_text(pins, "determinism")
     if c.identical and suspects and not own:
         return Finding(
             Source.NONDETERMINISTIC_OPS,
@@ -382,8 +267,8 @@ def _ops(
         return Finding(
             Source.NONDETERMINISTIC_OPS,
             Status.DETECTED,
-            f"2 runs with the same seed and default ops differ {_where(c)} With op determinism on, the same "
-            f"runs stayed bit-identical until {_step_of(controlled)}: the ops differ before the uncontrolled "
+            f"2 runs with the same seed and default ops differ {where(c)} With op determinism on, the same "
+            f"runs stayed bit-identical until {step_of(controlled)}: the ops differ before the uncontrolled "
             "randomness joins in.",
             FIXES[Source.NONDETERMINISTIC_OPS],
             EXPLANATIONS[Source.NONDETERMINISTIC_OPS],
@@ -391,7 +276,7 @@ def _ops(
     return Finding(
         Source.NONDETERMINISTIC_OPS,
         Status.DETECTED,
-        f"2 runs with the same seed and default ops differ {_where(c)} "
+        f"2 runs with the same seed and default ops differ {where(c)} "
         "With op determinism on, the same runs are bit-identical.",
         FIXES[Source.NONDETERMINISTIC_OPS],
         EXPLANATIONS[Source.NONDETERMINISTIC_OPS],
@@ -401,7 +286,7 @@ def _ops(
 def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequence[Pin]) -> Finding:
     if c is None:
         return _not_checked(Source.SEED)
-    own = _pins_text(pins, "seed")
+    own = pins_text(pins, "seed")
     if c.identical:
         why = (
             f"the script sets its own seed ({own}), which overrides reprokit's"
@@ -420,17 +305,17 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
         return Finding(
             Source.SEED,
             Status.DETECTED,
-            f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed stayed "
-            f"bit-identical until {_step_of(controlled)}: the seed changes the result before the uncontrolled "
-            f"randomness joins in.{partial}{_why_weights(c)}",
+            f"Runs with seeds {seed} and {seed + 1} differ {where(c)} Runs with the same seed stayed "
+            f"bit-identical until {step_of(controlled)}: the seed changes the result before the uncontrolled "
+            f"randomness joins in.{partial}{why_weights(c)}",
             FIXES[Source.SEED].format(seed=seed),
             EXPLANATIONS[Source.SEED],
         )
     return Finding(
         Source.SEED,
         Status.DETECTED,
-        f"Runs with seeds {seed} and {seed + 1} differ {_where(c)} Runs with the same seed are bit-identical."
-        f"{partial}{_why_weights(c)}",
+        f"Runs with seeds {seed} and {seed + 1} differ {where(c)} Runs with the same seed are bit-identical."
+        f"{partial}{why_weights(c)}",
         FIXES[Source.SEED].format(seed=seed),
         EXPLANATIONS[Source.SEED],
     )

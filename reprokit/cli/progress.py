@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from reprokit.protocol.wire import EndEvent, Event, StartEvent, StepEvent
+from reprokit.protocol import EndEvent, Event, StartEvent, StepEvent
 from reprokit.run.trace import RunSpec
 from reprokit.study.metrics import headline
 from reprokit.study.store import RunResult

@@ -10,7 +10,7 @@ from reprokit.report.checkfigures import check_figures
 from reprokit.report.checkrich import render_report
 from reprokit.report.html import footer, html_page
 from reprokit.report.studyhtml import align_html, compare_html, seeds_html
-from reprokit.report.studytext import render_compare, render_seeds
+from reprokit.report.studyrich import render_compare, render_seeds
 from reprokit.study.result import CompareReport, SeedsReport
 
 register(View.RICH, Report)(render_report)

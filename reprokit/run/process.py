@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reprokit.protocol.wire import CONFIG_VAR, WorkerConfig
+from reprokit.protocol import CONFIG_VAR, WorkerConfig
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import IO, Protocol
 from reprokit.core.controls import GPU_OF_PAIR, child_environment, visible_gpus
 from reprokit.core.errors import ReprokitError, ScriptFailedError
 from reprokit.core.refusals import DeterminismRefusedError
-from reprokit.protocol.wire import (
+from reprokit.protocol import (
     Event,
     FunctionTarget,
     InitEvent,

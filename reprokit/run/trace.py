@@ -1,6 +1,6 @@
 """What one run observed, rebuilt from the events its process streamed.
 
-The events are those of :mod:`reprokit.protocol.wire`; :class:`Pin` and
+The events are those of :mod:`reprokit.protocol.events`; :class:`Pin` and
 :class:`PipelineCall` are both events and parts of a :class:`RunTrace`.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from reprokit.core.controls import Controls
 from reprokit.core.refusals import Refusal
-from reprokit.protocol.wire import (
+from reprokit.protocol import (
     EndEvent,
     ErrorEvent,
     EvaluateEvent,

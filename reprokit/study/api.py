@@ -18,8 +18,9 @@ from reprokit.core.errors import UsageError
 from reprokit.run.execution import Execution
 from reprokit.run.execution import executor as executor_
 from reprokit.run.runner import OnEvent, Target
+from reprokit.study.analysis import compare_report, seeds_report
 from reprokit.study.metrics import Mode, resolve_mode
-from reprokit.study.result import CompareReport, SeedsReport, compare_report, seeds_report
+from reprokit.study.result import CompareReport, SeedsReport
 from reprokit.study.running import OnResult, StudyOptions, VariantRuns, run_study
 from reprokit.study.store import default_root
 from reprokit.study.variants import Variant, against, parse_variants

@@ -2,7 +2,7 @@
 
 Part of the :class:`~reprokit.worker.recorder.Recorder` (pure Python). Two things
 end a run before its script does: ``--max-steps`` (``WorkerConfig.max_steps``)
-and the parent's :class:`~reprokit.protocol.wire.StopRequest` once the run's pairs
+and the parent's :class:`~reprokit.protocol.config.StopRequest` once the run's pairs
 have proven their divergence. Either way the run ends after the step that
 spent the budget, as if the script had returned: inside ``Model.fit`` by
 setting the model's ``stop_training`` (fit ends, the script goes on, and

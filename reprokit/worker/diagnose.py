@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
 from reprokit.core.fingerprint import combine, fingerprint
-from reprokit.protocol.wire import GradientProbe, LayerProbe, PipelineCall, ReplayEvent
+from reprokit.protocol import GradientProbe, LayerProbe, PipelineCall, ReplayEvent
 from reprokit.worker.instrument import subclasses, user_frame
 from reprokit.worker.recorder import Recorder
 from reprokit.worker.registry import variable_names

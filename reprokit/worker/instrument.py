@@ -18,7 +18,7 @@ gradient tape: in eager code directly, in traced code through a
 ``tf.py_function`` (skipped inside XLA-compiled functions, which cannot call
 Python). Nothing here changes what the training computes. What the hooks
 observe goes to a :class:`~reprokit.worker.recorder.Recorder`, which sends it to the
-parent as :mod:`reprokit.protocol.wire` events.
+parent as :mod:`reprokit.protocol.events` events.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from keras.src.optimizers.base_optimizer import BaseOptimizer
 from tensorflow.python.eager import record
 from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
-from reprokit.protocol.wire import EvaluateEvent, HistoryEvent, Pin
+from reprokit.protocol import EvaluateEvent, HistoryEvent, Pin
 from reprokit.worker.recorder import PROBE_ROWS, Recorder
 
 __all__ = ["Recorder", "install", "subclasses", "user_frame"]

@@ -1,10 +1,10 @@
 """The run process: one training of the user's script under given controls.
 
 Started by :mod:`reprokit.run.runner` as ``python -m reprokit.worker.main`` in a fresh
-process, with a :class:`~reprokit.protocol.wire.WorkerConfig` in its environment.
+process, with a :class:`~reprokit.protocol.config.WorkerConfig` in its environment.
 It seeds everything, installs the hooks of :mod:`reprokit.worker.instrument`, runs
 the script as ``__main__`` with its own arguments, and streams what it
-observes to the parent as :mod:`reprokit.protocol.wire` events, one JSON line
+observes to the parent as :mod:`reprokit.protocol.events` events, one JSON line
 each, on a pipe (the script keeps stdout and stderr for itself). Final
 weights and predictions go to an ``.npz`` file so the parent never imports
 TensorFlow.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprokit.core.controls import IN_WORKER_VAR
 from reprokit.core.refusals import recognize
-from reprokit.protocol.wire import (
+from reprokit.protocol import (
     CONFIG_VAR,
     EndEvent,
     ErrorEvent,
@@ -286,7 +286,7 @@ def _cpu_model() -> str:
 
 
 def _listen(fd: int, recorder: Recorder) -> None:
-    """Takes the parent's requests to stop early (:class:`~reprokit.protocol.wire.StopRequest` lines) on a pipe.
+    """Takes the parent's requests to stop early (:class:`~reprokit.protocol.config.StopRequest` lines) on a pipe.
 
     The run then ends after that optimizer step, the way ``--max-steps`` ends it.
     """

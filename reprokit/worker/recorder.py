@@ -10,10 +10,10 @@ hands each job to a part with a small interface of its own:
   saw (input batches, their rows, the loss), eagerly or while it is traced;
 * :class:`~reprokit.worker.budget.StepBudget`: counts optimizer steps and ends the
   run at ``--max-steps`` or at the parent's stop request;
-* :class:`Emitter`: the ``init`` and ``step`` events (fingerprints of the
+* :class:`~reprokit.worker.reporting.Emitter`: the ``init`` and ``step`` events (fingerprints of the
   weights) and every other event, sent to the parent, and the weights'
   :class:`~reprokit.core.snapshots.Snapshots` at steps 0, 1, 2, 4, 8, …;
-* :func:`final_results`: the summary of every trained model and the arrays
+* :func:`~reprokit.worker.reporting.final_results`: the summary of every trained model and the arrays
   to save (final weights, predictions on a probe batch, and for
   :mod:`reprokit.weights.matching` the model's structure and its hidden layers'
   activations on the probe) at the end.
@@ -32,7 +32,6 @@ only its loss to Python, so a run costs what a plain training costs.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -43,99 +42,18 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import ops
 
-from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
-from reprokit.core.snapshots import Snapshots
-from reprokit.protocol.wire import Event, InitEvent, ModelSummary, StepEvent
-from reprokit.worker import anatomy
+from reprokit.protocol import Event, ModelSummary
 from reprokit.worker.budget import StepBudget
-from reprokit.worker.buffers import MAX_INPUTS_PER_STEP, Seen, StepBuffers
-from reprokit.worker.registry import ModelRegistry, OptimizerRecord, TrackedModel, variable_names
+from reprokit.worker.buffers import MAX_INPUTS_PER_STEP, StepBuffers
+from reprokit.worker.registry import ModelRegistry, OptimizerRecord, TrackedModel
+from reprokit.worker.reporting import Emit, Emitter, final_results
 from reprokit.worker.steplog import EVERY, Record, StepLog, decode, power_of_two
-from reprokit.worker.tensors import flatten, in_xla, observe, value_of
+from reprokit.worker.tensors import flatten, in_xla, observe
 
 PROBE_ROWS = 256
 """Rows of a model's first training batch kept to take its final predictions on."""
 
-Emit = Callable[[Event], None]
 StepListener = Callable[[int], None]
-
-
-class Emitter:
-    """Sends events to the parent, and makes the ``init`` and ``step`` events of a model."""
-
-    def __init__(self, emit: Emit) -> None:
-        self._emit = emit
-        self.snapshots = Snapshots()
-
-    def send(self, event: Event) -> None:
-        """Sends ``event`` as it is."""
-        self._emit(event)
-
-    def init(self, tracked: TrackedModel) -> None:
-        """Reports ``tracked``'s weights now (read eagerly), before its first step."""
-        weights = tracked.weights()
-        names = tracked.names(weights)
-        values = [value_of(v) for v in weights]
-        self.snapshots.offer(tracked.label, tracked.step, names, values)
-        self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
-
-    def step(
-        self, tracked: TrackedModel, digests: Sequence[str] | None, values: list[np.ndarray] | None, seen: Seen
-    ) -> None:
-        """Reports ``tracked`` after a step and what the step saw (``seen``: :meth:`StepBuffers.take`).
-
-        A traced step brings its weights' ``digests``, computed on the device
-        (:mod:`reprokit.worker.graphprint`), and their ``values`` only at the steps
-        snapshots are taken at; an eager step brings neither: its weights are
-        read now and fingerprinted on the host.
-        """
-        weights = tracked.weights()
-        names = tracked.names(weights)
-        if digests is None:
-            values = [value_of(v) for v in weights] if values is None else values
-            fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
-        else:
-            fingerprints = dict(zip(names, digests))
-        if values is not None:
-            self.snapshots.offer(tracked.label, tracked.step, names, values)
-        self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
-
-
-def final_results(
-    trained: list[TrackedModel],
-    light: bool = False,
-    losses: dict[str, float] | None = None,
-    alignment: bool = False,
-) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
-    """A summary of every trained model, and the arrays to save: final weights and predictions on the probe.
-
-    A ``light`` run saves no weights (their fingerprints, one hash per
-    variable, are still taken); ``losses`` are the last observed loss of each
-    model (by label); with ``alignment`` the arrays also hold what
-    :func:`reprokit.worker.anatomy.record` saves.
-    """
-    summaries, arrays = [], {}
-    losses = losses or {}
-    for tracked in trained:
-        weights = tracked.weights()
-        fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
-        if not light:
-            for name, variable in zip(variable_names(weights), weights):
-                arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
-        probe_fp = None
-        if tracked.probe is not None and tracked.model is not None:
-            try:
-                outputs = tf.nest.flatten(tracked.model(tracked.probe, training=False))
-                probe_fp = combine([fingerprint(a) for a in tf.nest.flatten(tracked.probe)])
-                for i, out in enumerate(outputs):
-                    arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
-            except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
-                probe_fp = None
-        if alignment and tracked.probe is not None and tracked.model is not None:
-            with contextlib.suppress(Exception):  # a model reprokit cannot read has no alignment evidence
-                arrays.update(anatomy.record(tracked.label, tracked.model, tracked.probe, verify=not light))
-        summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp, losses.get(tracked.label)))
-    return tuple(summaries), arrays
 
 
 class Recorder:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from reprokit.core.controls import Controls
-from reprokit.protocol.wire import Event, LaunchedEvent, StartEvent
+from reprokit.protocol import Event, LaunchedEvent, StartEvent
 from reprokit.run.runner import Runner, Target
 from reprokit.run.trace import RunSpec
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import DATA
 from reprokit.core.refusals import recognize
-from reprokit.protocol.wire import (
+from reprokit.protocol import (
     CONFIG_VAR,
     EndEvent,
     ErrorEvent,
@@ -199,7 +199,7 @@ def test_recorded_runs_still_parse(run):
 
 
 def test_the_protocol_imports_neither_tensorflow_nor_numpy():
-    code = "import sys, reprokit.protocol.wire; print(sorted({'tensorflow', 'keras', 'numpy'} & set(sys.modules)))"
+    code = "import sys, reprokit.protocol; print(sorted({'tensorflow', 'keras', 'numpy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -18,8 +18,8 @@ from reprokit.report.ci import plain_summary as plain  # the same renderer as a 
 from reprokit.report.studyformats import render_study
 from reprokit.run.runner import Target
 from reprokit.run.trace import ModelResult, RunSpec, RunTrace
+from reprokit.study.analysis import compare_report, seeds_report
 from reprokit.study.metrics import direction, headline, resolve_mode, run_metrics
-from reprokit.study.result import compare_report, seeds_report
 from reprokit.study.running import StudyOptions, VariantRuns
 from reprokit.study.store import RunResult, StudyStore
 

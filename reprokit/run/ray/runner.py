@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reprokit.core.controls import child_environment
 from reprokit.core.errors import ScriptFailedError
-from reprokit.protocol.wire import LaunchedEvent
+from reprokit.protocol import LaunchedEvent
 from reprokit.run.execution import Execution
 from reprokit.run.ray.cluster import Node, RunLost, Task, overlay, receive
 from reprokit.run.ray.session import active

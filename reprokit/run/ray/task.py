@@ -32,7 +32,7 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reprokit.protocol.wire import WorkerConfig
+from reprokit.protocol import WorkerConfig
 from reprokit.run.process import kill_group, start_worker
 from reprokit.run.ray.package import extract, files_of, relative_files, unpack
 from reprokit.run.workdirs import Changes, Mirror, carry, changes, mirror
@@ -107,7 +107,7 @@ class Placed:
 
 @dataclass(frozen=True)
 class Lines:
-    """Event lines the worker wrote (see :mod:`reprokit.protocol.wire`)."""
+    """Event lines the worker wrote (see :mod:`reprokit.protocol.events`)."""
 
     lines: tuple[str, ...]
 

@@ -1,0 +1,102 @@
+"""What a run reports: its models' ``init`` and ``step`` events, their weights' snapshots, and the final results.
+
+Part of the :class:`~reprokit.worker.recorder.Recorder`, which decides when a model is first seen and when a step is
+recorded; this module makes what it then sends and saves (imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
+from reprokit.core.snapshots import Snapshots
+from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
+from reprokit.worker import anatomy
+from reprokit.worker.buffers import Seen
+from reprokit.worker.registry import TrackedModel, variable_names
+from reprokit.worker.tensors import value_of
+
+Emit = Callable[[Event], None]
+"""Sends an event to the parent (called from any thread)."""
+
+
+class Emitter:
+    """Sends events to the parent, and makes the ``init`` and ``step`` events of a model."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self.snapshots = Snapshots()
+
+    def send(self, event: Event) -> None:
+        """Sends ``event`` as it is."""
+        self._emit(event)
+
+    def init(self, tracked: TrackedModel) -> None:
+        """Reports ``tracked``'s weights now (read eagerly), before its first step."""
+        weights = tracked.weights()
+        names = tracked.names(weights)
+        values = [value_of(v) for v in weights]
+        self.snapshots.offer(tracked.label, tracked.step, names, values)
+        self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
+
+    def step(
+        self, tracked: TrackedModel, digests: Sequence[str] | None, values: list[np.ndarray] | None, seen: Seen
+    ) -> None:
+        """Reports ``tracked`` after a step and what the step saw (``seen``: ``StepBuffers.take()``).
+
+        A traced step brings its weights' ``digests``, computed on the device
+        (:mod:`reprokit.worker.graphprint`), and their ``values`` only at the steps
+        snapshots are taken at; an eager step brings neither: its weights are
+        read now and fingerprinted on the host.
+        """
+        weights = tracked.weights()
+        names = tracked.names(weights)
+        if digests is None:
+            values = [value_of(v) for v in weights] if values is None else values
+            fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
+        else:
+            fingerprints = dict(zip(names, digests))
+        if values is not None:
+            self.snapshots.offer(tracked.label, tracked.step, names, values)
+        self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
+
+
+def final_results(
+    trained: list[TrackedModel],
+    light: bool = False,
+    losses: dict[str, float] | None = None,
+    alignment: bool = False,
+) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
+    """A summary of every trained model, and the arrays to save: final weights and predictions on the probe.
+
+    A ``light`` run saves no weights (their fingerprints, one hash per
+    variable, are still taken); ``losses`` are the last observed loss of each
+    model (by label); with ``alignment`` the arrays also hold what
+    :func:`reprokit.worker.anatomy.record` saves.
+    """
+    summaries, arrays = [], {}
+    losses = losses or {}
+    for tracked in trained:
+        weights = tracked.weights()
+        fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
+        if not light:
+            for name, variable in zip(variable_names(weights), weights):
+                arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
+        probe_fp = None
+        if tracked.probe is not None and tracked.model is not None:
+            try:
+                outputs = tf.nest.flatten(tracked.model(tracked.probe, training=False))
+                probe_fp = combine([fingerprint(a) for a in tf.nest.flatten(tracked.probe)])
+                for i, out in enumerate(outputs):
+                    arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
+            except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
+                probe_fp = None
+        if alignment and tracked.probe is not None and tracked.model is not None:
+            with contextlib.suppress(Exception):  # a model reprokit cannot read has no alignment evidence
+                arrays.update(anatomy.record(tracked.label, tracked.model, tracked.probe, verify=not light))
+        summaries.append(ModelSummary(tracked.label, tracked.step, fingerprints, probe_fp, losses.get(tracked.label)))
+    return tuple(summaries), arrays
