@@ -43,7 +43,7 @@ from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
 from reprokit.run.workdirs import carry, changes, mirror
 
 OnEvent = Callable[[RunSpec, Event], None]
-"""Called with every event of every run as it arrives (see :mod:`reprokit.protocol.wire`)."""
+"""Called with every event of every run as it arrives (see :mod:`reprokit.protocol.events`)."""
 
 
 class Monitor(Protocol):
