@@ -120,7 +120,10 @@ class _Pipe:
         self.last_id += 1
         number = self.last_id
         message = {"id": number, "method": method, "params": params, **({"sessionId": session} if session else {})}
-        os.write(self.out, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self.out, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:  # it quit before reading: the same failure as a pipe closed while reading
+            raise ConnectionError("the browser closed the DevTools pipe") from None
         while number not in self.replies:
             self.receive()
         reply = self.replies.pop(number)
