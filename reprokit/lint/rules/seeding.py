@@ -86,7 +86,7 @@ RULES = (
         "`keras.utils.set_random_seed` does not reach them: it seeds `random`, NumPy's legacy global generator, "
         "TensorFlow's global seed and Keras' SeedGenerator only. Measured (TensorFlow 2.21, Keras 3.15.1, CPU): "
         "`np.random.default_rng()` (also inside a `py_function`) and a new `random.Random()` gave 3 different "
-        "results in 3 processes, with the seeds fixed and op determinism on alike.",
+        "results in 3 processes, with the seeds fixed, with op determinism on and off alike.",
         source=Source.UNCONTROLLED,
         gpu_only=False,
         detect=unseeded_generators,
