@@ -43,6 +43,7 @@ from reprokit.cli.kit import (
     error_console,
     exit_codes,
     parse_outputs,
+    print_report,
     usage_error,
 )
 from reprokit.cli.progress import progress
@@ -57,7 +58,9 @@ from reprokit.core.errors import (
 from reprokit.core.files import json_text
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import FailOn, Source, fail_on_sources
+from reprokit.lint.docs import rule_table, rules_document
 from reprokit.lint.engine import lint_paths
+from reprokit.lint.rules import REGISTRY
 from reprokit.report.ci import Format, github_annotations, render
 from reprokit.run.execution import Execution, Executor
 from reprokit.run.runner import Target
@@ -263,19 +266,41 @@ def baseline_command(
 
 @app.command()
 def lint(
-    paths: Annotated[list[Path], typer.Argument(help="Python files or folders to lint.", show_default=False)],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Python files or folders to lint.", show_default=False)
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
-    select: Annotated[list[str] | None, typer.Option(help="Only these rule codes (repeatable).")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(help="Never these rule codes (repeatable).")] = None,
+    select: Annotated[
+        list[str] | None, typer.Option(help="Only these rule codes or prefixes, e.g. RK1 (repeatable).")
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Never these rule codes or prefixes, e.g. RK2 (repeatable).")
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="List the rules (those selected) instead of linting.")
+    ] = False,
 ) -> None:
     """Find reproducibility hazards in training code without running it.
 
     Exit 0 when nothing was found, 1 when something was, 2 on bad input. A line
     ending in `# reprokit: ignore[RK101]` (or `# reprokit: ignore`) is skipped.
+    `--select`/`--ignore` take codes and prefixes (`RK1`, `RK201`); the more
+    specific wins. `--list-rules` lists the rules and exits 0.
     """
     with exit_codes():
         if output_format not in ("text", "json"):
             raise UsageError(f"expected --format text or json, received {output_format!r}")
+        if list_rules:
+            if paths:
+                raise UsageError(f"expected no paths with --list-rules, received {' '.join(map(str, paths))}")
+            rules = REGISTRY.select(select or (), ignore or ())
+            if output_format == "json":
+                sys.stdout.write(json_text(rules_document(rules)))
+            else:
+                print_report(rule_table(rules))
+            raise typer.Exit(EXIT_OK)
+        if not paths:
+            raise UsageError("expected Python files or folders to lint (or --list-rules), received none")
         found = lint_paths(paths, select or (), ignore or ())
         if output_format == "json":
             sys.stdout.write(json_text([dataclasses.asdict(f) for f in found]))
