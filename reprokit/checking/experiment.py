@@ -39,6 +39,7 @@ from reprokit.run.dispatch import executing
 from reprokit.run.environment import environment_differences
 from reprokit.run.runner import OnEvent, Target
 from reprokit.run.script import validate_script
+from reprokit.run.settings import ModelFileOptions
 from reprokit.run.trace import Pin, PipelineCall, RunSpec, RunTrace
 
 __all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]
@@ -56,7 +57,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         NoTrainingError: the script trained no Keras model.
         ScriptFailedError: the script failed or timed out in a run.
     """
-    with executing(options.execution, one_node=True):  # a pair never compares across machines
+    with executing(options.settings.execution, one_node=True):  # a pair never compares across machines
         if options.baseline is not None:
             return _check_against_baseline(options, options.baseline, on_event)
         return _check(options, on_event)
@@ -206,7 +207,7 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
     Raises:
         NotReproducibleError: the two controlled runs differ; nothing is written.
     """
-    with executing(options.execution, one_node=True):
+    with executing(options.settings.execution, one_node=True):
         return _make_baseline(options, path, on_event)
 
 
@@ -226,18 +227,18 @@ def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) 
             report,
         )
     target = options.target
-    config = _baseline_config(target, traces["controlled-1"])
+    config = _baseline_config(target, options.settings.model_file, traces["controlled-1"])
     document = baseline.from_trace(traces["controlled-1"], target.script, target.args, path, config)
     baseline.write(document, path)
     return report
 
 
 def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
-    target = options.target
+    target, model_file = options.target, options.settings.model_file
     validate_script(target.script)
     started = time.monotonic()
-    config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
-    given = {k: v for k, v in config.items() if k == "max_steps" or target.explicit_model_options}
+    config = {"max_steps": target.max_steps, "epochs": model_file.epochs, "batch_size": model_file.batch_size}
+    given = {k: v for k, v in config.items() if k == "max_steps" or model_file.explicit}
     document = lockfile.load(path, target.script, target.args, config, given)
     specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
     with run_batch(options, specs, on_event) as runs:
@@ -267,10 +268,10 @@ def _lint(target: Target) -> tuple[LintFinding, ...]:
         return ()
 
 
-def _baseline_config(target: Target, trace: RunTrace) -> dict[str, Any]:
+def _baseline_config(target: Target, model_file: ModelFileOptions, trace: RunTrace) -> dict[str, Any]:
     config: dict[str, Any] = {"max_steps": target.max_steps}
     if trace.mode == "model-file":
-        config.update(epochs=target.epochs, batch_size=target.batch_size)
+        config.update(epochs=model_file.epochs, batch_size=model_file.batch_size)
     return config
 
 
@@ -300,7 +301,7 @@ def _report(
         reprokit_version=__version__,
         quick=options.quick,
         wall_seconds=time.monotonic() - started,
-        notes=tuple(_notes(list(traces.values()), target)),
+        notes=tuple(_notes(list(traces.values()), target, options.settings.model_file)),
         max_steps=target.max_steps,
         baseline=baseline_result,
     )
@@ -344,15 +345,15 @@ def step_losses(trace: RunTrace) -> dict[str, tuple[tuple[int, float], ...]]:
     return {model: evenly(losses, MAX_STEP_LOSSES) for model, losses in found.items()}
 
 
-def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
+def _notes(traces: Sequence[RunTrace], target: Target, model_file: ModelFileOptions) -> list[str]:
     notes = []
     modes = {t.mode for t in traces}
     if "model-file" in modes:
         notes.append(
-            f"Model file: reprokit trained build_model() on load_data() for {target.epochs} epochs "
-            f"with batch size {target.batch_size} (--epochs, --batch-size)."
+            f"Model file: reprokit trained build_model() on load_data() for {model_file.epochs} epochs "
+            f"with batch size {model_file.batch_size} (--epochs, --batch-size)."
         )
-    elif target.explicit_model_options:
+    elif model_file.explicit:
         notes.append(
             "--epochs and --batch-size only apply to model files; this script trains by itself "
             "(pass its own options after --)."
