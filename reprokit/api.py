@@ -92,7 +92,6 @@ def check(
         target=Target(
             script=resolved.script,
             args=resolved.args,
-            timeout=timeout,
             max_steps=max_steps,
             function=resolved.function,
         ),
@@ -103,6 +102,7 @@ def check(
         rtol=rtol,
         atol=atol,
         settings=RunSettings.of(
+            timeout=timeout,
             jobs=jobs,
             epochs=epochs,
             batch_size=batch_size,

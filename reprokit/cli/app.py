@@ -32,7 +32,6 @@ from reprokit.cli.kit import (
     ScriptArg,
     ScriptArgs,
     SeedOpt,
-    TimeoutOpt,
     emit,
     error_console,
     exit_codes,
@@ -101,8 +100,8 @@ MaxStepsOpt = Annotated[
 ]
 
 
-def _target(script: Path, script_args: list[str] | None, timeout: float | None, max_steps: int | None) -> Target:
-    return Target(script=script, args=tuple(script_args or ()), timeout=timeout, max_steps=max_steps)
+def _target(script: Path, script_args: list[str] | None, max_steps: int | None) -> Target:
+    return Target(script=script, args=tuple(script_args or ()), max_steps=max_steps)
 
 
 @app.command()
@@ -129,7 +128,6 @@ def check(
     rtol: Annotated[float, typer.Option(min=0, help="Relative tolerance when bits cannot be compared.")] = DEFAULT_RTOL,
     atol: Annotated[float, typer.Option(min=0, help="Absolute tolerance when bits cannot be compared.")] = DEFAULT_ATOL,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
     settings: RunSettings = RUN_OPTIONS,
     explain: Annotated[
         bool, typer.Option("--explain", help="Find the layer, op or tf.data call where the first difference arises.")
@@ -148,7 +146,7 @@ def check(
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
-        target = _target(script, script_args, timeout, max_steps)
+        target = _target(script, script_args, max_steps)
         if update_baseline:
             if baseline is None:
                 raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
@@ -183,7 +181,6 @@ def explain(
     seed: SeedOpt = DEFAULT_SEED,
     output_format: FormatOpt = None,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Say where the first difference between two trainings of SCRIPT comes from.
@@ -196,7 +193,7 @@ def explain(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], None)
-        target = _target(script, script_args, timeout, max_steps)
+        target = _target(script, script_args, max_steps)
         options = CheckOptions(target=target, seed=seed, explain=True, settings=settings)
         _check_and_exit(options, outputs, DEFAULT_FAIL_ON)
 
@@ -209,7 +206,6 @@ def baseline_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write.")] = DEFAULT_PATH,
     seed: SeedOpt = DEFAULT_SEED,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
@@ -218,7 +214,7 @@ def baseline_command(
     baseline only if both runs are bit-identical.
     """
     with exit_codes():
-        target = _target(script, script_args, timeout, max_steps)
+        target = _target(script, script_args, max_steps)
         _write_baseline(CheckOptions(target=target, seed=seed, settings=settings), output)
 
 

@@ -78,6 +78,7 @@ GpusPerRunOpt = Annotated[
 
 
 def run_settings(
+    timeout: TimeoutOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
     jobs: JobsOpt = None,
@@ -95,6 +96,7 @@ def run_settings(
         UsageError: bad Ray options (see :class:`~reprokit.run.execution.Execution`).
     """
     return RunSettings(
+        timeout=timeout,
         jobs=jobs,
         model_file=ModelFileOptions.given(epochs, batch_size),
         execution=Execution(executor, ray_address, cpus_per_run, gpus_per_run),

@@ -15,7 +15,6 @@ from reprokit.cli.kit import (
     Output,
     ScriptArg,
     ScriptArgs,
-    TimeoutOpt,
     emit,
     exit_codes,
     parse_outputs,
@@ -86,7 +85,6 @@ def seeds_command(
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
     resume: ResumeOpt = False,
-    timeout: TimeoutOpt = None,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """How much does the seed matter for SCRIPT? Train it once per seed and report the spread.
@@ -100,7 +98,7 @@ def seeds_command(
         total = n_seeds + (0 if no_repeat else 1)
         with study_progress(total, [str(script)], metric, _quiet(outputs)) as on_result:
             report = run_seeds(
-                Target(script, tuple(script_args or ()), timeout=timeout),
+                Target(script, tuple(script_args or ())),
                 StudyOptions(n_seeds, seed, True, not no_repeat, study_dir, resume, settings),
                 metric,
                 None if mode is None else mode.value,
@@ -140,7 +138,6 @@ def compare_command(
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
     resume: ResumeOpt = False,
-    timeout: TimeoutOpt = None,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Did a change move the metric beyond seed noise? Train every variant with the same seeds and compare.
@@ -164,7 +161,6 @@ def compare_command(
                 metric=metric,
                 mode=None if mode is None else mode.value,
                 min_effect=min_effect,
-                timeout=timeout,
                 on_result=on_result,
             )
         _emit(report, outputs, failing)

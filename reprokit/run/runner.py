@@ -70,7 +70,6 @@ class Target:
     Attributes:
         script: path of the training script (or model file).
         args: the script's own command-line arguments.
-        timeout: seconds one run may take, or None for no limit.
         max_steps: end every run after this many optimizer steps (None: all).
         function: a training function to call instead of running the script.
         explain_step: probe every layer and gradient in this step (replays).
@@ -84,7 +83,6 @@ class Target:
 
     script: Path
     args: tuple[str, ...] = ()
-    timeout: float | None = None
     max_steps: int | None = None
     function: FunctionRef | None = None
     explain_step: int | None = None
@@ -216,7 +214,7 @@ class Runner:
         reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
         reader.start()
         try:
-            proc.wait(timeout=self.target.timeout)
+            proc.wait(timeout=self.settings.timeout)
         except subprocess.TimeoutExpired:
             kill_group(proc)
             raise self.timed_out(spec, run_dir) from None
@@ -243,9 +241,9 @@ class Runner:
         )
 
     def timed_out(self, spec: RunSpec, run_dir: Path) -> ScriptFailedError:
-        """The failure of a run killed at the time limit (``target.timeout``), wherever it ran."""
+        """The failure of a run killed at the time limit (``settings.timeout``), wherever it ran."""
         return ScriptFailedError(
-            f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
+            f"run {spec.name} exceeded the time limit of {self.settings.timeout:g} s and was killed",
             spec.name,
             tail(run_dir / "stderr"),
         )

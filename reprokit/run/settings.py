@@ -54,12 +54,14 @@ class RunSettings:
     """How every run of one command runs.
 
     Attributes:
+        timeout: seconds one run may take before it is killed (None: no limit).
         jobs: how many runs may execute at once (None: see :meth:`jobs_for`).
         model_file: epochs and batch size for a model file.
         execution: where the runs execute: this machine, or a Ray cluster
             (checked as it is built, see :class:`~reprokit.run.execution.Execution`).
     """
 
+    timeout: float | None = None
     jobs: int | None = None
     model_file: ModelFileOptions = field(default_factory=ModelFileOptions)
     execution: Execution = field(default_factory=Execution)
@@ -68,6 +70,7 @@ class RunSettings:
     def of(
         cls,
         *,
+        timeout: float | None = None,
         jobs: int | None = None,
         epochs: int = DEFAULT_EPOCHS,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -83,6 +86,7 @@ class RunSettings:
                 the command line says it).
         """
         return cls(
+            timeout=timeout,
             jobs=jobs,
             model_file=ModelFileOptions(epochs, batch_size),
             execution=Execution(to_executor(executor), ray_address, cpus_per_run, gpus_per_run),

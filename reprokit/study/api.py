@@ -87,6 +87,7 @@ def seeds(
         failed; NoTrainingError: the script trains no Keras model.
     """
     settings = RunSettings.of(
+        timeout=timeout,
         jobs=jobs,
         epochs=epochs,
         batch_size=batch_size,
@@ -96,7 +97,7 @@ def seeds(
         gpus_per_run=gpus_per_run,
     )
     options = StudyOptions(seeds, seed, True, repeat, _folder(folder), resume, settings)
-    return run_seeds(Target(Path(script), tuple(args), timeout=timeout), options, metric, mode, on_event, on_result)
+    return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result)
 
 
 def run_seeds(
@@ -168,6 +169,7 @@ def compare(
         The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
     """
     settings = RunSettings.of(
+        timeout=timeout,
         jobs=jobs,
         epochs=epochs,
         batch_size=batch_size,
@@ -177,9 +179,8 @@ def compare(
         gpus_per_run=gpus_per_run,
     )
     options = StudyOptions(seeds, seed, paired, False, _folder(folder), resume, settings)
-    return run_compare(
-        [str(v) for v in variants], options, args, against_ref, metric, mode, min_effect, timeout, on_event, on_result
-    )
+    specs = [str(v) for v in variants]
+    return run_compare(specs, options, args, against_ref, metric, mode, min_effect, on_event, on_result)
 
 
 def run_compare(
@@ -190,7 +191,6 @@ def run_compare(
     metric: str | None = None,
     mode: Mode | None = None,
     min_effect: float | None = None,
-    timeout: float | None = None,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
 ) -> CompareReport:
@@ -208,7 +208,7 @@ def run_compare(
     specs = list(variants)
     started = time.monotonic()
     with _variants(specs, args, against_ref) as named:
-        targets = [Target(v.script, v.args, timeout=timeout, folder=v.folder) for v in named]
+        targets = [Target(v.script, v.args, folder=v.folder) for v in named]
         identities = [None if v.commit is None else f"{v.commit}:{v.label}" for v in named]
         runs = run_study(targets, options, on_event, on_result, identities)
         runs = [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]

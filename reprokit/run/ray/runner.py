@@ -125,7 +125,7 @@ class RayRunner(Runner):
             config=self._config(spec, events_fd=-1, control_fd=None, arrays_path=""),
             env=child_environment(spec.controls, os.environ),
             origin=Origin.here(self.folder.resolve(), self.target.script.resolve()),
-            timeout=self.target.timeout,
+            timeout=self.settings.timeout,
             gpus=self.settings.execution.gpus_per_run,
             call=function.call if function is not None else None,
         )
