@@ -40,7 +40,7 @@ class CheckOptions:
     """How to check a script.
 
     Attributes:
-        target: the script (or function), its arguments and the per-run limits.
+        target: the script (or function), its arguments and its step limit.
         seed: the seed S; the seed run uses S + 1. A baseline brings its own.
         quick: run only the controlled pair.
         full: train every run to the end, even a pair whose divergence is

@@ -64,8 +64,10 @@ TAIL_LINES = 25
 
 @dataclass(frozen=True)
 class Target:
-    """The script to train and how (the settings every run of a command shares are a
-    :class:`~reprokit.run.settings.RunSettings`).
+    """What to train: the script (or function), its arguments, and what each run observes.
+
+    How the runs run (their time limit, the model-file options, where they
+    execute) is the command's :class:`~reprokit.run.settings.RunSettings`.
 
     Attributes:
         script: path of the training script (or model file).
