@@ -37,6 +37,7 @@ _EXPORTS = {
     "UsageError": "reprokit.core.errors",
     "Report": "reprokit.checking.result",
     "Target": "reprokit.run.runner",
+    "RunSettings": "reprokit.run.settings",
     "DEFAULT_SEED": "reprokit.core.controls",
     "Controls": "reprokit.core.controls",
     "ReprokitWarning": "reprokit.core.controls",
@@ -61,6 +62,7 @@ __all__ = [
     "Report",
     "ReprokitError",
     "ReprokitWarning",
+    "RunSettings",
     "ScriptFailedError",
     "SeedsReport",
     "Target",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
     from reprokit.core.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
     from reprokit.decorator import reproducible
     from reprokit.run.runner import Target
+    from reprokit.run.settings import RunSettings
     from reprokit.study.api import compare, seeds
     from reprokit.study.result import CompareReport, SeedsReport
     from reprokit.weights.matching import Alignment

@@ -18,9 +18,8 @@ from reprokit.core.controls import DEFAULT_SEED
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import FailOn, fail_on_sources
 from reprokit.report.ci import plain_summary
-from reprokit.run.execution import Execution
-from reprokit.run.execution import executor as executor_
 from reprokit.run.runner import FunctionRef, Target
+from reprokit.run.settings import RunSettings
 
 
 def check(
@@ -93,20 +92,25 @@ def check(
         target=Target(
             script=resolved.script,
             args=resolved.args,
-            epochs=epochs,
-            batch_size=batch_size,
-            timeout=timeout,
             max_steps=max_steps,
             function=resolved.function,
         ),
         seed=seed,
         quick=quick,
-        jobs=jobs,
         full=full,
         baseline=Path(baseline) if baseline is not None else None,
         rtol=rtol,
         atol=atol,
-        execution=Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run),
+        settings=RunSettings.of(
+            timeout=timeout,
+            jobs=jobs,
+            epochs=epochs,
+            batch_size=batch_size,
+            executor=executor,
+            ray_address=ray_address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+        ),
     )
     return run_check(options)
 

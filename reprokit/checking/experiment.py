@@ -8,7 +8,6 @@ shown to be reproducible.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -26,6 +25,7 @@ from reprokit.checking.explain import (
     not_reproduced,
     nothing_to_explain,
 )
+from reprokit.checking.notes import report_notes
 from reprokit.checking.result import NotReproducibleError, Report, RunSummary
 from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.controls import Controls
@@ -39,6 +39,7 @@ from reprokit.run.dispatch import executing
 from reprokit.run.environment import environment_differences
 from reprokit.run.runner import OnEvent, Target
 from reprokit.run.script import validate_script
+from reprokit.run.settings import ModelFileOptions
 from reprokit.run.trace import Pin, PipelineCall, RunSpec, RunTrace
 
 __all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]
@@ -56,7 +57,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         NoTrainingError: the script trained no Keras model.
         ScriptFailedError: the script failed or timed out in a run.
     """
-    with executing(options.execution, one_node=True):  # a pair never compares across machines
+    with executing(options.settings.execution, one_node=True):  # a pair never compares across machines
         if options.baseline is not None:
             return _check_against_baseline(options, options.baseline, on_event)
         return _check(options, on_event)
@@ -206,7 +207,7 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
     Raises:
         NotReproducibleError: the two controlled runs differ; nothing is written.
     """
-    with executing(options.execution, one_node=True):
+    with executing(options.settings.execution, one_node=True):
         return _make_baseline(options, path, on_event)
 
 
@@ -226,18 +227,18 @@ def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) 
             report,
         )
     target = options.target
-    config = _baseline_config(target, traces["controlled-1"])
+    config = _baseline_config(target, options.settings.model_file, traces["controlled-1"])
     document = baseline.from_trace(traces["controlled-1"], target.script, target.args, path, config)
     baseline.write(document, path)
     return report
 
 
 def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
-    target = options.target
+    target, model_file = options.target, options.settings.model_file
     validate_script(target.script)
     started = time.monotonic()
-    config = {"max_steps": target.max_steps, "epochs": target.epochs, "batch_size": target.batch_size}
-    given = {k: v for k, v in config.items() if k == "max_steps" or target.explicit_model_options}
+    config = {"max_steps": target.max_steps, "epochs": model_file.epochs, "batch_size": model_file.batch_size}
+    given = {k: v for k, v in config.items() if k == "max_steps" or model_file.explicit}
     document = lockfile.load(path, target.script, target.args, config, given)
     specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
     with run_batch(options, specs, on_event) as runs:
@@ -267,10 +268,10 @@ def _lint(target: Target) -> tuple[LintFinding, ...]:
         return ()
 
 
-def _baseline_config(target: Target, trace: RunTrace) -> dict[str, Any]:
+def _baseline_config(target: Target, model_file: ModelFileOptions, trace: RunTrace) -> dict[str, Any]:
     config: dict[str, Any] = {"max_steps": target.max_steps}
     if trace.mode == "model-file":
-        config.update(epochs=target.epochs, batch_size=target.batch_size)
+        config.update(epochs=model_file.epochs, batch_size=model_file.batch_size)
     return config
 
 
@@ -300,7 +301,7 @@ def _report(
         reprokit_version=__version__,
         quick=options.quick,
         wall_seconds=time.monotonic() - started,
-        notes=tuple(_notes(list(traces.values()), target)),
+        notes=tuple(report_notes(list(traces.values()), target, options.settings.model_file)),
         max_steps=target.max_steps,
         baseline=baseline_result,
     )
@@ -342,83 +343,3 @@ def step_losses(trace: RunTrace) -> dict[str, tuple[tuple[int, float], ...]]:
         if point.loss is not None and point.step > 0:
             found.setdefault(point.model, []).append((point.step, point.loss))
     return {model: evenly(losses, MAX_STEP_LOSSES) for model, losses in found.items()}
-
-
-def _notes(traces: Sequence[RunTrace], target: Target) -> list[str]:
-    notes = []
-    modes = {t.mode for t in traces}
-    if "model-file" in modes:
-        notes.append(
-            f"Model file: reprokit trained build_model() on load_data() for {target.epochs} epochs "
-            f"with batch size {target.batch_size} (--epochs, --batch-size)."
-        )
-    elif target.explicit_model_options:
-        notes.append(
-            "--epochs and --batch-size only apply to model files; this script trains by itself "
-            "(pass its own options after --)."
-        )
-    if any(t.stopped_at_max_steps for t in traces):
-        notes.append(f"Every run stopped after {target.max_steps} optimizer steps (--max-steps).")
-    early = [f"{t.spec.name} after step {t.steps}" for t in traces if t.stopped_early]
-    steps = {t.spec.name: t.steps for t in traces}
-    apart = [f"{a} and {b}" for _, a, b in PAIRS if a in steps and b in steps and steps[a] != steps[b]]
-    if early and not apart:
-        notes.append(
-            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; every figure "
-            "of a pair compares its two runs at that step (--full trains every run to the end)."
-        )
-    elif early:  # a stop request reached a run after the step it named (a loaded machine, Ray's batches)
-        notes.append(
-            f"Stopped early once their pair's divergence was proven: {', '.join(early)}; {', '.join(apart)} "
-            "ended at different steps, so their final figures (max |Δw|, agreement, final loss) compare "
-            "different steps; the divergence itself is exact (--full trains every run to the end)."
-        )
-    threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
-    if len(threads) > 1:
-        notes.append(
-            "The runs did not all use the same TensorFlow thread settings (the script sets them itself?): "
-            "thread counts change the bits of some models."
-        )
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend != "tensorflow":
-        notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")
-    forced = [t.spec.name for t in traces if not t.spec.controls.op_determinism and t.environment.get("op_determinism")]
-    if forced:
-        notes.append(
-            f"The script turns op determinism on itself, so the default-ops runs ({', '.join(forced)}) ran with it too."
-        )
-    nodes = sorted({str(t.environment["ray_node"]) for t in traces if t.environment.get("ray_node")})
-    if nodes:
-        notes.append(
-            f"Every run ran as a Ray task on node {', '.join(nodes)}: a check sends all its runs to one node, "
-            "so no pair is compared across machines. On Ray every run trains to the end (no early exit: a "
-            "request to stop after a step cannot be sure to reach a run before it passes that step)."
-        )
-    for t in traces:
-        if t.retries:
-            times = "once" if len(t.retries) == 1 else f"{len(t.retries)} times"
-            notes.append(
-                f"Ray lost run {t.spec.name} {times} ({t.retries[-1]}); it ran again from the start "
-                "(exact: every seed is fixed)."
-            )
-    written = sorted({f for t in traces for f in t.files_written})
-    if written:
-        shown = ", ".join(written[:8]) + (f" and {len(written) - 8} more" if len(written) > 8 else "")
-        notes.append(
-            f"The runs wrote {shown}, each in a private working folder deleted afterwards: runs never saw "
-            "each other's files, and your folder is as it was."
-        )
-    for t in traces:
-        if t.user_files_changed:
-            notes.append(
-                f"Run {t.spec.name} changed your own {', '.join(t.user_files_changed)} (too large to copy into its "
-                "folder, so linked): the script writes over files it also reads."
-            )
-    models = sorted({m.name for t in traces for m in t.models})
-    if len(models) > 1:
-        notes.append(
-            f"{len(models)} models were trained and tracked: {', '.join(models)}. A step is one optimizer "
-            "update of any of them (a batch that updates two models, as in a GAN, counts twice); the final "
-            "loss is that of the last model trained."
-        )
-    return notes

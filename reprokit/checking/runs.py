@@ -19,13 +19,13 @@ from reprokit.checking.comparison import Comparison, compare_runs
 from reprokit.checking.early import EarlyExit
 from reprokit.checking.pairalign import align_runs
 from reprokit.checking.tracks import tracks
-from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
+from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.refusals import DeterminismRefusedError, Refusal
 from reprokit.core.vocabulary import Pair
-from reprokit.run.dispatch import ray_slots, runner_for
-from reprokit.run.execution import Execution
+from reprokit.run.dispatch import runner_for
 from reprokit.run.runner import OnEvent, Target
 from reprokit.run.script import require_training, validate_script
+from reprokit.run.settings import RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 
 PAIRS = (
@@ -40,11 +40,9 @@ class CheckOptions:
     """How to check a script.
 
     Attributes:
-        target: the script (or function), its arguments and the per-run limits.
+        target: the script (or function), its arguments and its step limit.
         seed: the seed S; the seed run uses S + 1. A baseline brings its own.
         quick: run only the controlled pair.
-        jobs: how many runs may execute at once (None: what the machine can
-            take, see :func:`reprokit.core.controls.default_jobs`).
         full: train every run to the end, even a pair whose divergence is
             already proven (by default such runs stop early, see
             :mod:`reprokit.checking.early`).
@@ -55,20 +53,20 @@ class CheckOptions:
         atol: absolute tolerance, likewise.
         explain: find where the first difference comes from (layer, op or
             dataset transformation), replaying the divergent step if needed.
-        execution: where the runs execute (this machine, or a Ray cluster:
-            then every run of the check goes to one node).
+        settings: how every run runs: how many at once, the model-file
+            options, where they execute (on a Ray cluster every run of the
+            check goes to one node).
     """
 
     target: Target
     seed: int = DEFAULT_SEED
     quick: bool = False
-    jobs: int | None = None
     full: bool = False
     baseline: Path | None = None
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
     explain: bool = False
-    execution: Execution = field(default_factory=Execution)
+    settings: RunSettings = field(default_factory=RunSettings)
 
 
 def plan(seed: int, quick: bool) -> list[RunSpec]:
@@ -114,10 +112,9 @@ def run_batch(
     """
     target = options.target
     validate_script(target.script)
-    ray = options.execution.ray
-    jobs = options.jobs or (ray_slots() if ray else default_jobs(len(specs)))
+    ray = options.settings.execution.ray
     with tempfile.TemporaryDirectory(prefix="reprokit-") as workdir:
-        runner = runner_for(target, Path(workdir), on_event, options.execution)
+        runner = runner_for(target, Path(workdir), on_event, options.settings)
         runner.carried = dict(carried or {})
         names = {s.name for s in specs}
         if early and not ray:  # on Ray a stop request cannot be sure to arrive before the step it names
@@ -134,7 +131,7 @@ def run_batch(
         try:
             results = runner.run_many(
                 order,
-                jobs,
+                options.settings.jobs_for(len(specs)),
                 tolerate=DeterminismRefusedError,
                 skip=refused,
                 require=lambda trace: require_training(trace, target),  # fail fast, the others killed

@@ -25,25 +25,19 @@ from reprokit.checking.result import Report
 from reprokit.cli import align as aligncli
 from reprokit.cli import study as studycli
 from reprokit.cli.kit import (
+    RUN_OPTIONS,
     USAGE_ERRORS,
-    BatchOpt,
-    CpusPerRunOpt,
-    EpochsOpt,
-    ExecutorOpt,
     FormatOpt,
-    GpusPerRunOpt,
-    JobsOpt,
     Output,
-    RayAddressOpt,
     ScriptArg,
     ScriptArgs,
     SeedOpt,
-    TimeoutOpt,
     emit,
     error_console,
     exit_codes,
     parse_outputs,
     print_report,
+    run_options,
     usage_error,
 )
 from reprokit.cli.progress import progress
@@ -62,8 +56,8 @@ from reprokit.lint.docs import rule_table, rules_document
 from reprokit.lint.engine import lint_paths
 from reprokit.lint.rules import REGISTRY
 from reprokit.report.ci import Format, github_annotations, render
-from reprokit.run.execution import Execution, Executor
 from reprokit.run.runner import Target
+from reprokit.run.settings import RunSettings
 
 app = typer.Typer(
     name="reprokit",
@@ -109,26 +103,12 @@ MaxStepsOpt = Annotated[
 ]
 
 
-def _target(
-    script: Path,
-    script_args: list[str] | None,
-    timeout: float | None,
-    epochs: int | None,
-    batch_size: int | None,
-    max_steps: int | None,
-) -> Target:
-    return Target(
-        script=script,
-        args=tuple(script_args or ()),
-        epochs=epochs or 5,
-        batch_size=batch_size or 32,
-        timeout=timeout,
-        explicit_model_options=epochs is not None or batch_size is not None,
-        max_steps=max_steps,
-    )
+def _target(script: Path, script_args: list[str] | None, max_steps: int | None) -> Target:
+    return Target(script=script, args=tuple(script_args or ()), max_steps=max_steps)
 
 
 @app.command()
+@run_options
 def check(
     script: ScriptArg,
     script_args: ScriptArgs = None,
@@ -151,14 +131,7 @@ def check(
     rtol: Annotated[float, typer.Option(min=0, help="Relative tolerance when bits cannot be compared.")] = DEFAULT_RTOL,
     atol: Annotated[float, typer.Option(min=0, help="Absolute tolerance when bits cannot be compared.")] = DEFAULT_ATOL,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    jobs: JobsOpt = None,
-    executor: ExecutorOpt = Executor.LOCAL,
-    ray_address: RayAddressOpt = None,
-    cpus_per_run: CpusPerRunOpt = 1.0,
-    gpus_per_run: GpusPerRunOpt = 0.0,
+    settings: RunSettings = RUN_OPTIONS,
     explain: Annotated[
         bool, typer.Option("--explain", help="Find the layer, op or tf.data call where the first difference arises.")
     ] = False,
@@ -176,19 +149,17 @@ def check(
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
-        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
+        target = _target(script, script_args, max_steps)
         if update_baseline:
             if baseline is None:
                 raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
-            _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs, execution=execution), baseline)
+            _write_baseline(CheckOptions(target=target, seed=seed, settings=settings), baseline)
             return
         options = CheckOptions(
             target=target,
             seed=seed,
             quick=quick,
-            jobs=jobs,
-            execution=execution,
+            settings=settings,
             baseline=baseline,
             rtol=rtol,
             atol=atol,
@@ -206,20 +177,14 @@ def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: Fail
 
 
 @app.command()
+@run_options
 def explain(
     script: ScriptArg,
     script_args: ScriptArgs = None,
     seed: SeedOpt = DEFAULT_SEED,
     output_format: FormatOpt = None,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    jobs: JobsOpt = None,
-    executor: ExecutorOpt = Executor.LOCAL,
-    ray_address: RayAddressOpt = None,
-    cpus_per_run: CpusPerRunOpt = 1.0,
-    gpus_per_run: GpusPerRunOpt = 0.0,
+    settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Say where the first difference between two trainings of SCRIPT comes from.
 
@@ -231,27 +196,20 @@ def explain(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], None)
-        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
-        options = CheckOptions(target=target, seed=seed, jobs=jobs, explain=True, execution=execution)
+        target = _target(script, script_args, max_steps)
+        options = CheckOptions(target=target, seed=seed, explain=True, settings=settings)
         _check_and_exit(options, outputs, DEFAULT_FAIL_ON)
 
 
 @app.command(name="baseline")
+@run_options
 def baseline_command(
     script: ScriptArg,
     script_args: ScriptArgs = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write.")] = DEFAULT_PATH,
     seed: SeedOpt = DEFAULT_SEED,
     max_steps: MaxStepsOpt = None,
-    timeout: TimeoutOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    jobs: JobsOpt = None,
-    executor: ExecutorOpt = Executor.LOCAL,
-    ray_address: RayAddressOpt = None,
-    cpus_per_run: CpusPerRunOpt = 1.0,
-    gpus_per_run: GpusPerRunOpt = 0.0,
+    settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
 
@@ -259,9 +217,8 @@ def baseline_command(
     baseline only if both runs are bit-identical.
     """
     with exit_codes():
-        target = _target(script, script_args, timeout, epochs, batch_size, max_steps)
-        execution = Execution(executor, ray_address, cpus_per_run, gpus_per_run)
-        _write_baseline(CheckOptions(target=target, seed=seed, jobs=jobs, execution=execution), output)
+        target = _target(script, script_args, max_steps)
+        _write_baseline(CheckOptions(target=target, seed=seed, settings=settings), output)
 
 
 @app.command()

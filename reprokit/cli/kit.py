@@ -1,4 +1,4 @@
-"""What every command shares: report outputs, and errors turned into exit codes in one place.
+"""What every command shares: the run options (declared once), report outputs, and errors turned into exit codes.
 
 Errors become exit codes here and only here (see :mod:`reprokit.core.errors`):
 0 nothing failed, 1 the check or study failed, 2 bad input to reprokit, 3 the
@@ -7,6 +7,8 @@ script failed or timed out in a run, 4 a bug in reprokit, 130 interrupted.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import traceback
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console, RenderableType
@@ -24,7 +26,8 @@ from reprokit.checking.result import NotReproducibleError
 from reprokit.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
 from reprokit.core.files import write_atomic
 from reprokit.report.ci import Format, html_note, plain_summary
-from reprokit.run.execution import Executor
+from reprokit.run.execution import Execution, Executor
+from reprokit.run.settings import ModelFileOptions, RunSettings
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -72,6 +75,67 @@ CpusPerRunOpt = Annotated[float, typer.Option("--cpus-per-run", help="CPUs Ray r
 GpusPerRunOpt = Annotated[
     float, typer.Option("--gpus-per-run", help="GPUs Ray gives each run; a fraction shares a GPU (0.5: two runs).")
 ]
+
+
+def run_settings(
+    timeout: TimeoutOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    jobs: JobsOpt = None,
+    executor: ExecutorOpt = Executor.LOCAL,
+    ray_address: RayAddressOpt = None,
+    cpus_per_run: CpusPerRunOpt = 1.0,
+    gpus_per_run: GpusPerRunOpt = 0.0,
+) -> RunSettings:
+    """The run options every running command shares, declared once (this signature), as one RunSettings.
+
+    :func:`run_options` puts these parameters in a command's signature, in
+    this order, and hands the command what this returns.
+
+    Raises:
+        UsageError: bad Ray options (see :class:`~reprokit.run.execution.Execution`).
+    """
+    return RunSettings(
+        timeout=timeout,
+        jobs=jobs,
+        model_file=ModelFileOptions.given(epochs, batch_size),
+        execution=Execution(executor, ray_address, cpus_per_run, gpus_per_run),
+    )
+
+
+RUN_OPTIONS = RunSettings()
+"""The default of a command's ``settings`` parameter; :func:`run_options` puts the run options in its place."""
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def run_options(command: Command) -> Command:
+    """Gives ``command`` the shared run options (the parameters of :func:`run_settings`) in place of its
+    ``settings`` parameter, and calls it with them built into one :class:`~reprokit.run.settings.RunSettings`.
+
+    The options keep their place in ``--help``: where ``settings`` stands
+    in the command's signature. Bad options end the command as any usage
+    error does (:func:`exit_codes`).
+    """
+    shared = inspect.signature(run_settings, eval_str=True).parameters
+    own = inspect.signature(command, eval_str=True)
+    if "settings" not in own.parameters:
+        raise TypeError(f"{command.__qualname__} has no settings parameter for the run options")
+    parameters = [q for p in own.parameters.values() for q in (shared.values() if p.name == "settings" else (p,))]
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name in shared}
+        with exit_codes():
+            settings = run_settings(**options)
+        command(*args, settings=settings, **kwargs)
+
+    signature = own.replace(parameters=parameters)
+    with_settings.__signature__ = signature  # type: ignore[attr-defined]
+    with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
+    return cast(Command, with_settings)
+
+
 FormatOpt = Annotated[
     list[str] | None,
     typer.Option(

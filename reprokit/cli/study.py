@@ -10,21 +10,15 @@ from typing import Annotated
 import typer
 
 from reprokit.cli.kit import (
-    BatchOpt,
-    CpusPerRunOpt,
-    EpochsOpt,
-    ExecutorOpt,
+    RUN_OPTIONS,
     FormatOpt,
-    GpusPerRunOpt,
-    JobsOpt,
     Output,
-    RayAddressOpt,
     ScriptArg,
     ScriptArgs,
-    TimeoutOpt,
     emit,
     exit_codes,
     parse_outputs,
+    run_options,
 )
 from reprokit.cli.progress import study_progress
 from reprokit.core.controls import DEFAULT_SEED
@@ -32,9 +26,11 @@ from reprokit.core.errors import EXIT_FAILED_CHECK, EXIT_OK
 from reprokit.core.vocabulary import Outcome
 from reprokit.report.ci import Format
 from reprokit.report.studyformats import render_study
-from reprokit.run.execution import Executor
-from reprokit.study.api import DEFAULT_SEEDS, compare, seeds
+from reprokit.run.runner import Target
+from reprokit.run.settings import RunSettings
+from reprokit.study.api import DEFAULT_SEEDS, run_compare, run_seeds
 from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.running import StudyOptions
 
 
 class FailIf(str, Enum):
@@ -74,6 +70,7 @@ ResumeOpt = Annotated[
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead.")]
 
 
+@run_options
 def seeds_command(
     script: ScriptArg,
     script_args: ScriptArgs = None,
@@ -88,14 +85,7 @@ def seeds_command(
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
     resume: ResumeOpt = False,
-    timeout: TimeoutOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    jobs: JobsOpt = None,
-    executor: ExecutorOpt = Executor.LOCAL,
-    ray_address: RayAddressOpt = None,
-    cpus_per_run: CpusPerRunOpt = 1.0,
-    gpus_per_run: GpusPerRunOpt = 0.0,
+    settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """How much does the seed matter for SCRIPT? Train it once per seed and report the spread.
 
@@ -107,30 +97,18 @@ def seeds_command(
         outputs = parse_outputs(output_format or [], output)
         total = n_seeds + (0 if no_repeat else 1)
         with study_progress(total, [str(script)], metric, _quiet(outputs)) as on_result:
-            report = seeds(
-                script,
-                args=script_args or (),
-                seeds=n_seeds,
-                seed=seed,
-                metric=metric,
-                mode=None if mode is None else mode.value,
-                repeat=not no_repeat,
-                jobs=jobs,
-                timeout=timeout,
-                epochs=epochs or 5,
-                batch_size=batch_size or 32,
-                folder=study_dir,
-                resume=resume,
+            report = run_seeds(
+                Target(script, tuple(script_args or ())),
+                StudyOptions(n_seeds, seed, True, not no_repeat, study_dir, resume, settings),
+                metric,
+                None if mode is None else mode.value,
                 on_result=on_result,
-                executor=executor,
-                ray_address=ray_address,
-                cpus_per_run=cpus_per_run,
-                gpus_per_run=gpus_per_run,
             )
         _emit(report, outputs, frozenset())
         raise typer.Exit(EXIT_FAILED_CHECK if report.pinned is False else EXIT_OK)
 
 
+@run_options
 def compare_command(
     variants: Annotated[
         list[str],
@@ -160,14 +138,7 @@ def compare_command(
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
     resume: ResumeOpt = False,
-    timeout: TimeoutOpt = None,
-    epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
-    jobs: JobsOpt = None,
-    executor: ExecutorOpt = Executor.LOCAL,
-    ray_address: RayAddressOpt = None,
-    cpus_per_run: CpusPerRunOpt = 1.0,
-    gpus_per_run: GpusPerRunOpt = 0.0,
+    settings: RunSettings = RUN_OPTIONS,
 ) -> None:
     """Did a change move the metric beyond seed noise? Train every variant with the same seeds and compare.
 
@@ -182,27 +153,15 @@ def compare_command(
         count = 2 if against is not None else len(variants)
         labels = [str(v) for v in variants] if against is None else [f"{variants[0]} @ {against}", str(variants[0])]
         with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as on_result:
-            report = compare(
-                *variants,
+            report = run_compare(
+                variants,
+                StudyOptions(n_seeds, seed, not unpaired, False, study_dir, resume, settings),
                 args=common_args or (),
                 against_ref=against,
-                seeds=n_seeds,
-                seed=seed,
                 metric=metric,
                 mode=None if mode is None else mode.value,
-                paired=not unpaired,
                 min_effect=min_effect,
-                jobs=jobs,
-                timeout=timeout,
-                epochs=epochs or 5,
-                batch_size=batch_size or 32,
-                folder=study_dir,
-                resume=resume,
                 on_result=on_result,
-                executor=executor,
-                ray_address=ray_address,
-                cpus_per_run=cpus_per_run,
-                gpus_per_run=gpus_per_run,
             )
         _emit(report, outputs, failing)
         raise typer.Exit(EXIT_FAILED_CHECK if report.outcomes() & failing else EXIT_OK)

@@ -15,22 +15,14 @@ from reprokit.run.execution import Execution
 from reprokit.run.ray import session as raysession
 from reprokit.run.ray.runner import RayRunner
 from reprokit.run.runner import OnEvent, Runner, Target
+from reprokit.run.settings import RunSettings
 
 
-def runner_for(target: Target, workdir: Path, on_event: OnEvent | None, execution: Execution) -> Runner:
-    """The runner of ``execution``: local processes, or Ray tasks (inside a Ray session)."""
-    if execution.ray:
-        return RayRunner(target, workdir, on_event, execution)
-    return Runner(target, workdir, on_event, execution)
-
-
-def ray_slots() -> int:
-    """How many runs the open Ray session's nodes take at once (at least 1).
-
-    Runs are handed to Ray no faster than that, so they start in the order
-    asked (a check's linked runs together) rather than in Ray's queue order.
-    """
-    return max(1, raysession.active().slots)
+def runner_for(target: Target, workdir: Path, on_event: OnEvent | None, settings: RunSettings) -> Runner:
+    """The runner of ``settings.execution``: local processes, or Ray tasks (inside a Ray session)."""
+    if settings.execution.ray:
+        return RayRunner(target, workdir, on_event, settings)
+    return Runner(target, workdir, on_event, settings)
 
 
 @contextmanager

@@ -37,8 +37,8 @@ from reprokit.protocol import (
     WorkerConfig,
     parse_event,
 )
-from reprokit.run.execution import Execution
 from reprokit.run.process import kill_group, start_worker
+from reprokit.run.settings import RunSettings
 from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
 from reprokit.run.workdirs import carry, changes, mirror
 
@@ -64,16 +64,14 @@ TAIL_LINES = 25
 
 @dataclass(frozen=True)
 class Target:
-    """The script to train and how.
+    """What to train: the script (or function), its arguments, and what each run observes.
+
+    How the runs run (their time limit, the model-file options, where they
+    execute) is the command's :class:`~reprokit.run.settings.RunSettings`.
 
     Attributes:
         script: path of the training script (or model file).
         args: the script's own command-line arguments.
-        epochs: epochs for a model file (ignored by scripts that train).
-        batch_size: batch size for a model file.
-        timeout: seconds one run may take, or None for no limit.
-        explicit_model_options: whether epochs or batch size were given
-            (the report notes it when the script trains by itself).
         max_steps: end every run after this many optimizer steps (None: all).
         function: a training function to call instead of running the script.
         explain_step: probe every layer and gradient in this step (replays).
@@ -87,10 +85,6 @@ class Target:
 
     script: Path
     args: tuple[str, ...] = ()
-    epochs: int = 5
-    batch_size: int = 32
-    timeout: float | None = None
-    explicit_model_options: bool = False
     max_steps: int | None = None
     function: FunctionRef | None = None
     explain_step: int | None = None
@@ -125,18 +119,18 @@ class FunctionRef:
 
 
 class Runner:
-    """Runs specs in fresh processes on this machine, in parallel up to ``jobs``.
+    """Runs specs in fresh processes on this machine, in parallel up to ``jobs``, under ``settings``.
 
     :class:`reprokit.run.ray.runner.RayRunner` runs them as Ray tasks instead.
     """
 
     def __init__(
-        self, target: Target, workdir: Path, on_event: OnEvent | None = None, execution: Execution | None = None
+        self, target: Target, workdir: Path, on_event: OnEvent | None = None, settings: RunSettings | None = None
     ) -> None:
         self.target = target
         self.workdir = workdir
         self.on_event = on_event
-        self.execution = execution or Execution()
+        self.settings = settings or RunSettings()
         self.monitor: Monitor | None = None
         self._live: set[subprocess.Popen[bytes]] = set()
         self._stopping = False  # set by kill_all: no run starts after it
@@ -222,14 +216,10 @@ class Runner:
         reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
         reader.start()
         try:
-            proc.wait(timeout=self.target.timeout)
+            proc.wait(timeout=self.settings.timeout)
         except subprocess.TimeoutExpired:
             kill_group(proc)
-            raise ScriptFailedError(
-                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
-                spec.name,
-                tail(run_dir / "stderr"),
-            ) from None
+            raise self.timed_out(spec, run_dir) from None
         finally:
             kill_group(proc)  # the script's own children too, whatever happened
             with self._lock:
@@ -250,6 +240,14 @@ class Runner:
             files_written=found.written,
             user_files_changed=found.user_files_changed,
             folder=mirrored.root,
+        )
+
+    def timed_out(self, spec: RunSpec, run_dir: Path) -> ScriptFailedError:
+        """The failure of a run killed at the time limit (``settings.timeout``), wherever it ran."""
+        return ScriptFailedError(
+            f"run {spec.name} exceeded the time limit of {self.settings.timeout:g} s and was killed",
+            spec.name,
+            tail(run_dir / "stderr"),
         )
 
     def _run_dir(self, spec: RunSpec) -> Path:
@@ -287,8 +285,8 @@ class Runner:
             events_fd=events_fd,
             control_fd=control_fd,
             arrays_path=arrays_path,
-            epochs=self.target.epochs,
-            batch_size=self.target.batch_size,
+            epochs=self.settings.model_file.epochs,
+            batch_size=self.settings.model_file.batch_size,
             max_steps=self.target.max_steps,
             explain_step=self.target.explain_step,
             function=self._function_target(),

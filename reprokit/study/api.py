@@ -15,9 +15,8 @@ from pathlib import Path
 
 from reprokit.core.controls import DEFAULT_SEED
 from reprokit.core.errors import UsageError
-from reprokit.run.execution import Execution
-from reprokit.run.execution import executor as executor_
 from reprokit.run.runner import OnEvent, Target
+from reprokit.run.settings import RunSettings
 from reprokit.study.analysis import compare_report, seeds_report
 from reprokit.study.metrics import Mode, resolve_mode
 from reprokit.study.result import CompareReport, SeedsReport
@@ -88,14 +87,40 @@ def seeds(
         UsageError: bad options or script; ScriptFailedError: the first run
         failed; NoTrainingError: the script trains no Keras model.
     """
-    _check_counts(seeds, seed)
-    target = Target(Path(script), tuple(args), epochs=epochs, batch_size=batch_size, timeout=timeout)
-    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
-    options = StudyOptions(seeds, seed, True, repeat, jobs, _folder(folder), resume, execution)
+    settings = RunSettings.of(
+        timeout=timeout,
+        jobs=jobs,
+        epochs=epochs,
+        batch_size=batch_size,
+        executor=executor,
+        ray_address=ray_address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+    )
+    options = StudyOptions(seeds, seed, True, repeat, _folder(folder), resume, settings)
+    return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result)
+
+
+def run_seeds(
+    target: Target,
+    options: StudyOptions,
+    metric: str | None = None,
+    mode: Mode | None = None,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+) -> SeedsReport:
+    """:func:`seeds` on options already built (``reprokit seeds`` builds them where its options enter).
+
+    Raises:
+        UsageError: bad options or script; ScriptFailedError: the first run
+        failed; NoTrainingError: the script trains no Keras model.
+    """
+    _check_counts(options.seeds, options.seed)
     started = time.monotonic()
     (runs,) = run_study([target], options, on_event, on_result)
     wall = time.monotonic() - started
-    return seeds_report(runs, metric, mode, seed, options.folder or default_root(), wall, seeds)
+    folder = options.folder or default_root()
+    return seeds_report(runs, metric, mode, options.seed, folder, wall, options.seeds)
 
 
 def compare(
@@ -144,20 +169,47 @@ def compare(
     Returns:
         The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
     """
-    _check_counts(seeds, seed, 2 if paired else max(2, len(variants) + (against_ref is not None)))
+    settings = RunSettings.of(
+        timeout=timeout,
+        jobs=jobs,
+        epochs=epochs,
+        batch_size=batch_size,
+        executor=executor,
+        ray_address=ray_address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+    )
+    options = StudyOptions(seeds, seed, paired, False, _folder(folder), resume, settings)
+    specs = [str(v) for v in variants]
+    return run_compare(specs, options, args, against_ref, metric, mode, min_effect, on_event, on_result)
+
+
+def run_compare(
+    variants: Sequence[str],
+    options: StudyOptions,
+    args: Sequence[str] = (),
+    against_ref: str | None = None,
+    metric: str | None = None,
+    mode: Mode | None = None,
+    min_effect: float | None = None,
+    on_event: OnEvent | None = None,
+    on_result: OnResult | None = None,
+) -> CompareReport:
+    """:func:`compare` on options already built (``reprokit compare`` builds them where its options enter).
+
+    Raises:
+        UsageError: bad options, variants or scripts (before any run).
+    """
+    blocks = 2 if options.paired else max(2, len(variants) + (against_ref is not None))
+    _check_counts(options.seeds, options.seed, blocks)
     if min_effect is not None and min_effect < 0:
         raise UsageError(f"expected a non-negative --min-effect, received {min_effect}")
     if metric is not None:
         resolve_mode(metric, mode)  # an unknown direction fails before any run
-    specs = [str(v) for v in variants]
-    execution = Execution(executor_(executor), ray_address, cpus_per_run, gpus_per_run)
-    options = StudyOptions(seeds, seed, paired, False, jobs, _folder(folder), resume, execution)
+    specs = list(variants)
     started = time.monotonic()
     with _variants(specs, args, against_ref) as named:
-        targets = [
-            Target(v.script, v.args, epochs=epochs, batch_size=batch_size, timeout=timeout, folder=v.folder)
-            for v in named
-        ]
+        targets = [Target(v.script, v.args, folder=v.folder) for v in named]
         identities = [None if v.commit is None else f"{v.commit}:{v.label}" for v in named]
         runs = run_study(targets, options, on_event, on_result, identities)
         runs = [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]

@@ -4,7 +4,7 @@ Every run has every seed fixed and op determinism on (as a check's controlled
 runs), so any one of them can be replayed exactly; it observes only metrics,
 the final loss, final fingerprints and predictions on the probe batch
 (``Target.study``), so it costs what a plain training costs. Runs execute
-concurrently (as many as :func:`reprokit.core.controls.default_jobs` allows),
+concurrently (as many as :meth:`reprokit.run.settings.RunSettings.jobs_for` allows),
 interleaved by seed so that an interrupted study holds whole pairs; each
 finished run is kept at once in the study folder (:mod:`reprokit.study.store`).
 
@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from reprokit.core.controls import DEFAULT_SEED, Controls, default_jobs
+from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
-from reprokit.run.dispatch import executing, ray_slots, runner_for
-from reprokit.run.execution import Execution
+from reprokit.run.dispatch import executing, runner_for
 from reprokit.run.runner import OnEvent, Runner, Target
 from reprokit.run.script import require_training, validate_script
+from reprokit.run.settings import ModelFileOptions, RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 from reprokit.study.metrics import run_curves, run_metrics
 from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
@@ -58,22 +58,21 @@ class StudyOptions:
             S + i·seeds, …: independent samples).
         repeat: run the first seed of each variant a second time, to show that
             the seed pins the script.
-        jobs: how many runs may execute at once (None: what the machine can take).
         folder: the study folder (None: :func:`reprokit.study.store.default_root`).
         resume: keep the runs a study folder already holds and run only the
             missing (or failed) ones; without it a study starts afresh.
-        execution: where the runs execute (this machine, or a Ray cluster:
-            runs may then land on any node).
+        settings: how every run runs: how many at once, the model-file
+            options, where they execute (on a Ray cluster runs may land on
+            any node).
     """
 
     seeds: int = 10
     seed: int = DEFAULT_SEED
     paired: bool = True
     repeat: bool = False
-    jobs: int | None = None
     folder: Path | None = None
     resume: bool = False
-    execution: Execution = field(default_factory=Execution)
+    settings: RunSettings = field(default_factory=RunSettings)
 
     def seeds_of(self, variant: int) -> list[int]:
         """The seeds variant number ``variant`` runs."""
@@ -120,7 +119,7 @@ def run_study(
     targets = [replace(t, study=True) for t in targets]
     root = options.folder or default_root()
     named = list(identities) + [None] * (len(targets) - len(identities))
-    stores = [StudyStore(root, variant_key(t, where)) for t, where in zip(targets, named)]
+    stores = [StudyStore(root, variant_key(t, options.settings.model_file, where)) for t, where in zip(targets, named)]
     wanted: list[list[tuple[int, bool]]] = []
     for i in range(len(targets)):
         seeds = options.seeds_of(i)
@@ -137,7 +136,7 @@ def run_study(
                 on_result(i, kept[key])
     todo = _interleaved([[k for k in keys if k not in done[i]] for i, keys in enumerate(wanted)])
     if todo:
-        with executing(options.execution):
+        with executing(options.settings.execution):
             _execute(targets, stores, todo, done, options, on_event, on_result)
     return [
         VariantRuns(target, tuple(done[i][k] for k in wanted[i] if k in done[i]), stores[i])
@@ -166,10 +165,10 @@ def _execute(
     on_event: OnEvent | None,
     on_result: OnResult | None,
 ) -> None:
-    jobs = options.jobs or (ray_slots() if options.execution.ray else default_jobs(len(todo)))
+    jobs = options.settings.jobs_for(len(todo))
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [
-            runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.execution) for i, t in enumerate(targets)
+            runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.settings) for i, t in enumerate(targets)
         ]
         execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
@@ -217,7 +216,7 @@ class _Execution:
         spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
         runner = self.runners[variant]
         predictions: dict[str, np.ndarray] = {}
-        node = self._original_node(variant, seed) if repeat and runner.execution.ray else None
+        node = self._original_node(variant, seed) if repeat and runner.settings.execution.ray else None
         try:
             trace = runner.run(spec, node)
         except ScriptFailedError as e:
@@ -306,7 +305,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
     return result, predictions
 
 
-def variant_key(target: Target, where: str | None = None) -> str:
+def variant_key(target: Target, model_file: ModelFileOptions, where: str | None = None) -> str:
     """What decides a run's result besides its seed, hashed (the name of the variant's folder).
 
     ``where`` stands for the script's and the folder's paths when they lie in
@@ -320,8 +319,8 @@ def variant_key(target: Target, where: str | None = None) -> str:
         "content": content,
         "args": list(target.args),
         "folder": where or str((target.folder or Path.cwd()).resolve()),
-        "epochs": target.epochs,
-        "batch_size": target.batch_size,
+        "epochs": model_file.epochs,
+        "batch_size": model_file.batch_size,
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow"),
         "keras": _version("keras"),

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import EXAMPLES, reprokit
-from reprokit import CheckOptions, Target, run_check
+from reprokit import CheckOptions, RunSettings, Target, run_check
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,8 @@ model.fit(x, y, batch_size=4, epochs=2, verbose=0)  # 2000 steps
 
 
 def test_every_pair_that_proved_its_divergence_stops_long_before_the_end(write_script):
-    report = run_check(CheckOptions(Target(write_script(UNSEEDED_DATA)), jobs=5))  # every run at once
+    every_run_at_once = RunSettings(jobs=5)
+    report = run_check(CheckOptions(Target(write_script(UNSEEDED_DATA)), settings=every_run_at_once))
     assert report.verdict == "not_reproducible"
     assert {f.source: f.detected for f in report.findings} == {
         "seed": True,  # by time: the initial weights differ with another seed, the data only from step 1

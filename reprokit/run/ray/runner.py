@@ -20,11 +20,11 @@ from pathlib import Path
 from reprokit.core.controls import child_environment
 from reprokit.core.errors import ScriptFailedError
 from reprokit.protocol import LaunchedEvent
-from reprokit.run.execution import Execution
 from reprokit.run.ray.cluster import Node, RunLost, Task, overlay, receive
 from reprokit.run.ray.session import active
 from reprokit.run.ray.task import Finished, Lines, Origin, Placed, RunRequest
-from reprokit.run.runner import OnEvent, Runner, Target, raise_for_failure, tail
+from reprokit.run.runner import OnEvent, Runner, Target, raise_for_failure
+from reprokit.run.settings import RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, TraceBuilder
 
 RETRIES = 2
@@ -42,8 +42,8 @@ class RunLostError(ScriptFailedError):
 class RayRunner(Runner):
     """Runs specs as Ray tasks of the open session, up to ``jobs`` at once (see the module docstring)."""
 
-    def __init__(self, target: Target, workdir: Path, on_event: OnEvent | None, execution: Execution) -> None:
-        super().__init__(target, workdir, on_event, execution)
+    def __init__(self, target: Target, workdir: Path, on_event: OnEvent | None, settings: RunSettings) -> None:
+        super().__init__(target, workdir, on_event, settings)
         self._tasks: dict[str, Task] = {}  # run name -> its live task
         self._task_lock = threading.Lock()
 
@@ -74,11 +74,7 @@ class RayRunner(Runner):
                     self._tasks.pop(spec.name, None)
         folder = receive(finished, run_dir)
         if finished.timed_out:
-            raise ScriptFailedError(
-                f"run {spec.name} exceeded the time limit of {self.target.timeout:g} s and was killed",
-                spec.name,
-                tail(run_dir / "stderr"),
-            )
+            raise self.timed_out(spec, run_dir)
         raise_for_failure(spec, builder, finished.returncode, run_dir)
         trace = builder.build(time.monotonic() - started, run_dir / "arrays.npz")
         return replace(
@@ -129,7 +125,7 @@ class RayRunner(Runner):
             config=self._config(spec, events_fd=-1, control_fd=None, arrays_path=""),
             env=child_environment(spec.controls, os.environ),
             origin=Origin.here(self.folder.resolve(), self.target.script.resolve()),
-            timeout=self.target.timeout,
-            gpus=self.execution.gpus_per_run,
+            timeout=self.settings.timeout,
+            gpus=self.settings.execution.gpus_per_run,
             call=function.call if function is not None else None,
         )

@@ -1,0 +1,106 @@
+"""The run settings of one command: built once where the options enter, passed down whole to the runners.
+
+A command (``reprokit check``, ``explain``, ``baseline``, ``seeds``,
+``compare``) or an API function (:func:`reprokit.check`,
+:func:`reprokit.seeds`, :func:`reprokit.compare`) turns its run options into
+one frozen :class:`RunSettings`, checked as it is built; the options of a
+check or a study carry it whole, and the runners read from it what they
+enforce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reprokit.core.controls import default_jobs
+from reprokit.run.execution import Execution
+from reprokit.run.execution import executor as to_executor
+from reprokit.run.ray import session as raysession
+
+DEFAULT_EPOCHS = 5
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class ModelFileOptions:
+    """How reprokit trains a model file (a script that defines ``build_model()`` and ``load_data()``).
+
+    Scripts that train by themselves ignore these.
+
+    Attributes:
+        epochs: epochs to train the model for.
+        batch_size: the batch size.
+        explicit: whether ``--epochs`` or ``--batch-size`` was given (the
+            report notes it when the script trains by itself, and a baseline
+            check then compares them with the baseline's).
+    """
+
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    explicit: bool = False
+
+    @classmethod
+    def given(cls, epochs: int | None, batch_size: int | None) -> ModelFileOptions:
+        """From ``--epochs`` and ``--batch-size``, None where an option was not given."""
+        return cls(
+            epochs=DEFAULT_EPOCHS if epochs is None else epochs,
+            batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+            explicit=epochs is not None or batch_size is not None,
+        )
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every run of one command runs.
+
+    Attributes:
+        timeout: seconds one run may take before it is killed (None: no limit).
+        jobs: how many runs may execute at once (None: see :meth:`jobs_for`).
+        model_file: epochs and batch size for a model file.
+        execution: where the runs execute: this machine, or a Ray cluster
+            (checked as it is built, see :class:`~reprokit.run.execution.Execution`).
+    """
+
+    timeout: float | None = None
+    jobs: int | None = None
+    model_file: ModelFileOptions = field(default_factory=ModelFileOptions)
+    execution: Execution = field(default_factory=Execution)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        timeout: float | None = None,
+        jobs: int | None = None,
+        epochs: int = DEFAULT_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        executor: str = "local",
+        ray_address: str | None = None,
+        cpus_per_run: float = 1.0,
+        gpus_per_run: float = 0.0,
+    ) -> RunSettings:
+        """The settings of the Python API's keyword arguments (:func:`reprokit.check`, ``seeds``, ``compare``).
+
+        Raises:
+            UsageError: an unknown executor, or bad Ray options (one line, as
+                the command line says it).
+        """
+        return cls(
+            timeout=timeout,
+            jobs=jobs,
+            model_file=ModelFileOptions(epochs, batch_size),
+            execution=Execution(to_executor(executor), ray_address, cpus_per_run, gpus_per_run),
+        )
+
+    def jobs_for(self, runs: int) -> int:
+        """How many of ``runs`` runs to execute at once: ``jobs`` if given, else what the executor takes.
+
+        On Ray, as many as the open session's nodes take at once (runs are
+        handed to Ray no faster, so they start in the order asked); on this
+        machine, :func:`reprokit.core.controls.default_jobs`.
+        """
+        if self.jobs:
+            return self.jobs
+        if self.execution.ray:
+            return max(1, raysession.active().slots)
+        return default_jobs(runs)
