@@ -22,7 +22,7 @@ from reprokit.checking.tracks import tracks
 from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.refusals import DeterminismRefusedError, Refusal
 from reprokit.core.vocabulary import Pair
-from reprokit.run.dispatch import runner_for
+from reprokit.run.dispatch import jobs_for, runner_for
 from reprokit.run.runner import OnEvent, Target
 from reprokit.run.script import require_training, validate_script
 from reprokit.run.settings import RunSettings
@@ -131,7 +131,7 @@ def run_batch(
         try:
             results = runner.run_many(
                 order,
-                options.settings.jobs_for(len(specs)),
+                jobs_for(options.settings, len(specs)),
                 tolerate=DeterminismRefusedError,
                 skip=refused,
                 require=lambda trace: require_training(trace, target),  # fail fast, the others killed

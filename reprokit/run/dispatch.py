@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reprokit.core.controls import default_jobs
 from reprokit.run.execution import Execution
 from reprokit.run.ray import session as raysession
 from reprokit.run.ray.runner import RayRunner
@@ -37,3 +38,17 @@ def executing(execution: Execution, one_node: bool = False) -> Iterator[None]:
         return
     with raysession.session(execution, one_node):
         yield
+
+
+def jobs_for(settings: RunSettings, runs: int) -> int:
+    """How many of ``runs`` runs to execute at once: ``settings.jobs`` if given, else what the executor takes.
+
+    On Ray, as many as the open session's nodes take at once (runs are
+    handed to Ray no faster, so they start in the order asked); on this
+    machine, :func:`reprokit.core.controls.default_jobs`.
+    """
+    if settings.jobs:
+        return settings.jobs
+    if settings.execution.ray:
+        return max(1, raysession.active().slots)
+    return default_jobs(runs)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reprokit.core.controls import default_jobs
 from reprokit.run.execution import Execution
 from reprokit.run.execution import executor as to_executor
-from reprokit.run.ray import session as raysession
 
 DEFAULT_EPOCHS = 5
 DEFAULT_BATCH_SIZE = 32
@@ -55,7 +53,7 @@ class RunSettings:
 
     Attributes:
         timeout: seconds one run may take before it is killed (None: no limit).
-        jobs: how many runs may execute at once (None: see :meth:`jobs_for`).
+        jobs: how many runs may execute at once (None: see :func:`reprokit.run.dispatch.jobs_for`).
         model_file: epochs and batch size for a model file.
         execution: where the runs execute: this machine, or a Ray cluster
             (checked as it is built, see :class:`~reprokit.run.execution.Execution`).
@@ -91,16 +89,3 @@ class RunSettings:
             model_file=ModelFileOptions(epochs, batch_size),
             execution=Execution(to_executor(executor), ray_address, cpus_per_run, gpus_per_run),
         )
-
-    def jobs_for(self, runs: int) -> int:
-        """How many of ``runs`` runs to execute at once: ``jobs`` if given, else what the executor takes.
-
-        On Ray, as many as the open session's nodes take at once (runs are
-        handed to Ray no faster, so they start in the order asked); on this
-        machine, :func:`reprokit.core.controls.default_jobs`.
-        """
-        if self.jobs:
-            return self.jobs
-        if self.execution.ray:
-            return max(1, raysession.active().slots)
-        return default_jobs(runs)

@@ -4,7 +4,7 @@ Every run has every seed fixed and op determinism on (as a check's controlled
 runs), so any one of them can be replayed exactly; it observes only metrics,
 the final loss, final fingerprints and predictions on the probe batch
 (``Target.study``), so it costs what a plain training costs. Runs execute
-concurrently (as many as :meth:`reprokit.run.settings.RunSettings.jobs_for` allows),
+concurrently (as many as :func:`reprokit.run.dispatch.jobs_for` allows),
 interleaved by seed so that an interrupted study holds whole pairs; each
 finished run is kept at once in the study folder (:mod:`reprokit.study.store`).
 
@@ -33,7 +33,7 @@ import numpy as np
 from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
-from reprokit.run.dispatch import executing, runner_for
+from reprokit.run.dispatch import executing, jobs_for, runner_for
 from reprokit.run.runner import OnEvent, Runner, Target
 from reprokit.run.script import require_training, validate_script
 from reprokit.run.settings import ModelFileOptions, RunSettings
@@ -165,7 +165,7 @@ def _execute(
     on_event: OnEvent | None,
     on_result: OnResult | None,
 ) -> None:
-    jobs = options.settings.jobs_for(len(todo))
+    jobs = jobs_for(options.settings, len(todo))
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [
             runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.settings) for i, t in enumerate(targets)

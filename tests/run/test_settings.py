@@ -9,6 +9,7 @@ import pytest
 
 from reprokit.core.controls import Controls, default_jobs
 from reprokit.core.errors import UsageError
+from reprokit.run.dispatch import jobs_for
 from reprokit.run.execution import Execution, Executor
 from reprokit.run.runner import Runner, Target
 from reprokit.run.settings import ModelFileOptions, RunSettings
@@ -40,9 +41,9 @@ def test_the_api_keywords_build_the_same_settings_and_are_checked_as_they_enter(
 
 
 def test_jobs_are_the_given_number_else_what_this_machine_takes():
-    assert RunSettings(jobs=3).jobs_for(10) == 3
-    assert RunSettings().jobs_for(10) == default_jobs(10)
-    assert RunSettings().jobs_for(1) == 1
+    assert jobs_for(RunSettings(jobs=3), 10) == 3
+    assert jobs_for(RunSettings(), 10) == default_jobs(10)
+    assert jobs_for(RunSettings(), 1) == 1
 
 
 def test_the_runner_reads_the_settings_it_enforces(tmp_path):
