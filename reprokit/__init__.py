@@ -9,7 +9,10 @@ and use the pytest plugin (``reprokit_check`` fixture,
 ``@pytest.mark.reproducible``).
 
 The names below are imported on first use, so ``import reprokit`` (and the
-pytest plugin, and every run process) stays cheap.
+pytest plugin, and every run process) stays cheap. The packages below it,
+one per job, are mapped in the README ("How reprokit is built").
+
+May import: every package (its exports, on first use).
 """
 
 from __future__ import annotations
