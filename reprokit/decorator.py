@@ -56,7 +56,7 @@ class Reproducible:
                 the report.
             ScriptFailedError: the function failed in a run (with its traceback).
         """
-        from reprokit.api import check, raise_if_failed
+        from reprokit.api import check, raise_if_failed  # only to verify: the function also runs in run processes
 
         report = check(
             self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import RenderableType
@@ -11,12 +10,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reprokit.aligning.result import AlignReport
 from reprokit.weights.matching import Alignment, LayerAlignment
 from reprokit.weights.similarity import TWIN
 from reprokit.weights.words import features, function, order_and_solution, twins
-
-if TYPE_CHECKING:  # the report renders itself through this module
-    from reprokit.aligning.result import AlignReport
 
 
 def _num(value: float | None) -> str:

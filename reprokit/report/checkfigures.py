@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from reprokit.checking.comparison import Comparison, Track, short_name
+from reprokit.checking.result import Report
 from reprokit.report.charts import DotChart, Dots, Figure, LineChart, Mark, Series, thinned
-
-if TYPE_CHECKING:
-    from reprokit.checking.result import Report
 
 MAX_TRACKS = 8
 """Variables drawn at most in a distance-over-training plot (the farthest apart at the end)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -18,11 +17,9 @@ from reprokit.checking.baseline import BaselineResult
 from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, short_name
 from reprokit.checking.explain import Explanation
+from reprokit.checking.result import Report
 from reprokit.core.vocabulary import Pair, Source, Status
 from reprokit.report.alignrich import three_parts
-
-if TYPE_CHECKING:  # the report renders itself through this module
-    from reprokit.checking.result import Report
 
 
 def render_report(report: Report) -> Iterator[RenderableType]:

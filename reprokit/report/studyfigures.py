@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from reprokit.report.charts import Figure, LineChart, Series, Strip, StripChart
-
-if TYPE_CHECKING:
-    from reprokit.study.result import CompareReport, SeedsReport, VariantResult
+from reprokit.study.result import CompareReport, SeedsReport, VariantResult
 
 SEED_LINE = 7
 """The look of one seed's thin curve when a chart shows a single variant (grey)."""

@@ -9,17 +9,13 @@ page is :meth:`reprokit.checking.result.Report.to_html` (its plots:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from reprokit.aligning.result import AlignReport
 from reprokit.core.version import __version__
 from reprokit.report.charts import align_figures
 from reprokit.report.html import footer, html_page
 from reprokit.report.studyfigures import compare_figures, seeds_figures
 from reprokit.report.studytext import letter, seeds_headline, worst_style
-
-if TYPE_CHECKING:
-    from reprokit.aligning.result import AlignReport
-    from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.result import CompareReport, SeedsReport
 
 _TONES = {"green": "good", "red": "bad"}
 

@@ -7,7 +7,6 @@ say the same.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import RenderableType
@@ -27,11 +26,8 @@ from reprokit.report.studytext import (
     signed,
     worst_style,
 )
+from reprokit.study.result import CompareReport, SeedsReport, VariantResult
 from reprokit.study.stats import Effect
-
-if TYPE_CHECKING:  # the reports render themselves through this module
-    from reprokit.study.result import CompareReport, SeedsReport, VariantResult
-
 
 _OUTCOME_STYLE = {
     Outcome.BETTER: "bold green",

@@ -9,15 +9,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from reprokit.core.vocabulary import Outcome
 from reprokit.report.ci import Case, junit_document
+from reprokit.study.result import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
 from reprokit.study.stats import MIN_SEEDS
 from reprokit.weights.words import seeds_features
-
-if TYPE_CHECKING:  # type hints only
-    from reprokit.study.result import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
 
 
 def num(value: float | None, spec: str = ".3g") -> str:

@@ -18,14 +18,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reprokit.core.errors import ReprokitError, UsageError
+from reprokit.run.execution import Execution
 from reprokit.run.ray.package import package
 from reprokit.run.ray.task import Finished, Lines, Placed, RunRequest, train
-
-if TYPE_CHECKING:
-    from reprokit.run.execution import Execution
 
 
 class RunLost(Exception):

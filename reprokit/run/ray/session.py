@@ -15,14 +15,12 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from reprokit.core.errors import UsageError
+from reprokit.run.execution import Execution
 from reprokit.run.ray.cluster import Cluster, first_line
-
-if TYPE_CHECKING:
-    from reprokit.run.execution import Execution
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for the cluster's address to answer before giving up (exit 2)."""
