@@ -48,7 +48,7 @@ class Barrier:
 
 
 @dataclass(frozen=True)
-class AlignReport:
+class AlignReport(views.Shown):
     """Two saved models compared after matching B's hidden units to A's.
 
     Attributes:
@@ -86,13 +86,6 @@ class AlignReport:
             else {"height": self.barrier.height, "losses": list(self.barrier.losses)},
             "warnings": list(self.warnings),
         }
-
-    def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
-        return views.html(self)
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        yield from views.rich(self)
 
 
 def check_inputs(model_a: Path, model_b: Path, data: Path | None) -> None:

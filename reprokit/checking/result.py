@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reprokit.checking.baseline import BaselineResult
 from reprokit.checking.classify import Finding
@@ -24,9 +24,6 @@ from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import FailOn, Source, Status, Verdict
 from reprokit.lint.engine import LintFinding
 from reprokit.run.trace import Pin, PipelineCall
-
-if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
 
 SCHEMA_VERSION = 1
 
@@ -53,7 +50,7 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(views.Shown):
     """Everything a check found, ready to render.
 
     Attributes:
@@ -157,13 +154,6 @@ class Report:
 
     def to_json(self) -> str:
         return json_text(self.to_dict())
-
-    def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
-        return views.html(self)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from views.rich(self)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ so the layers stay one way (results below their views).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from reprokit.core.errors import InternalError
@@ -70,6 +70,23 @@ def html(result: object) -> str:
     """``result`` as one self-contained HTML page."""
     page: str = render(View.HTML, result)
     return page
+
+
+class Shown:
+    """A result that shows itself through the views registered for its type.
+
+    ``rich.print(result)`` renders its :data:`View.RICH` view and
+    ``result.to_html()`` returns its :data:`View.HTML` page.
+    """
+
+    __slots__ = ()
+
+    def to_html(self) -> str:
+        """The result as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
+        return html(self)
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        yield from rich(self)
 
 
 def _lookup(view: View, result_type: type) -> Callable[[Any], Any] | None:

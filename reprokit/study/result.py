@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderResult
-
 from reprokit.core import views
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Outcome
@@ -137,7 +135,7 @@ class VariantResult:
 
 
 @dataclass(frozen=True)
-class SeedsReport:
+class SeedsReport(views.Shown):
     """How much the seed matters for one script: ``reprokit seeds``."""
 
     variant: VariantResult
@@ -174,13 +172,6 @@ class SeedsReport:
             "environment": _environment(self.variant.runs),
         }
 
-    def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
-        return views.html(self)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from views.rich(self)
-
 
 @dataclass(frozen=True)
 class Contrast:
@@ -202,7 +193,7 @@ class Contrast:
 
 
 @dataclass(frozen=True)
-class CompareReport:
+class CompareReport(views.Shown):
     """Did a change move the metric beyond seed noise: ``reprokit compare``."""
 
     variants: tuple[VariantResult, ...]
@@ -237,13 +228,6 @@ class CompareReport:
             "wall_seconds": self.wall_seconds,
             "environment": _environment([r for v in self.variants for r in v.runs]),
         }
-
-    def to_html(self) -> str:
-        """The report as one self-contained HTML page, with plots (the view :mod:`reprokit.report` registers)."""
-        return views.html(self)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from views.rich(self)
 
 
 # -- JSON ----------------------------------------------------------------------
