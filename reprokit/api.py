@@ -42,6 +42,7 @@ def check(
     ray_address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
+    backend: str | None = None,
 ) -> Report:
     """Checks whether a training script or function is reproducible.
 
@@ -73,6 +74,8 @@ def check(
             running on this machine, else a local instance for the call).
         cpus_per_run: CPUs Ray reserves for each run.
         gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
+        backend: the Keras backend to train on (``"tensorflow"``, ``"jax"``,
+            ``"torch"``; None: ``KERAS_BACKEND``, then ``keras.json``, then TensorFlow).
 
     Returns:
         The report: ``report.verdict``, ``report.finding(source)``,
@@ -110,6 +113,7 @@ def check(
             ray_address=ray_address,
             cpus_per_run=cpus_per_run,
             gpus_per_run=gpus_per_run,
+            backend=backend,
         ),
     )
     return run_check(options)

@@ -8,7 +8,6 @@ the runs wrote, and the models tracked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from reprokit.checking.runs import PAIRS
@@ -50,12 +49,9 @@ def report_notes(traces: Sequence[RunTrace], target: Target, model_file: ModelFi
     threads = {(t.environment.get("intra_op_threads"), t.environment.get("inter_op_threads")) for t in traces}
     if len(threads) > 1:
         notes.append(
-            "The runs did not all use the same TensorFlow thread settings (the script sets them itself?): "
+            "The runs did not all use the same thread settings (the script sets them itself?): "
             "thread counts change the bits of some models."
         )
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend != "tensorflow":
-        notes.append(f"KERAS_BACKEND={backend} was overridden: reprokit checks Keras on TensorFlow.")
     forced = [t.spec.name for t in traces if not t.spec.controls.op_determinism and t.environment.get("op_determinism")]
     if forced:
         notes.append(

@@ -68,6 +68,9 @@ class CheckOptions:
     explain: bool = False
     settings: RunSettings = field(default_factory=RunSettings)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", self.settings.one_backend())  # one, resolved where the options enter
+
 
 def plan(seed: int, quick: bool) -> list[RunSpec]:
     """The runs of a check, the controlled pair first; the seed pair's runs save what aligning them needs."""

@@ -27,7 +27,7 @@ from reprokit.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError,
 from reprokit.core.files import write_atomic
 from reprokit.report.ci import Format, html_note, plain_summary
 from reprokit.run.execution import Execution, Executor
-from reprokit.run.settings import ModelFileOptions, RunSettings
+from reprokit.run.settings import ModelFileOptions, RunSettings, backends_of
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -71,6 +71,15 @@ RayAddressOpt = Annotated[
         show_default=False,
     ),
 ]
+BackendOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend",
+        help="The Keras backend to train on: tensorflow, jax or torch (compare: repeat it to compare backends). "
+        "[default: KERAS_BACKEND, then ~/.keras/keras.json, then tensorflow]",
+        show_default=False,
+    ),
+]
 CpusPerRunOpt = Annotated[float, typer.Option("--cpus-per-run", help="CPUs Ray reserves for each run.")]
 GpusPerRunOpt = Annotated[
     float, typer.Option("--gpus-per-run", help="GPUs Ray gives each run; a fraction shares a GPU (0.5: two runs).")
@@ -86,6 +95,7 @@ def run_settings(
     ray_address: RayAddressOpt = None,
     cpus_per_run: CpusPerRunOpt = 1.0,
     gpus_per_run: GpusPerRunOpt = 0.0,
+    backend: BackendOpt = None,
 ) -> RunSettings:
     """The run options every running command shares, declared once (this signature), as one RunSettings.
 
@@ -93,13 +103,14 @@ def run_settings(
     this order, and hands the command what this returns.
 
     Raises:
-        UsageError: bad Ray options (see :class:`~reprokit.run.execution.Execution`).
+        UsageError: bad Ray options (see :class:`~reprokit.run.execution.Execution`), or an unknown backend.
     """
     return RunSettings(
         timeout=timeout,
         jobs=jobs,
         model_file=ModelFileOptions.given(epochs, batch_size),
         execution=Execution(executor, ray_address, cpus_per_run, gpus_per_run),
+        backends=backends_of(backend),
     )
 
 

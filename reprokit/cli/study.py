@@ -152,6 +152,9 @@ def compare_command(
         failing = frozenset(o for f in fail_if or () for o in f.outcomes)
         count = 2 if against is not None else len(variants)
         labels = [str(v) for v in variants] if against is None else [f"{variants[0]} @ {against}", str(variants[0])]
+        if len(settings.backends) > 1:
+            count *= len(settings.backends)
+            labels = [f"{label} [{b.value}]" for label in labels for b in settings.backends]
         with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as on_result:
             report = run_compare(
                 variants,

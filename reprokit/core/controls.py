@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reprokit.core.backends import Backend, determinism_environment
+
 DEFAULT_SEED = 1234
 """The seed used when ``--seed`` is not given (printed in every report)."""
 
@@ -87,6 +89,10 @@ only matters to older TensorFlow on GPU; both are set or cleared together)."""
 RECORDED_ENV_VARS = (
     "PYTHONHASHSEED",
     *DETERMINISM_ENV_VARS,
+    "XLA_FLAGS",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "JAX_ENABLE_X64",
+    "JAX_DEFAULT_PRNG_IMPL",
     "TF_ENABLE_ONEDNN_OPTS",
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
@@ -105,11 +111,14 @@ class Controls:
     Attributes:
         seed: the seed for ``PYTHONHASHSEED``, ``random``, NumPy, TensorFlow
             and Keras.
-        op_determinism: whether TensorFlow op determinism is enabled.
+        op_determinism: whether op determinism is enabled (what that sets on
+            each backend: :data:`reprokit.core.backends.PROFILES`).
+        backend: the Keras backend the run trains on.
     """
 
     seed: int
     op_determinism: bool
+    backend: Backend = Backend.TENSORFLOW
 
 
 def child_environment(controls: Controls, base: Mapping[str, str], gpu: str | None = None) -> dict[str, str]:
@@ -122,31 +131,30 @@ def child_environment(controls: Controls, base: Mapping[str, str], gpu: str | No
             None: those of ``base``).
 
     Returns:
-        A copy of ``base`` with the hash seed pinned, the Keras backend set to
-        TensorFlow, the op-determinism switches set or removed so that they
-        match ``controls`` whatever the caller's environment says, and GPU
-        memory grown as needed (``TF_FORCE_GPU_ALLOW_GROWTH=true`` unless set)
-        so that runs share a GPU.
+        A copy of ``base`` with the hash seed pinned, ``KERAS_BACKEND`` set to
+        the run's backend, the op-determinism switches of every backend set or
+        removed so that they match ``controls`` whatever the caller's
+        environment says, and GPU memory grown as needed instead of taken
+        whole by the first process (``TF_FORCE_GPU_ALLOW_GROWTH=true``,
+        ``XLA_PYTHON_CLIENT_PREALLOCATE=false``, unless set) so that runs
+        share a GPU.
     """
-    env = dict(base)
+    env = determinism_environment(controls.backend, controls.op_determinism, base)
     env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     env["PYTHONHASHSEED"] = str(controls.seed)
-    env["KERAS_BACKEND"] = "tensorflow"
+    env["KERAS_BACKEND"] = controls.backend.value
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's banner out of the user's log
-    for name in DETERMINISM_ENV_VARS:
-        if controls.op_determinism:
-            env[name] = "1"
-        else:
-            env.pop(name, None)
     return env
 
 
 def apply_in_process(controls: Controls) -> None:
-    """Seeds every global generator and sets op determinism in this process.
+    """Seeds every global generator and sets TensorFlow op determinism in this process (:func:`controlled`).
 
-    Seeds Python's ``random``, NumPy's global generator, TensorFlow's global
+    A run process applies its controls through its backend instead
+    (:mod:`reprokit.worker.backends`). Seeds Python's ``random``, NumPy's global generator, TensorFlow's global
     seed and Keras' global seed generator (``keras.utils.set_random_seed``),
     then enables TensorFlow op determinism if ``controls`` asks for it. Op
     determinism is never switched off here: TensorFlow offers no public way to

@@ -1,7 +1,7 @@
 """A run's environment signature: which of its fields must be equal before two runs' bits can be compared.
 
-Bits compare only across runs with the same TensorFlow, Keras, CPU, thread
-settings and op determinism, on one machine (one node, one GPU model): a
+Bits compare only across runs with the same Keras backend and its version
+(TensorFlow, JAX, PyTorch), Keras, CPU, thread settings and op determinism, on one machine (one node, one GPU model): a
 baseline and a check, or a study's repeat and its original, are first held
 to this.
 """
@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reprokit.core.backends import without_determinism_flag
+
 SIGNATURE_FIELDS = (
     "python",
-    "tensorflow",
-    "keras",
     "backend",
+    "tensorflow",
+    "jax",
+    "jaxlib",
+    "torch",
+    "keras",
+    "prng_impl",
+    "x64",
     "machine",
     "cpu",
     "cpu_flags",
@@ -28,13 +35,29 @@ SIGNATURE_FIELDS = (
 )
 """Environment fields that must be equal for a bitwise comparison."""
 
-_CONTROLLED_ENV = ("PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC", "KERAS_BACKEND")
+_CONTROLLED_ENV = (
+    "PYTHONHASHSEED",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "KERAS_BACKEND",
+    "CUBLAS_WORKSPACE_CONFIG",
+)
 
 
 def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a run's environment that decide whether bits can match."""
+    """The fields of a run's environment that decide whether bits can match.
+
+    The switches reprokit sets itself are left out (the seed, the backend's
+    determinism switches, the backend, which is a field of its own);
+    ``XLA_FLAGS`` counts without reprokit's determinism flag.
+    """
     found = {name: environment.get(name) for name in SIGNATURE_FIELDS}
-    found["env"] = {k: v for k, v in (environment.get("env") or {}).items() if k not in _CONTROLLED_ENV}
+    env = {k: v for k, v in (environment.get("env") or {}).items() if k not in _CONTROLLED_ENV}
+    if "XLA_FLAGS" in env:
+        env["XLA_FLAGS"] = without_determinism_flag(env["XLA_FLAGS"])
+        if not env["XLA_FLAGS"]:
+            del env["XLA_FLAGS"]
+    found["env"] = env
     return found
 
 

@@ -264,7 +264,8 @@ class Runner:
         config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
         gpus = visible_gpus()
         gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
-        started = start_worker(config, child_environment(spec.controls, os.environ, gpu), run_dir, cwd)
+        controls = replace(spec.controls, backend=self.settings.backend)
+        started = start_worker(config, child_environment(controls, os.environ, gpu), run_dir, cwd)
         proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)

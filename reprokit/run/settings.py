@@ -10,8 +10,11 @@ enforce.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from reprokit.core.backends import Backend, default_backend
+from reprokit.core.errors import UsageError
 from reprokit.run.execution import Execution
 from reprokit.run.execution import executor as to_executor
 
@@ -57,12 +60,33 @@ class RunSettings:
         model_file: epochs and batch size for a model file.
         execution: where the runs execute: this machine, or a Ray cluster
             (checked as it is built, see :class:`~reprokit.run.execution.Execution`).
+        backends: the Keras backends the runs train on (``--backend``,
+            repeatable for ``compare`` only); empty: the one Keras would
+            use (:func:`~reprokit.core.backends.default_backend`).
     """
 
     timeout: float | None = None
     jobs: int | None = None
     model_file: ModelFileOptions = field(default_factory=ModelFileOptions)
     execution: Execution = field(default_factory=Execution)
+    backends: tuple[Backend, ...] = ()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend the runs train on: the first one named, else the one Keras would use."""
+        return self.backends[0] if self.backends else default_backend()
+
+    def one_backend(self) -> RunSettings:
+        """These settings, checked to name at most one backend, with the backend resolved.
+
+        Raises:
+            UsageError: several backends (only ``compare`` runs several), or
+                ``KERAS_BACKEND`` names one that cannot train.
+        """
+        if len(self.backends) > 1:
+            named = " ".join(f"--backend {b.value}" for b in self.backends)
+            raise UsageError(f"expected one --backend, received {named}; only compare runs several backends")
+        return RunSettings(self.timeout, self.jobs, self.model_file, self.execution, (self.backend,))
 
     @classmethod
     def of(
@@ -76,16 +100,29 @@ class RunSettings:
         ray_address: str | None = None,
         cpus_per_run: float = 1.0,
         gpus_per_run: float = 0.0,
+        backend: str | Sequence[str] | None = None,
     ) -> RunSettings:
         """The settings of the Python API's keyword arguments (:func:`reprokit.check`, ``seeds``, ``compare``).
 
         Raises:
-            UsageError: an unknown executor, or bad Ray options (one line, as
-                the command line says it).
+            UsageError: an unknown executor or backend, or bad Ray options
+                (one line, as the command line says it).
         """
         return cls(
             timeout=timeout,
             jobs=jobs,
             model_file=ModelFileOptions(epochs, batch_size),
             execution=Execution(to_executor(executor), ray_address, cpus_per_run, gpus_per_run),
+            backends=backends_of(backend),
         )
+
+
+def backends_of(named: str | Sequence[str] | None) -> tuple[Backend, ...]:
+    """The backends ``--backend`` (or ``backend=``) names, in order, each once; none: the one Keras would use.
+
+    Raises:
+        UsageError: an unknown backend, or a default one that cannot train.
+    """
+    names = [named] if isinstance(named, str) else list(named or ())
+    parsed = [Backend.parse(name) for name in names]
+    return tuple(dict.fromkeys(parsed)) or (default_backend(),)

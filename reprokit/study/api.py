@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from reprokit.core.backends import Backend
 from reprokit.core.controls import DEFAULT_SEED
 from reprokit.core.errors import UsageError
 from reprokit.run.runner import OnEvent, Target
@@ -22,7 +23,7 @@ from reprokit.study.metrics import Mode, resolve_mode
 from reprokit.study.result import CompareReport, SeedsReport
 from reprokit.study.running import OnResult, StudyOptions, VariantRuns, run_study
 from reprokit.study.store import default_root
-from reprokit.study.variants import Variant, against, parse_variants
+from reprokit.study.variants import Variant, across_backends, against, parse_variants
 
 DEFAULT_SEEDS = 10
 
@@ -48,6 +49,7 @@ def seeds(
     ray_address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
+    backend: str | None = None,
 ) -> SeedsReport:
     """How much does the seed matter for a training script?
 
@@ -79,6 +81,8 @@ def seeds(
             running on this machine, else a local instance for the call).
         cpus_per_run: CPUs Ray reserves for each run.
         gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
+        backend: the Keras backend (``"tensorflow"``, ``"jax"``, ``"torch"``;
+            None: the one Keras would use).
 
     Returns:
         The report (``report.variant.metrics``, ``report.pinned``, ``report.to_dict()``).
@@ -96,8 +100,9 @@ def seeds(
         ray_address=ray_address,
         cpus_per_run=cpus_per_run,
         gpus_per_run=gpus_per_run,
+        backend=backend,
     )
-    options = StudyOptions(seeds, seed, True, repeat, _folder(folder), resume, settings)
+    options = StudyOptions(seeds, seed, True, repeat, _folder(folder), resume, settings.one_backend())
     return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result)
 
 
@@ -116,6 +121,7 @@ def run_seeds(
         failed; NoTrainingError: the script trains no Keras model.
     """
     _check_counts(options.seeds, options.seed)
+    options = replace(options, settings=options.settings.one_backend())
     started = time.monotonic()
     (runs,) = run_study([target], options, on_event, on_result)
     wall = time.monotonic() - started
@@ -145,6 +151,7 @@ def compare(
     ray_address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
+    backend: str | Sequence[str] | None = None,
 ) -> CompareReport:
     """Did a change move the metric beyond seed noise?
 
@@ -165,6 +172,9 @@ def compare(
         min_effect: the largest difference that does not matter (for "equivalent").
         jobs, timeout, epochs, batch_size, folder, resume, on_event, on_result,
         executor, ray_address, cpus_per_run, gpus_per_run: as for :func:`seeds`.
+        backend: the Keras backend, or several: every variant then runs on
+            each (``compare("train.py", backend=["tensorflow", "jax"])``
+            answers whether the result depends on the backend beyond seed noise).
 
     Returns:
         The report (``report.contrasts``, ``report.outcomes()``, ``report.to_dict()``).
@@ -178,6 +188,7 @@ def compare(
         ray_address=ray_address,
         cpus_per_run=cpus_per_run,
         gpus_per_run=gpus_per_run,
+        backend=backend,
     )
     options = StudyOptions(seeds, seed, paired, False, _folder(folder), resume, settings)
     specs = [str(v) for v in variants]
@@ -207,11 +218,12 @@ def run_compare(
     if metric is not None:
         resolve_mode(metric, mode)  # an unknown direction fails before any run
     specs = list(variants)
+    backends = options.settings.backends if len(options.settings.backends) > 1 else ()
     started = time.monotonic()
-    with _variants(specs, args, against_ref) as named:
+    with _variants(specs, args, against_ref, backends) as named:
         targets = [Target(v.script, v.args, folder=v.folder) for v in named]
         identities = [None if v.commit is None else f"{v.commit}:{v.label}" for v in named]
-        runs = run_study(targets, options, on_event, on_result, identities)
+        runs = run_study(targets, options, on_event, on_result, identities, [v.backend for v in named if v.backend])
         runs = [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]
         return _compare_report(runs, metric, mode, options, min_effect, time.monotonic() - started)
 
@@ -229,12 +241,16 @@ def _compare_report(
 
 
 @contextlib.contextmanager
-def _variants(specs: list[str], args: Sequence[str], ref: str | None) -> Iterator[list[Variant]]:
+def _variants(
+    specs: list[str], args: Sequence[str], ref: str | None, backends: Sequence[Backend]
+) -> Iterator[list[Variant]]:
+    """The variants to compare; with several ``backends``, each of them on every backend."""
     if ref is None:
-        yield parse_variants(specs, args)
+        found = parse_variants(specs, args, minimum=1 if backends else 2)
+        yield across_backends(found, backends) if backends else found
         return
     with against(ref, specs, args) as found:
-        yield found
+        yield across_backends(found, backends) if backends else found
 
 
 def _check_counts(seeds: int, seed: int, blocks: int = 2) -> None:

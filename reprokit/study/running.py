@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from reprokit.core.backends import Backend
 from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
 from reprokit.run.dispatch import executing, jobs_for, runner_for
 from reprokit.run.runner import OnEvent, Runner, Target
 from reprokit.run.script import require_training, validate_script
-from reprokit.run.settings import ModelFileOptions, RunSettings
+from reprokit.run.settings import RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 from reprokit.study.metrics import run_curves, run_metrics
 from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
@@ -103,11 +104,14 @@ def run_study(
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
     identities: Sequence[str | None] = (),
+    backends: Sequence[Backend] = (),
 ) -> list[VariantRuns]:
     """Runs every variant with every seed; returns their runs (see the module docstring).
 
     ``identities`` name variants whose script lies in a temporary folder (a
     git ref's worktree) for their study folder: the commit and the path in it.
+    ``backends`` give each variant its own Keras backend (a cross-backend
+    compare; empty: every variant trains on ``options.settings.backend``).
 
     Raises:
         UsageError: a script is missing or not a Python script (before any run).
@@ -119,7 +123,8 @@ def run_study(
     targets = [replace(t, study=True) for t in targets]
     root = options.folder or default_root()
     named = list(identities) + [None] * (len(targets) - len(identities))
-    stores = [StudyStore(root, variant_key(t, options.settings.model_file, where)) for t, where in zip(targets, named)]
+    settings = [replace(options.settings, backends=(b,)) for b in backends] or [options.settings] * len(targets)
+    stores = [StudyStore(root, variant_key(t, s, where)) for t, s, where in zip(targets, settings, named)]
     wanted: list[list[tuple[int, bool]]] = []
     for i in range(len(targets)):
         seeds = options.seeds_of(i)
@@ -137,7 +142,7 @@ def run_study(
     todo = _interleaved([[k for k in keys if k not in done[i]] for i, keys in enumerate(wanted)])
     if todo:
         with executing(options.settings.execution):
-            _execute(targets, stores, todo, done, options, on_event, on_result)
+            _execute(targets, settings, stores, todo, done, options, on_event, on_result)
     return [
         VariantRuns(target, tuple(done[i][k] for k in wanted[i] if k in done[i]), stores[i])
         for i, target in enumerate(targets)
@@ -158,6 +163,7 @@ def _interleaved(per_variant: list[list[tuple[int, bool]]]) -> list[tuple[int, i
 
 def _execute(
     targets: Sequence[Target],
+    settings: Sequence[RunSettings],
     stores: Sequence[StudyStore],
     todo: Sequence[tuple[int, int, bool]],
     done: list[dict[tuple[int, bool], RunResult]],
@@ -168,7 +174,8 @@ def _execute(
     jobs = jobs_for(options.settings, len(todo))
     with tempfile.TemporaryDirectory(prefix="reprokit-study-") as workdir:
         runners = [
-            runner_for(t, Path(workdir) / f"variant-{i}", on_event, options.settings) for i, t in enumerate(targets)
+            runner_for(t, Path(workdir) / f"variant-{i}", on_event, s)
+            for i, (t, s) in enumerate(zip(targets, settings))
         ]
         execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
@@ -305,7 +312,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
     return result, predictions
 
 
-def variant_key(target: Target, model_file: ModelFileOptions, where: str | None = None) -> str:
+def variant_key(target: Target, settings: RunSettings, where: str | None = None) -> str:
     """What decides a run's result besides its seed, hashed (the name of the variant's folder).
 
     ``where`` stands for the script's and the folder's paths when they lie in
@@ -319,13 +326,19 @@ def variant_key(target: Target, model_file: ModelFileOptions, where: str | None 
         "content": content,
         "args": list(target.args),
         "folder": where or str((target.folder or Path.cwd()).resolve()),
-        "epochs": model_file.epochs,
-        "batch_size": model_file.batch_size,
+        "epochs": settings.model_file.epochs,
+        "batch_size": settings.model_file.batch_size,
         "python": platform.python_version(),
-        "tensorflow": _version("tensorflow"),
         "keras": _version("keras"),
     }
+    backend = settings.backend
+    described[backend.value] = _version(_DISTRIBUTIONS[backend])
+    if backend is not Backend.TENSORFLOW:
+        described["backend"] = backend.value  # keys of TensorFlow studies made before backends stay valid
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_DISTRIBUTIONS = {Backend.TENSORFLOW: "tensorflow", Backend.JAX: "jax", Backend.TORCH: "torch"}
 
 
 def _version(distribution: str) -> str | None:

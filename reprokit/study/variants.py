@@ -11,6 +11,11 @@ are three ways to name them on the command line:
    compares the script as it is at ``main`` (the baseline, first) with the
    script as it is in the working tree (second).
 
+With several ``--backend`` options every variant runs on each backend
+(``reprokit compare train.py --backend tensorflow --backend jax``): the
+variants are then the scripts times the backends, labelled
+``train.py [jax]``, and one script is enough.
+
 Arguments after ``--`` are appended to every variant (``reprokit compare a.py
 b.py -- --epochs 2``); labels leave them out, since they do not tell variants apart.
 
@@ -38,6 +43,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from reprokit.core.backends import Backend
 from reprokit.core.errors import UsageError
 
 _REPO_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR")
@@ -57,6 +63,7 @@ class Variant:
         folder: the folder its runs start in (mirrored privately by reprokit);
             None: the current directory.
         commit: the full commit SHA, for a variant at a ref.
+        backend: the Keras backend it trains on (None: the command's).
     """
 
     label: str
@@ -64,6 +71,14 @@ class Variant:
     args: tuple[str, ...]
     folder: Path | None = None
     commit: str | None = None
+    backend: Backend | None = None
+
+
+def across_backends(variants: Sequence[Variant], backends: Sequence[Backend]) -> list[Variant]:
+    """Every variant on every backend, variant by variant (``train.py [tensorflow]``, ``train.py [jax]``, …)."""
+    return [
+        Variant(f"{v.label} [{b.value}]", v.script, v.args, v.folder, v.commit, b) for v in variants for b in backends
+    ]
 
 
 def label_of(spec: str) -> str:
@@ -71,18 +86,22 @@ def label_of(spec: str) -> str:
     return shlex.join(_words(spec))
 
 
-def parse_variants(specs: Sequence[str], common_args: Sequence[str] = ()) -> list[Variant]:
+def parse_variants(specs: Sequence[str], common_args: Sequence[str] = (), minimum: int = 2) -> list[Variant]:
     """The variants named by ``specs`` (scripts, or quoted command lines), ``common_args`` appended to each.
 
-    Scripts are not checked to exist; the caller validates them.
+    Scripts are not checked to exist; the caller validates them. ``minimum``
+    is 1 when every variant runs on several backends.
 
     Raises:
-        UsageError: fewer than two specs, an empty one, unbalanced quotes, or
+        UsageError: fewer than ``minimum`` specs, an empty one, unbalanced quotes, or
             two specs naming the same script (resolved) with the same arguments.
     """
-    if len(specs) < 2:
+    if len(specs) < minimum:
         received = ", ".join(repr(s) for s in specs) or "none"
-        raise UsageError(f"expected at least two variants to compare (or one with --against REF), received {received}")
+        raise UsageError(
+            "expected at least two variants to compare (or one with --against REF, or with two --backend), "
+            f"received {received}"
+        )
     variants = [_variant(spec, common_args) for spec in specs]
     seen: dict[tuple[Path, tuple[str, ...]], str] = {}
     for variant in variants:

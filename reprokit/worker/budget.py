@@ -46,6 +46,16 @@ class StepBudget:
         self._fitting: list[Any] = []
 
     @property
+    def max_steps(self) -> int | None:
+        """``--max-steps`` (None: no limit)."""
+        return self._max_steps
+
+    @property
+    def limited(self) -> bool:
+        """Whether ``--max-steps`` or a stop request may end the run (steps must then be counted as they end)."""
+        return self._limit != math.inf
+
+    @property
     def steps(self) -> int:
         """Optimizer steps made so far."""
         return self._steps
@@ -116,7 +126,7 @@ class StepBudget:
             raise StepBudgetSpent(self._steps)
 
     def after_call(self, steps_before: int) -> None:
-        """After an outermost ``tf.function`` call outside ``fit`` that made steps: ends the run if they spent it.
+        """After an outermost compiled call outside ``fit`` that made steps: ends the run if they spent it.
 
         Raises:
             StepBudgetSpent: the call's steps spent the budget.

@@ -4,7 +4,7 @@ A step's ``step`` event carries a fingerprint of each batch the model was
 called on in training, the digests of the batch's rows, and the loss the
 gradient was taken of. Eager code hands over values as it runs; code being
 traced hands over symbolic tensors, which the step's one ``tf.py_function``
-reads back (see :meth:`~reprokit.worker.recorder.Recorder.tap_step`).
+reads back (see :class:`~reprokit.worker.backends.tensorflow.GraphTap`).
 """
 
 from __future__ import annotations

@@ -1,24 +1,17 @@
-"""Hooks that observe training inside a run process (imports TensorFlow).
+"""Hooks that observe training inside a run process, the same on every backend.
 
 Every way of training a Keras 3 model ends in an optimizer step, so the
-optimizer's ``apply`` is the anchor:
-
-* executed eagerly (hand-written loops, ``run_eagerly=True``), the hook
-  fingerprints the weights right after the step;
-* traced inside a ``tf.function`` (``Model.fit``, a custom ``train_step``, a
-  ``@tf.function`` loop), a Python hook runs only while tracing. The hook then
-  learns which optimizer and variables train, and adds one ``tf.py_function``
-  after the update that receives the step's results each time it runs
-  (:meth:`~reprokit.worker.recorder.Recorder.tap_step`). XLA-compiled code cannot
-  call Python: its steps are observed when the outermost ``tf.function`` call
-  returns, by reading the optimizer's ``iterations``.
-
-Input batches and losses are observed where a forward pass runs under a
-gradient tape: in eager code directly, in traced code through a
-``tf.py_function`` (skipped inside XLA-compiled functions, which cannot call
-Python). Nothing here changes what the training computes. What the hooks
-observe goes to a :class:`~reprokit.worker.recorder.Recorder`, which sends it to the
-parent as :mod:`reprokit.protocol.events` events.
+optimizer's ``apply`` is the anchor: executed eagerly (hand-written loops,
+``run_eagerly=True``, every step on PyTorch), the hook fingerprints the
+weights right after the step; in code being compiled (a ``tf.function``, a
+``jax.jit``), the run's backend records the step when it runs
+(:meth:`~reprokit.worker.backends.Framework.traced_step`). Input batches are
+observed where a model is called while a gradient may be taken
+(:meth:`~reprokit.worker.backends.Framework.recording`), and the script's
+own seeds where it pins them. Nothing here changes what the training
+computes. What the hooks observe goes to a
+:class:`~reprokit.worker.recorder.Recorder`, which sends it to the parent as
+:mod:`reprokit.protocol.events` events.
 """
 
 from __future__ import annotations
@@ -32,12 +25,10 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras.src.optimizers.base_optimizer import BaseOptimizer
-from tensorflow.python.eager import record
-from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
 from reprokit.protocol import EvaluateEvent, HistoryEvent, Pin
+from reprokit.worker.backends import Framework
 from reprokit.worker.recorder import PROBE_ROWS, Recorder
 
 __all__ = ["Recorder", "install", "subclasses", "user_frame"]
@@ -67,10 +58,15 @@ _PINS = (
     ("numpy.random", "seed"),
     ("random", "seed"),
     ("tensorflow.config.experimental", "enable_op_determinism"),
+    ("torch", "manual_seed"),
+    ("torch", "use_deterministic_algorithms"),
 )
 
 
 def _wrap_pin(recorder: Recorder, module_name: str, attr: str) -> None:
+    framework = "tensorflow" if module_name.startswith("keras._tf_keras") else module_name.partition(".")[0]
+    if framework in _FRAMEWORKS and framework not in sys.modules:
+        return  # another backend's framework: not imported by this run, nor by the script yet
     try:
         module: Any = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
         original = getattr(module, attr)
@@ -85,7 +81,7 @@ def _wrap_pin(recorder: Recorder, module_name: str, attr: str) -> None:
             recorder.emit(
                 Pin(
                     call=f"{module_name.replace('tensorflow', 'tf')}.{attr}({shown})",
-                    kind="determinism" if attr == "enable_op_determinism" else "seed",
+                    kind="determinism" if attr in ("enable_op_determinism", "use_deterministic_algorithms") else "seed",
                     file=where[0],
                     line=where[1],
                 )
@@ -95,26 +91,27 @@ def _wrap_pin(recorder: Recorder, module_name: str, attr: str) -> None:
     setattr(module, attr, pinned)
 
 
-def install(recorder: Recorder) -> None:
-    """Installs every hook; call once, before the user's script runs."""
-    _hook_model_calls(recorder)
+_FRAMEWORKS = ("tensorflow", "torch", "jax")
+
+
+def install(recorder: Recorder, framework: Framework) -> None:
+    """Installs every backend-free hook; call once, after the backend's and before the user's script runs."""
+    _hook_model_calls(recorder, framework)
     _hook_fit(recorder)
     _hook_evaluate(recorder)
-    _hook_optimizer_steps(recorder)
-    _hook_tf_functions(recorder)
-    _hook_gradients(recorder)
+    _hook_optimizer_steps(recorder, framework)
     for module_name, attr in _PINS:
         _wrap_pin(recorder, module_name, attr)
 
 
-def _hook_model_calls(recorder: Recorder) -> None:
+def _hook_model_calls(recorder: Recorder, framework: Framework) -> None:
     """Registers every model called, and observes the inputs of training calls."""
     layer_call = keras.Model.__call__
 
     def model_call(self: Any, *args: Any, **kwargs: Any) -> Any:
         tracked = recorder.register(self)
         with recorder.entered("model") as outermost:
-            if outermost and not recorder.finalizing and record.could_possibly_record():
+            if outermost and not recorder.finalizing and framework.recording():
                 recorder.observe_input(tracked, args[0] if args else kwargs.get("inputs"))
             return layer_call(self, *args, **kwargs)
 
@@ -130,7 +127,7 @@ def _hook_fit(recorder: Recorder) -> None:
         tracked = recorder.register(self)
         recorder.budget.raise_if_spent()
         if tracked.probe is None and _is_array_like(x):
-            tracked.set_probe(tf.nest.map_structure(lambda a: np.asarray(a[:PROBE_ROWS]), x))
+            tracked.set_probe(keras.tree.map_structure(lambda a: np.asarray(a[:PROBE_ROWS]), x))
         with recorder.budget.fitting(self):
             history = fit(self, x, *args, **kwargs)
         logs = getattr(history, "history", None) or {}
@@ -175,7 +172,7 @@ def _evaluation_results(model: Any, result: Any) -> dict[str, float]:
     return found
 
 
-def _hook_optimizer_steps(recorder: Recorder) -> None:
+def _hook_optimizer_steps(recorder: Recorder, framework: Framework) -> None:
     """Learns what each optimizer trains; fingerprints after eager steps."""
 
     def wrap_apply(apply: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,10 +188,10 @@ def _hook_optimizer_steps(recorder: Recorder) -> None:
                     variables = list(getattr(self, "_trainable_variables", []) or [])
                 state = recorder.optimizer_state(self, variables) if variables else None
                 result = apply(self, grads, trainable_variables)
-            if state is not None and tf.executing_eagerly():
+            if state is not None and recorder.tensors.concrete(grads):
                 recorder.after_step(state)
             elif state is not None:
-                recorder.tap_step(state)
+                framework.traced_step(recorder, state)
             return result
 
         return hooked
@@ -202,36 +199,6 @@ def _hook_optimizer_steps(recorder: Recorder) -> None:
     for cls in [BaseOptimizer, *subclasses(BaseOptimizer)]:
         if "apply" in vars(cls):
             cls.apply = wrap_apply(vars(cls)["apply"])
-
-
-def _hook_tf_functions(recorder: Recorder) -> None:
-    """Observes the steps made inside an outermost ``tf.function`` call."""
-    function_call = Function.__call__
-
-    @functools.wraps(function_call)
-    def call_function(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with recorder.entered("function") as outermost:
-            top_level = outermost and tf.executing_eagerly()
-            before = recorder.step_counts()
-            result = function_call(self, *args, **kwargs)
-        if top_level:
-            recorder.after_function_call(before)
-        return result
-
-    Function.__call__ = call_function
-
-
-def _hook_gradients(recorder: Recorder) -> None:
-    """Observes the loss a gradient is taken of."""
-    gradient = tf.GradientTape.gradient
-
-    @functools.wraps(gradient)
-    def tape_gradient(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(getattr(target, "shape", None), "rank", None) == 0:
-            recorder.observe_loss(target)
-        return gradient(self, target, *args, **kwargs)
-
-    tf.GradientTape.gradient = tape_gradient
 
 
 def subclasses(cls: type) -> list[type]:
@@ -245,5 +212,5 @@ def subclasses(cls: type) -> list[type]:
 
 
 def _is_array_like(x: Any) -> bool:
-    leaves = tf.nest.flatten(x) if x is not None else []
-    return bool(leaves) and all(isinstance(a, np.ndarray) or tf.is_tensor(a) for a in leaves)
+    leaves = keras.tree.flatten(x) if x is not None else []
+    return bool(leaves) and all(isinstance(a, np.ndarray) or keras.ops.is_tensor(a) for a in leaves)

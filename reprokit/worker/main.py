@@ -7,7 +7,8 @@ the script as ``__main__`` with its own arguments, and streams what it
 observes to the parent as :mod:`reprokit.protocol.events` events, one JSON line
 each, on a pipe (the script keeps stdout and stderr for itself). Final
 weights and predictions go to an ``.npz`` file so the parent never imports
-TensorFlow.
+a framework. Everything that depends on the Keras backend goes through the
+run's :class:`~reprokit.worker.backends.Framework`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprokit.core.backends import Backend
 from reprokit.core.controls import IN_WORKER_VAR
 from reprokit.core.refusals import recognize
 from reprokit.protocol import (
@@ -40,7 +42,8 @@ from reprokit.protocol import (
 from reprokit.worker.budget import StepBudgetSpent
 
 if TYPE_CHECKING:
-    from reprokit.worker.recorder import Recorder  # imports TensorFlow: only once the run is set up
+    from reprokit.worker.backends import Framework
+    from reprokit.worker.recorder import Recorder
 
 EXIT_SCRIPT_FAILED = 3
 EXIT_SETUP_FAILED = 4
@@ -59,28 +62,20 @@ def main() -> int:
 
     _exit_with_parent()
     try:
-        from reprokit.core.controls import Controls, apply_in_process
-
-        os.environ["KERAS_BACKEND"] = "tensorflow"
-        apply_in_process(Controls(config.seed, config.op_determinism))
-        from reprokit.worker import diagnose, instrument  # imports TensorFlow
+        from reprokit.core.controls import Controls
+        from reprokit.worker import backends, instrument  # the backend's framework is imported here
         from reprokit.worker.recorder import Recorder
-        from reprokit.worker.steplog import EVERY
 
+        backend = Backend.parse(os.environ.get("KERAS_BACKEND", "tensorflow"))  # set by the parent
+        framework = backends.load(backend)
+        framework.apply(Controls(config.seed, config.op_determinism, backend))
         recorder = Recorder(
-            emit,
-            max_steps=config.max_steps,
-            light=config.study,
-            alignment=config.alignment,
-            flush_every=1 if config.explain_step else EVERY,  # the replay probes each step as it happens
+            emit, framework.tensors, max_steps=config.max_steps, light=config.study, alignment=config.alignment
         )
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)
-        if config.explain_step:
-            diagnose.install_replay(recorder, config.explain_step)
-        instrument.install(recorder)
-        if not config.study:
-            diagnose.install_pipeline_hooks(recorder, config.sequential_maps)
+        framework.install(recorder, config)
+        instrument.install(recorder, framework)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
         return EXIT_SETUP_FAILED
@@ -108,7 +103,14 @@ def main() -> int:
     np.savez(config.arrays_path, **arrays)  # type: ignore[arg-type]
     budget = recorder.budget
     emit(
-        EndEvent(mode, summaries, environment(), budget.stopped_at_max_steps, budget.stopped_early, recorder.xla_steps)
+        EndEvent(
+            mode,
+            summaries,
+            environment(framework),
+            budget.stopped_at_max_steps,
+            budget.stopped_early,
+            recorder.xla_steps,
+        )
     )
     channel.close()
     return 0
@@ -208,17 +210,14 @@ def _user_traceback(exc: BaseException, script: str) -> str:
     return "".join(shown.format())
 
 
-def environment() -> dict[str, Any]:
-    """What can change the bits of a run besides the seed and op determinism."""
+def environment(framework: Framework) -> dict[str, Any]:
+    """What can change the bits of a run besides the seed and op determinism (the backend's part included)."""
     import keras
-    import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config
 
     from reprokit.core.controls import RECORDED_ENV_VARS
 
     return {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "platform": platform.platform(),
@@ -226,11 +225,7 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_flags": _cpu_flags(),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        "gpu_models": [_gpu_model(d) for d in tf.config.list_physical_devices("GPU")],
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": tf_config.is_op_determinism_enabled(),
+        **framework.environment(),
         "env": {name: os.environ[name] for name in RECORDED_ENV_VARS if name in os.environ},
     }
 
@@ -262,17 +257,6 @@ def _cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
-
-
-def _gpu_model(device: Any) -> str:
-    """The GPU's model and compute capability (two GPUs of one model compute the same bits)."""
-    import tensorflow as tf
-
-    try:
-        details = tf.config.experimental.get_device_details(device)
-    except (ValueError, RuntimeError):
-        return ""
-    return f"{details.get('device_name', '')} {details.get('compute_capability', '')}".strip()
 
 
 def _cpu_model() -> str:

@@ -22,7 +22,7 @@ class TrackedModel:
         variables: the bare variables (ignored for a model).
     """
 
-    __slots__ = ("_initialized", "_label", "_model", "_names", "_probe", "_step", "_variables")
+    __slots__ = ("_initialized", "_label", "_model", "_names", "_probe", "_step", "_variables", "initial")
 
     def __init__(self, label: str, model: Any | None = None, variables: Sequence[Any] = ()) -> None:
         self._label = label
@@ -32,6 +32,8 @@ class TrackedModel:
         self._initialized = False
         self._probe: Any = None
         self._names: list[str] = []
+        self.initial: list[Any] | None = None
+        """Its weights' values kept before a training that hides them (JAX's ``fit``), for its ``init`` event."""
 
     @property
     def label(self) -> str:

@@ -1,16 +1,16 @@
 """What a run reports: its models' ``init`` and ``step`` events, their weights' snapshots, and the final results.
 
 Part of the :class:`~reprokit.worker.recorder.Recorder`, which decides when a model is first seen and when a step is
-recorded; this module makes what it then sends and saves (imports TensorFlow).
+recorded; this module makes what it then sends and saves (backend-free).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
 from reprokit.core.snapshots import Snapshots
@@ -18,7 +18,9 @@ from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
 from reprokit.worker import anatomy
 from reprokit.worker.buffers import Seen
 from reprokit.worker.registry import TrackedModel, variable_names
-from reprokit.worker.tensors import value_of
+
+if TYPE_CHECKING:
+    from reprokit.worker.backends import Tensors
 
 Emit = Callable[[Event], None]
 """Sends an event to the parent (called from any thread)."""
@@ -36,27 +38,35 @@ class Emitter:
         self._emit(event)
 
     def init(self, tracked: TrackedModel) -> None:
-        """Reports ``tracked``'s weights now (read eagerly), before its first step."""
+        """Reports ``tracked``'s weights before its first step: now (read eagerly), or as kept before training."""
         weights = tracked.weights()
         names = tracked.names(weights)
-        values = [value_of(v) for v in weights]
+        values = tracked.initial if tracked.initial is not None else [np.asarray(v) for v in weights]
         self.snapshots.offer(tracked.label, tracked.step, names, values)
         self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
 
     def step(
-        self, tracked: TrackedModel, digests: Sequence[str] | None, values: list[np.ndarray] | None, seen: Seen
+        self,
+        tracked: TrackedModel,
+        digests: Sequence[str] | None,
+        values: list[np.ndarray] | None,
+        seen: Seen,
+        names: list[str] | None = None,
     ) -> None:
         """Reports ``tracked`` after a step and what the step saw (``seen``: ``StepBuffers.take()``).
 
-        A traced step brings its weights' ``digests``, computed on the device
+        A step traced on TensorFlow brings its weights' ``digests``, computed on the device
         (:mod:`reprokit.worker.graphprint`), and their ``values`` only at the steps
-        snapshots are taken at; an eager step brings neither: its weights are
-        read now and fingerprinted on the host.
+        snapshots are taken at; a step compiled on JAX brings the ``values``
+        of the variables ``names`` (those its optimizer updates); an eager
+        step brings neither: its weights are read now. Values are
+        fingerprinted on the host.
         """
-        weights = tracked.weights()
-        names = tracked.names(weights)
+        if names is None:
+            weights = tracked.weights()
+            names = tracked.names(weights)
         if digests is None:
-            values = [value_of(v) for v in weights] if values is None else values
+            values = [np.asarray(v) for v in tracked.weights()] if values is None else values
             fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
         else:
             fingerprints = dict(zip(names, digests))
@@ -67,6 +77,7 @@ class Emitter:
 
 def final_results(
     trained: list[TrackedModel],
+    tensors: Tensors,
     light: bool = False,
     losses: dict[str, float] | None = None,
     alignment: bool = False,
@@ -82,17 +93,17 @@ def final_results(
     losses = losses or {}
     for tracked in trained:
         weights = tracked.weights()
-        fingerprints = {n: fingerprint(value_of(v)) for n, v in zip(variable_names(weights), weights)}
+        fingerprints = {n: fingerprint(np.asarray(v)) for n, v in zip(variable_names(weights), weights)}
         if not light:
             for name, variable in zip(variable_names(weights), weights):
                 arrays[f"weights/{tracked.label}/{name}"] = np.asarray(variable)
         probe_fp = None
         if tracked.probe is not None and tracked.model is not None:
             try:
-                outputs = tf.nest.flatten(tracked.model(tracked.probe, training=False))
-                probe_fp = combine([fingerprint(a) for a in tf.nest.flatten(tracked.probe)])
+                outputs = tensors.flatten(tracked.model(tracked.probe, training=False))
+                probe_fp = combine([fingerprint(np.asarray(a)) for a in tensors.flatten(tracked.probe)])
                 for i, out in enumerate(outputs):
-                    arrays[f"predictions/{tracked.label}/{i}"] = np.asarray(out)
+                    arrays[f"predictions/{tracked.label}/{i}"] = tensors.numpy(out)
             except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                 probe_fp = None
         if alignment and tracked.probe is not None and tracked.model is not None:

@@ -8,6 +8,7 @@ from reprokit.checking.runs import CheckOptions
 from reprokit.cli import app as appcli
 from reprokit.cli import study as studycli
 from reprokit.cli.app import main
+from reprokit.core.backends import Backend
 from reprokit.run.execution import Execution, Executor
 from reprokit.run.settings import ModelFileOptions, RunSettings
 from reprokit.study.running import StudyOptions
@@ -17,6 +18,7 @@ from reprokit.study.running import StudyOptions
 def captured(monkeypatch):
     """What the commands would run with, instead of running it."""
     seen: list[object] = []
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
 
     def capture(options, *args, **kwargs):
         seen.append(options)
@@ -39,13 +41,44 @@ def test_every_command_hands_its_run_options_down_as_one_settings(captured, comm
         main([*command, *options])
     (given,) = captured
     assert isinstance(given, (CheckOptions, StudyOptions))
-    assert given.settings == RunSettings(9.0, 2, ModelFileOptions(3, 32, True), Execution(Executor.RAY, None, 0.5, 0.0))
+    execution = Execution(Executor.RAY, None, 0.5, 0.0)
+    assert given.settings == RunSettings(9.0, 2, ModelFileOptions(3, 32, True), execution, (Backend.TENSORFLOW,))
 
 
 def test_a_command_without_run_options_gets_the_defaults(captured):
     with pytest.raises(SystemExit):
         main(["check", "x.py"])
-    assert captured[0].settings == RunSettings()
+    assert captured[0].settings == RunSettings(backends=(Backend.TENSORFLOW,))
+
+
+@pytest.mark.parametrize("command", [["check", "x.py"], ["seeds", "x.py"], ["compare", "a.py", "b.py"]])
+def test_the_backend_option_reaches_the_settings_and_overrides_keras_backend(captured, command):
+    with pytest.raises(SystemExit):
+        main([*command, "--backend", "jax"])
+    assert captured[0].settings.backend is Backend.JAX
+
+
+def test_without_the_option_the_backend_is_the_one_keras_would_use(captured, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(SystemExit):
+        main(["check", "x.py"])
+    assert captured[0].settings.backends == (Backend.TORCH,)
+
+
+def test_compare_takes_several_backends_and_the_other_commands_refuse_them(captured, capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "x.py", "--backend", "tensorflow", "--backend", "jax"])
+    assert captured[0].settings.backends == (Backend.TENSORFLOW, Backend.JAX)
+    assert main(["check", "x.py", "--backend", "tensorflow", "--backend", "jax"]) == 2
+    assert "only compare runs several backends" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("named", ["numpy", "mxnet"])
+def test_a_backend_that_cannot_train_is_a_one_line_usage_error(captured, capsys, named):
+    assert main(["check", "x.py", "--backend", named]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("reprokit: error: expected a Keras backend among tensorflow, jax, torch")
+    assert captured == []
 
 
 @pytest.mark.parametrize("command", [["check", "x.py"], ["seeds", "x.py"], ["compare", "a.py", "b.py"]])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from reprokit.core.backends import Backend
 from reprokit.core.controls import Controls, default_jobs
 from reprokit.core.errors import UsageError
 from reprokit.run.dispatch import jobs_for
@@ -31,9 +32,12 @@ def test_model_file_options_say_whether_they_were_given():
     assert ModelFileOptions.given(None, 64) == ModelFileOptions(5, 64, explicit=True)
 
 
-def test_the_api_keywords_build_the_same_settings_and_are_checked_as_they_enter():
+def test_the_api_keywords_build_the_same_settings_and_are_checked_as_they_enter(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
     settings = RunSettings.of(timeout=9, jobs=2, epochs=3, executor="ray", cpus_per_run=0.5)
-    assert settings == RunSettings(9, 2, ModelFileOptions(3, 32), Execution(Executor.RAY, None, 0.5, 0.0))
+    execution = Execution(Executor.RAY, None, 0.5, 0.0)
+    assert settings == RunSettings(9, 2, ModelFileOptions(3, 32), execution, (Backend.JAX,))
+    assert RunSettings.of(backend=["torch", "tensorflow", "torch"]).backends == (Backend.TORCH, Backend.TENSORFLOW)
     with pytest.raises(UsageError, match=r"^--gpus-per-run only apply with --executor ray$"):
         RunSettings.of(gpus_per_run=1)
     with pytest.raises(UsageError, match=r"^expected executor local or ray, received 'slurm'$"):
