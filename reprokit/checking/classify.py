@@ -36,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reprokit.checking.comparison import Comparison
-from reprokit.checking.evidence import EXPLANATIONS, FIXES, pins_text, step_of, where, why_weights
+from reprokit.checking.evidence import EXPLANATIONS, FIXES, OPS_FIXES, pins_text, step_of, where, why_weights
+from reprokit.core.backends import Backend
 from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import Pair, Source, Status, Verdict
 from reprokit.run.trace import Pin
@@ -319,3 +320,11 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
         FIXES[Source.SEED].format(seed=seed),
         EXPLANATIONS[Source.SEED],
     )
+
+
+def fixes_for(findings: Sequence[Finding], backend: Backend) -> tuple[Finding, ...]:
+    """The findings with the nondeterministic-ops fix of ``backend`` (:data:`FIXES` are TensorFlow's)."""
+    fix = OPS_FIXES.get(backend)
+    if fix is None:
+        return tuple(findings)
+    return tuple(replace(f, fix=fix) if f.source is Source.NONDETERMINISTIC_OPS and f.fix else f for f in findings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reprokit.checking.comparison import Comparison, Divergence, short_name
+from reprokit.core.backends import Backend
 from reprokit.core.vocabulary import Source
 from reprokit.run.trace import Pin
 from reprokit.weights.words import why
@@ -40,7 +41,7 @@ FIXES = {  # the code that fixes each source ({seed}: the check's seed)
     Source.SEED: (
         "import keras\n\n"
         "# at the top of the script, before any model or dataset is built\n"
-        "# seeds random, NumPy, TensorFlow and Keras:\n"
+        "# seeds random, NumPy, Keras and its backend (TensorFlow, JAX or PyTorch):\n"
         "keras.utils.set_random_seed({seed})"
     ),
     Source.NONDETERMINISTIC_OPS: (
@@ -127,3 +128,20 @@ def pins_text(pins: Sequence[Pin], kind: str) -> str:
 
 def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+OPS_FIXES = {  # the nondeterministic-ops fix on each backend other than TensorFlow (FIXES has TensorFlow's)
+    Backend.JAX: (
+        "# in the environment, before JAX starts (deterministic XLA kernels on GPU):\n"
+        "#   XLA_FLAGS=--xla_gpu_deterministic_ops=true python train.py\n"
+        "import os\n\n"
+        'os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true"'
+    ),
+    Backend.TORCH: (
+        "import os\n\n"
+        "import torch\n\n"
+        "# before CUDA starts; cuBLAS needs it for deterministic matrix products\n"
+        'os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")\n'
+        "torch.use_deterministic_algorithms(True)"
+    ),
+}

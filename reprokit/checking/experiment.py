@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.checking import baseline, lockfile
-from reprokit.checking.classify import Finding, add_likely_causes, classify, verdict
+from reprokit.checking.classify import Finding, add_likely_causes, classify, fixes_for, verdict
 from reprokit.checking.comparison import Comparison, Divergence, first_divergence
 from reprokit.checking.confirm import confirm_ops, likely_causes, second_training, written_files
 from reprokit.checking.explain import (
@@ -28,6 +28,7 @@ from reprokit.checking.explain import (
 from reprokit.checking.notes import report_notes
 from reprokit.checking.result import NotReproducibleError, Report, RunSummary
 from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
+from reprokit.core.backends import profile
 from reprokit.core.controls import Controls
 from reprokit.core.errors import CheckFailedError, EnvironmentMismatchError, UsageError
 from reprokit.core.refusals import Refusal
@@ -89,6 +90,7 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     pins = _pins(traces)
     ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
     findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
+    findings = fixes_for(findings, options.settings.backend)
     findings = add_likely_causes(findings, causes)
     findings = tuple(_not_judged(f, unjudged) for f in findings)
     ran = [s for s in specs if s.name in traces]
@@ -148,6 +150,17 @@ def _explain(
     found = explain_without_replay(pair.name, d, pipeline)
     if found is not None:
         return found
+    backend = options.settings.backend
+    if not profile(backend).op_explain:
+        where_ = f" in {', '.join(d.variables[:3])} of {d.model}" if d.variables else ""
+        return Explanation(
+            pair.name,
+            d.step,
+            d.stage,
+            "not available",
+            f"the runs first differ at step {d.step}{where_}; replaying that step layer by layer and op by op "
+            f"is available on TensorFlow only, not on {backend.value}",
+        )
     controls = traces[pair.runs[0]].spec.controls
     window = d.step + REPLAY_MARGIN  # a race may strike at another step in the replay
     random_maps = tuple(c for c in pipeline if c.random)

@@ -221,3 +221,18 @@ def determinism_environment(
 def without_determinism_flag(xla_flags: str) -> str:
     """``XLA_FLAGS`` without reprokit's determinism flag (the user's own flags, which can change the bits)."""
     return " ".join(f for f in xla_flags.split() if not f.startswith("--xla_gpu_deterministic_ops"))
+
+
+def framework_line(environment: Mapping[str, object]) -> str:
+    """The framework a run's recorded environment ran (``TensorFlow 2.21.0``, ``JAX 0.10.2 (threefry2x32)``)."""
+    if environment.get("jax"):
+        prng = environment.get("prng_impl")
+        return f"JAX {environment['jax']}" + (f" ({prng} PRNG)" if prng else "")
+    if environment.get("torch"):
+        return f"PyTorch {environment['torch']}"
+    return f"TensorFlow {environment.get('tensorflow', '?')}"
+
+
+def profile_line(backend: Backend) -> str:
+    """What op determinism sets on ``backend``, in one line (reports name it)."""
+    return f"op determinism on {backend.value}: " + ", ".join(s.setting for s in PROFILES[backend].determinism)

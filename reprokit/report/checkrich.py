@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 
@@ -18,6 +19,8 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, short_name
 from reprokit.checking.explain import Explanation
 from reprokit.checking.result import Report
+from reprokit.core.backends import Backend, framework_line, profile_line
+from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
 from reprokit.report.alignrich import three_parts
 
@@ -274,12 +277,14 @@ def _environment(report: Report) -> RenderableType:
     threads = env.get("intra_op_threads")
     thread_text = f"intra-op threads {threads or 'default'}, inter-op {env.get('inter_op_threads') or 'default'}"
     lines = [
-        f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')} "
-        f"({env.get('backend', '?')}) · Python {env.get('python', '?')}",
+        f"{framework_line(env)} · Keras {env.get('keras', '?')} ({env.get('backend', '?')}) · "
+        f"Python {env.get('python', '?')}",
         f"{env.get('cpu', '?')} · {env.get('cpu_count', '?')} cores · {thread_text}",
     ]
     if env.get("gpus"):
         lines.append("GPUs: " + ", ".join(env["gpus"]))
+    with contextlib.suppress(UsageError):  # an environment of no backend reprokit knows names no profile
+        lines.append(profile_line(Backend.parse(str(env.get("backend", "tensorflow")))))
     lines += [f"Note: {note}" for note in report.notes]
     text = Text("\n".join(lines), style="dim")
     return Padding(text, (1, 0, 0, 1))
