@@ -43,8 +43,8 @@ _EXPORTS = {
     "RunSettings": "reprokit.run.settings",
     "DEFAULT_SEED": "reprokit.core.controls",
     "Controls": "reprokit.core.controls",
-    "ReprokitWarning": "reprokit.core.controls",
-    "controlled": "reprokit.core.controls",
+    "ReprokitWarning": "reprokit.inprocess",
+    "controlled": "reprokit.inprocess",
     "seeds": "reprokit.study.api",
     "compare": "reprokit.study.api",
     "SeedsReport": "reprokit.study.result",
@@ -88,9 +88,10 @@ if TYPE_CHECKING:
     from reprokit.checking.comparison import Comparison
     from reprokit.checking.experiment import CheckOptions, run_check
     from reprokit.checking.result import NotReproducibleError, Report
-    from reprokit.core.controls import DEFAULT_SEED, Controls, ReprokitWarning, controlled
+    from reprokit.core.controls import DEFAULT_SEED, Controls
     from reprokit.core.errors import NoTrainingError, ReprokitError, ScriptFailedError, UsageError
     from reprokit.decorator import reproducible
+    from reprokit.inprocess import ReprokitWarning, controlled
     from reprokit.run.runner import Target
     from reprokit.run.settings import RunSettings
     from reprokit.study.api import compare, seeds

@@ -8,8 +8,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from reprokit.checking.result import Report
-from reprokit.core.controls import DEFAULT_SEED, IN_WORKER_VAR, controlled
+from reprokit.core.controls import DEFAULT_SEED, IN_WORKER_VAR
 from reprokit.core.vocabulary import Source, fail_on_sources
+from reprokit.inprocess import controlled
 
 VERIFY_VAR = "REPROKIT_VERIFY"
 """Set to 1 to verify every decorated function (once per process) when it is first called."""

@@ -51,7 +51,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     marker = item.get_closest_marker("reproducible")
     if marker is None:
         return (yield)
-    from reprokit.core.controls import controlled
+    from reprokit.inprocess import controlled
 
     seed = int(marker.kwargs.get("seed", _seed(item.config)))
     item.add_report_section("call", "reprokit", f"ran under controlled settings with seed {seed}")

@@ -2,17 +2,16 @@
 
 Two halves, because ``PYTHONHASHSEED`` only works if it is set before Python
 starts: :func:`child_environment` prepares the environment of a fresh run
-process, :func:`apply_in_process` seeds everything else inside it.
+process; the run's backend (:mod:`reprokit.worker.backends`) seeds everything
+else inside it. The same in the user's own process: :mod:`reprokit.inprocess`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from reprokit.core.backends import Backend, determinism_environment
 
@@ -148,99 +147,3 @@ def child_environment(controls: Controls, base: Mapping[str, str], gpu: str | No
     env["KERAS_BACKEND"] = controls.backend.value
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's banner out of the user's log
     return env
-
-
-def apply_in_process(controls: Controls) -> None:
-    """Seeds every global generator and sets TensorFlow op determinism in this process (:func:`controlled`).
-
-    A run process applies its controls through its backend instead
-    (:mod:`reprokit.worker.backends`). Seeds Python's ``random``, NumPy's global generator, TensorFlow's global
-    seed and Keras' global seed generator (``keras.utils.set_random_seed``),
-    then enables TensorFlow op determinism if ``controls`` asks for it. Op
-    determinism is never switched off here: TensorFlow offers no public way to
-    do so reliably, which is why every run gets its own process.
-    """
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(controls.seed)
-    if controls.op_determinism:
-        tf.config.experimental.enable_op_determinism()
-
-
-class ReprokitWarning(UserWarning):
-    """Something reprokit could not do in this process (e.g. undo op determinism)."""
-
-
-_KERAS_SEED_STATE = ("global_random_seed", "global_seed_generator")
-
-
-class controlled:  # used like a function: ``with reprokit.controlled(seed=42):``
-    """Runs a block with every seed fixed and TensorFlow op determinism on.
-
-    Example:
-        ```python
-        with reprokit.controlled(seed=42) as settings:
-            model = build_model()
-            model.fit(x, y)
-        print(settings.not_restored)
-        ```
-
-    On exit it restores the state of Python's ``random``, NumPy's global
-    generator, TensorFlow's global seed and Keras' global seed. It cannot undo
-    op determinism (TensorFlow has no reliable way to switch it off), nor give
-    ``PYTHONHASHSEED`` effect (it only works when set before Python starts);
-    ``not_restored`` lists what stayed changed or did not apply, and a
-    :class:`ReprokitWarning` says so on exit unless ``warn=False``.
-
-    Args:
-        seed: the seed for ``random``, NumPy, TensorFlow and Keras.
-        op_determinism: whether to enable TensorFlow op determinism.
-        warn: whether to warn on exit about what could not be restored.
-    """
-
-    def __init__(self, seed: int = DEFAULT_SEED, op_determinism: bool = True, warn: bool = True) -> None:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"expected a non-negative integer seed, received {seed!r}")
-        self.controls = Controls(seed, op_determinism)
-        self.warn = warn
-        self.not_restored: list[str] = []
-        self._saved: dict[str, Any] = {}
-
-    def __enter__(self) -> controlled:
-        import random
-
-        import numpy as np
-        from keras.src.backend.common import global_state
-        from tensorflow.python.eager import context
-        from tensorflow.python.framework import config as tf_config
-
-        self._saved = {
-            "random": random.getstate(),
-            "numpy": np.random.get_state(),
-            "tf_seed": context.global_seed(),
-            "keras": {name: global_state.get_global_attribute(name) for name in _KERAS_SEED_STATE},
-        }
-        determinism_was_on = tf_config.is_op_determinism_enabled()
-        apply_in_process(self.controls)
-        self.not_restored = []
-        if self.controls.op_determinism and not determinism_was_on:
-            self.not_restored.append("op determinism stays enabled (TensorFlow cannot switch it off reliably)")
-        if os.environ.get("PYTHONHASHSEED") != str(self.controls.seed):
-            self.not_restored.append("PYTHONHASHSEED was not applied (it only works when set before Python starts)")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        import random
-
-        import numpy as np
-        import tensorflow as tf
-        from keras.src.backend.common import global_state
-
-        random.setstate(self._saved["random"])
-        np.random.set_state(self._saved["numpy"])
-        tf.random.set_seed(self._saved["tf_seed"])
-        for name, value in self._saved["keras"].items():
-            global_state.set_global_attribute(name, value)
-        if self.warn and self.not_restored:
-            warnings.warn("reprokit.controlled: " + "; ".join(self.not_restored), ReprokitWarning, stacklevel=2)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,13 +45,41 @@ from reprokit.worker.buffers import StepBuffers
 from reprokit.worker.registry import ModelRegistry, OptimizerRecord, TrackedModel
 from reprokit.worker.reporting import Emit, Emitter, final_results
 
-if TYPE_CHECKING:
-    from reprokit.worker.backends import Tensors
-
 PROBE_ROWS = 256
 """Rows of a model's first training batch kept to take its final predictions on."""
 
 StepListener = Callable[[int], None]
+
+
+class Tensors(Protocol):
+    """How the recorder reads one backend's values."""
+
+    def concrete(self, structure: Any) -> bool:
+        """Whether the values in ``structure`` can be read now (not symbolic, not being traced)."""
+
+    def arrays(self, structure: Any) -> tuple[list[np.ndarray], Any] | None:
+        """The arrays in a concrete ``structure``, and the structure if they can be packed back into it."""
+
+    def pack(self, structure: Any, arrays: list[np.ndarray]) -> Any:
+        """``arrays`` packed into ``structure``'s shape."""
+
+    def flatten(self, structure: Any) -> list[Any]:
+        """The leaves of ``structure``."""
+
+    def numpy(self, value: Any) -> np.ndarray:
+        """A concrete value as a NumPy array."""
+
+    def iterations(self, optimizer: Any) -> int:
+        """The optimizer's step count now."""
+
+    def outside_trace(self) -> AbstractContextManager[Any]:
+        """A block whose variable reads see their current values, even while a step is traced."""
+
+    def observe_traced_input(self, recorder: Recorder, tracked: TrackedModel, inputs: Any) -> None:
+        """Hands a traced training batch's values to ``recorder.seen_input`` when the step runs."""
+
+    def observe_traced_loss(self, recorder: Recorder, loss: Any) -> None:
+        """Hands a traced loss's value to ``recorder.seen_loss`` when the step runs."""
 
 
 class Recorder:
@@ -259,6 +287,9 @@ class Recorder:
             listener(steps)
         self._budget.end_step(eager=digests is None and values is None)  # compiled code cannot raise
 
+    def _leaves(self, structure: Any) -> list[np.ndarray]:
+        return [self.tensors.numpy(leaf) for leaf in self.tensors.flatten(structure)]
+
     # -- the end of the run -----------------------------------------------
     def finalize(self) -> tuple[tuple[ModelSummary, ...], dict[str, np.ndarray]]:
         """Ends observing; returns a summary per trained model and the arrays to save."""
@@ -269,6 +300,6 @@ class Recorder:
             for state in self._models.optimizers():
                 self.count_light(state, self.tensors.iterations(state.optimizer), None)
         summaries, arrays = final_results(
-            self._models.trained(), self.tensors, self._light, self._losses, self._alignment
+            self._models.trained(), self._leaves, self._light, self._losses, self._alignment
         )
         return summaries, {**self._events.snapshots.arrays, **arrays}

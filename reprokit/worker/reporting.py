@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -19,11 +19,11 @@ from reprokit.worker import anatomy
 from reprokit.worker.buffers import Seen
 from reprokit.worker.registry import TrackedModel, variable_names
 
-if TYPE_CHECKING:
-    from reprokit.worker.backends import Tensors
-
 Emit = Callable[[Event], None]
 """Sends an event to the parent (called from any thread)."""
+
+Leaves = Callable[[Any], list[np.ndarray]]
+"""The arrays in a structure of the backend's tensors (the model's outputs, its probe batch)."""
 
 
 class Emitter:
@@ -77,7 +77,7 @@ class Emitter:
 
 def final_results(
     trained: list[TrackedModel],
-    tensors: Tensors,
+    leaves: Leaves,
     light: bool = False,
     losses: dict[str, float] | None = None,
     alignment: bool = False,
@@ -100,10 +100,10 @@ def final_results(
         probe_fp = None
         if tracked.probe is not None and tracked.model is not None:
             try:
-                outputs = tensors.flatten(tracked.model(tracked.probe, training=False))
-                probe_fp = combine([fingerprint(np.asarray(a)) for a in tensors.flatten(tracked.probe)])
+                outputs = leaves(tracked.model(tracked.probe, training=False))
+                probe_fp = combine([fingerprint(a) for a in leaves(tracked.probe)])
                 for i, out in enumerate(outputs):
-                    arrays[f"predictions/{tracked.label}/{i}"] = tensors.numpy(out)
+                    arrays[f"predictions/{tracked.label}/{i}"] = out
             except Exception:  # noqa: BLE001 - a model we cannot call has no prediction check
                 probe_fp = None
         if alignment and tracked.probe is not None and tracked.model is not None:

@@ -367,7 +367,10 @@ def test_the_examples_are_linted_as_their_docstrings_say():
     found = {(f.path.rsplit("/", 1)[-1], f.code) for f in lint_paths([EXAMPLES])}
     assert ("unseeded_augmentation.py", "RK101") in found
     assert ("nondeterministic_pipeline.py", "RK104") in found
-    assert not {path for path, _ in found} - {"unseeded_augmentation.py", "nondeterministic_pipeline.py"}
+    assert ("jax_stateless_loop.py", "RK101") in found
+    assert ("jax_clock_key.py", "RK103") in found
+    flagged = {"unseeded_augmentation.py", "nondeterministic_pipeline.py", "jax_stateless_loop.py", "jax_clock_key.py"}
+    assert not {path for path, _ in found} - flagged
 
 
 def test_the_lint_command_prints_findings_and_exits_1(tmp_path):

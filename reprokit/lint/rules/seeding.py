@@ -50,14 +50,16 @@ SEED_TAKERS = (
     "Random",
     "from_seed",
     "manual_seed",
+    "PRNGKey",  # jax.random.PRNGKey(seed)
 )
+KEY_MAKERS = ("random.key", "random.PRNGKey")  # JAX: a key is a seed
 
 
 def clock_seeds(tree: ast.Module) -> Iterator[Detection]:
     """RK103: a seed argument computed from the clock or OS entropy."""
     for call in calls(tree):
         name = dotted_name(call.func)
-        takes_seed = name.split(".")[-1] in SEED_TAKERS
+        takes_seed = name.split(".")[-1] in SEED_TAKERS or name.endswith(KEY_MAKERS)
         arguments = [*call.args[:1]] if takes_seed else []
         arguments += [k.value for k in call.keywords if k.arg == "seed"]
         for argument in arguments:
@@ -108,8 +110,8 @@ RULES = (
         code="RK103",
         name="seed-from-clock-or-entropy",
         family=Family.SEEDING,
-        message="a seed taken from the clock or OS entropy (`time.time()`, `datetime.now()`, `uuid`, "
-        "`os.urandom`, `secrets`)",
+        message="a seed (or a JAX key) taken from the clock or OS entropy (`time.time()`, `datetime.now()`, "
+        "`uuid`, `os.urandom`, `secrets`)",
         fix="use a fixed seed (or record the one you draw and pass it back to replay)",
         rationale="A seed computed from the clock or from OS entropy is another seed in every run, so seeding "
         "controls nothing unless the seed is recorded and passed back. Measured (TensorFlow 2.21, Keras 3.15.1, "

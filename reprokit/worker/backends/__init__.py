@@ -21,49 +21,15 @@ May import: ``reprokit.core``, ``reprokit.protocol`` and the rest of ``reprokit.
 from __future__ import annotations
 
 import importlib
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reprokit.core.backends import Backend
+from reprokit.worker.recorder import Recorder, Tensors
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from reprokit.core.controls import Controls
     from reprokit.protocol import WorkerConfig
-    from reprokit.worker.recorder import Recorder
-    from reprokit.worker.registry import OptimizerRecord, TrackedModel
-
-
-class Tensors(Protocol):
-    """How the recorder reads one backend's values."""
-
-    def concrete(self, structure: Any) -> bool:
-        """Whether the values in ``structure`` can be read now (not symbolic, not being traced)."""
-
-    def arrays(self, structure: Any) -> tuple[list[np.ndarray], Any] | None:
-        """The arrays in a concrete ``structure``, and the structure if they can be packed back into it."""
-
-    def pack(self, structure: Any, arrays: list[np.ndarray]) -> Any:
-        """``arrays`` packed into ``structure``'s shape."""
-
-    def flatten(self, structure: Any) -> list[Any]:
-        """The leaves of ``structure``."""
-
-    def numpy(self, value: Any) -> np.ndarray:
-        """A concrete value as a NumPy array."""
-
-    def iterations(self, optimizer: Any) -> int:
-        """The optimizer's step count now."""
-
-    def outside_trace(self) -> AbstractContextManager[Any]:
-        """A block whose variable reads see their current values, even while a step is traced."""
-
-    def observe_traced_input(self, recorder: Recorder, tracked: TrackedModel, inputs: Any) -> None:
-        """Hands a traced training batch's values to ``recorder.seen_input`` when the step runs."""
-
-    def observe_traced_loss(self, recorder: Recorder, loss: Any) -> None:
-        """Hands a traced loss's value to ``recorder.seen_loss`` when the step runs."""
+    from reprokit.worker.registry import OptimizerRecord
 
 
 class Framework(Protocol):
@@ -93,3 +59,6 @@ def load(backend: Backend) -> Framework:
     module = importlib.import_module(f"reprokit.worker.backends.{backend.value}")
     framework: Framework = module.FRAMEWORK
     return framework
+
+
+__all__ = ["Framework", "Recorder", "Tensors", "load"]
