@@ -226,8 +226,11 @@ def _hedges_g(a: Array, b: Array) -> float | None:
     return (float(np.mean(b)) - float(np.mean(a))) / pooled * (1 - 3 / (4 * (n + m) - 9))
 
 
-def _detectable(se: float, df: float) -> float:
-    """The smallest difference a t-test with standard error ``se`` and ``df`` degrees detects with :data:`POWER`."""
+def _detectable(se: float, df: float) -> float | None:
+    """The smallest difference a t-test with standard error ``se`` and ``df`` degrees detects with :data:`POWER`.
+
+    None where SciPy's noncentral t cannot say (one degree of freedom: two seeds, paired).
+    """
     if se == 0:
         return 0.0
     critical = float(stats.t.ppf(1 - ALPHA / 2, df))
@@ -237,9 +240,14 @@ def _detectable(se: float, df: float) -> float:
         return float(power) - POWER
 
     high = 1.0
-    while shortfall(high) < 0:
+    while (short := shortfall(high)) < 0 and high < 1e6:
         high *= 2
-    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12, rtol=1e-12)) * se
+    if math.isnan(short) or short < 0 or math.isnan(shortfall(0.0)):
+        return None
+    try:
+        return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12, rtol=1e-12)) * se
+    except ValueError:  # NaN on the way: the distribution's tail is out of SciPy's reach
+        return None
 
 
 def _detectable_difference(a: Array, b: Array, paired: bool) -> float | None:

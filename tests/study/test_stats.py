@@ -348,3 +348,8 @@ def test_a_paired_study_of_five_seeds_makes_no_claim_because_its_exact_test_cann
     assert decide(five, five.p_value) is Outcome.TOO_FEW_SEEDS
     assert decide(six, six.p_value) is Outcome.BETTER
     assert decide(six, six.p_value, comparisons=2) is Outcome.TOO_FEW_SEEDS  # Holm doubles the smallest p
+
+
+def test_two_paired_seeds_compare_without_a_solver_error():
+    effect = compare_samples([0.81, 0.84], [0.80, 0.86], paired=True, higher_is_better=True)
+    assert effect.detectable is None or effect.detectable > 0
