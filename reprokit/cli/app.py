@@ -23,6 +23,7 @@ from reprokit.checking.experiment import CheckOptions, make_baseline, run_check
 from reprokit.checking.lockfile import DEFAULT_PATH
 from reprokit.checking.result import Report
 from reprokit.cli import align as aligncli
+from reprokit.cli import backends as backendscli
 from reprokit.cli import study as studycli
 from reprokit.cli.kit import (
     RUN_OPTIONS,
@@ -278,6 +279,7 @@ def _write_baseline(options: CheckOptions, path: Path) -> None:
     )
 
 
+app.command(name="backends")(backendscli.backends_command)
 app.command(name="seeds")(studycli.seeds_command)
 app.command(name="align")(aligncli.align_command)
 app.command(name="compare")(studycli.compare_command)

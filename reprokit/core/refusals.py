@@ -1,8 +1,10 @@
-"""TensorFlow's refusals under op determinism, recognized and explained.
+"""A backend's refusals under op determinism, recognized and explained.
 
 With op determinism on, TensorFlow raises instead of running something it
 cannot make deterministic: an op with no deterministic kernel (on GPU), a
 random op without a seed, a generator seeded from OS entropy, the clock.
+PyTorch's ``use_deterministic_algorithms(True)`` raises for an op with no
+deterministic implementation.
 Such a refusal is a finding about the script, not a crash: this module turns
 the error text into what it means and what the user can do.
 """
@@ -18,12 +20,12 @@ from reprokit.core.vocabulary import Source
 
 @dataclass(frozen=True)
 class Refusal:
-    """TensorFlow refused to run a part of the script with op determinism on.
+    """The backend refused to run a part of the script with op determinism on.
 
     Attributes:
         source: uncontrolled randomness or nondeterministic ops.
-        error: the error's last line, as TensorFlow wrote it.
-        op: the TF op or API refused, where the message names it.
+        error: the error's last line, as the backend wrote it.
+        op: the op or API refused, where the message names it.
         file: the script file of the innermost user frame, if known.
         line: its line.
         meaning: what the refusal means, in plain words.
@@ -62,6 +64,12 @@ _CLOCK = (
     "the training reads the clock (tf.timestamp), so what depends on it changes from run to run",
     "keep tf.timestamp() out of anything that feeds training (seeds, shuffling, augmentation); "
     "time the run outside the tf.function",
+)
+_NO_TORCH_KERNEL = (
+    "this PyTorch op has no deterministic implementation on this device, so its results can change "
+    "from run to run in the last bits",
+    "use a deterministic alternative for the op, run that part on CPU, or let it through with "
+    "torch.use_deterministic_algorithms(True, warn_only=True) and accept its nondeterminism",
 )
 _NO_KERNEL = (
     "this op has no deterministic implementation on this device, so its results can change "
@@ -110,6 +118,12 @@ PATTERNS: tuple[tuple[re.Pattern[str], Source, tuple[str, str], str | None], ...
         _NO_KERNEL,
         None,
     ),
+    (
+        re.compile(r"(\w+) does not have a deterministic implementation, but you set .?torch\.use_deterministic"),
+        Source.NONDETERMINISTIC_OPS,
+        _NO_TORCH_KERNEL,
+        None,
+    ),
 )
 
 _OP_NAME = re.compile(r"\[Op:(\w+)\]")
@@ -129,7 +143,7 @@ def recognize(error: str, file: str | None = None, line: int | None = None) -> R
 
 
 class DeterminismRefusedError(ScriptFailedError):
-    """TensorFlow refused to run the script with op determinism on.
+    """The backend refused to run the script with op determinism on.
 
     A finding rather than a crash: a check goes on without the runs that need
     op determinism and reports the refusal. Where no report can carry it (a

@@ -59,7 +59,10 @@ np.savez(out, *[w.numpy() for w in trained[-1].weights])
 OVERHEAD = """
 import sys, time
 import keras, numpy as np
-from reprokit.worker import instrument
+from reprokit.core.backends import Backend
+from reprokit.protocol import WorkerConfig
+from reprokit.worker import backends, instrument
+from reprokit.worker.recorder import Recorder
 
 kind = sys.argv[1]
 rng = np.random.default_rng(0)
@@ -105,7 +108,10 @@ def epoch(model):
     return time.perf_counter() - start
 
 plain = warmed()  # traced before the hooks exist: its steps are never observed
-instrument.install(instrument.Recorder(lambda event: None))
+framework = backends.load(Backend.TENSORFLOW)
+recorder = Recorder(lambda event: None, framework.tensors)
+framework.install(recorder, WorkerConfig("x.py", seed=1, op_determinism=False, events_fd=-1, arrays_path=""))
+instrument.install(recorder, framework)
 observed = warmed()  # traced with them: every step observed
 times = {"plain": [], "observed": []}
 for _ in range(epochs):  # interleaved epochs in this one process

@@ -1,4 +1,4 @@
-"""TensorFlow's refusals under op determinism are findings, not crashes."""
+"""The backends' refusals under op determinism are findings, not crashes."""
 
 import textwrap
 
@@ -31,6 +31,13 @@ TEXTS = {
     "available. [Op:SparseSoftmaxCrossEntropyWithLogits]": (
         "nondeterministic_ops",
         "SparseSoftmaxCrossEntropyWithLogits",
+    ),
+    # PyTorch's wording (torch.use_deterministic_algorithms(True), an op with no deterministic CUDA kernel)
+    "RuntimeError: index_add_cuda_ does not have a deterministic implementation, but you set "
+    "'torch.use_deterministic_algorithms(True)'. You can turn off determinism just for this operation, or you "
+    "can use the 'warn_only=True' option, if that's acceptable for your application.": (
+        "nondeterministic_ops",
+        "index_add_cuda_",
     ),
 }
 
