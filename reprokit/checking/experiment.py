@@ -253,6 +253,7 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     config = {"max_steps": target.max_steps, "epochs": model_file.epochs, "batch_size": model_file.batch_size}
     given = {k: v for k, v in config.items() if k == "max_steps" or model_file.explicit}
     document = lockfile.load(path, target.script, target.args, config, given)
+    _same_backend(document, options, path)
     specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
     with run_batch(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "cannot compare with the baseline")
@@ -265,6 +266,22 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked, runs=0) for source in Source)
     verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
     return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
+
+
+def _same_backend(document: Mapping[str, Any], options: CheckOptions, path: Path) -> None:
+    """A baseline recorded on another backend is an environment change, said before any run.
+
+    Raises:
+        UsageError: the baseline's backend is not the check's.
+    """
+    recorded = (document.get("environment") or {}).get("backend") or "tensorflow"
+    backend = options.settings.backend
+    if recorded != backend.value:
+        raise UsageError(
+            f"environment change: the baseline {path} was recorded on the Keras backend {recorded}, this check "
+            f"runs on {backend.value}, and results are never compared across backends; check with --backend "
+            f"{recorded}, or record a baseline on {backend.value} (--update-baseline --backend {backend.value})"
+        )
 
 
 def _refuse_baseline(refusal: Refusal | None, what: str) -> None:

@@ -72,6 +72,15 @@ def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script
     assert restored.returncode == 0, restored.stderr
     assert restored.report["baseline"]["passed"] is True
     assert "agree within rtol" in restored.report["baseline"]["message"]
+    document["environment"]["backend"] = "jax"  # recorded on another Keras backend: said before any run
+    other_backend = tmp_path / "jax.lock.json"
+    other_backend.write_text(json.dumps(document))
+    refused = reprokit("check", script, "--baseline", other_backend, "--backend", "tensorflow", *BUDGET, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith(
+        f"reprokit: error: environment change: the baseline {other_backend} was recorded on the Keras backend jax, "
+        "this check runs on tensorflow"
+    )
 
 
 def test_update_baseline_rewrites_the_file_deliberately(script, tmp_path):
