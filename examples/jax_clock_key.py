@@ -2,15 +2,16 @@
 
 JAX's random numbers are functional: every draw takes a key, and a key made
 from ``int(time.time())`` differs from run to run whatever Keras seeds. Here
-it draws the Gaussian noise added to the training images. JAX only
-(``reprokit check --backend jax``); the same mistake on TensorFlow is
-``tf.random.Generator.from_non_deterministic_state()``.
+it draws the Gaussian noise added to the training images. It needs JAX
+installed; Keras may train on JAX or TensorFlow (the same mistake in
+TensorFlow code is ``tf.random.Generator.from_non_deterministic_state()``).
 
-What reprokit reports (``reprokit check examples/jax_clock_key.py --backend jax``):
+What reprokit reports (``reprokit check examples/jax_clock_key.py --backend jax``,
+and the same with ``--backend tensorflow``):
     verdict not reproducible; uncontrolled: detected (two runs with every seed
     fixed and op determinism on differ from the first step: stage input
-    pipeline, other values); seed-driven: detected too. Exit code 1. The fix:
-    ``jax.random.key(seed)`` with a fixed seed.
+    pipeline, other values; lint RK103 names the line); seed-driven: detected
+    too. Exit code 1. The fix: ``jax.random.key(seed)`` with a fixed seed.
 """
 
 import time

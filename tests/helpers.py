@@ -88,6 +88,20 @@ class StudiedExample:
     folder: Path
 
 
+def interruptible(*args: str | Path) -> list[str]:
+    """The command line of the reprokit CLI with ``args``, to be interrupted as Ctrl-C would in a terminal.
+
+    A process started from a background job (as CI may run the suite) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt; a user's
+    terminal never does that, so the CLI gets Python's own handler back first.
+    """
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'reprokit'; runpy.run_module('reprokit', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-c", start, *map(str, args)]
+
+
 def reprokit(
     *args: str | Path, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
 ) -> CliResult:

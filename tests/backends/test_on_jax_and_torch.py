@@ -52,9 +52,11 @@ def test_on_jax_an_unseeded_default_rng_is_uncontrolled_as_on_tensorflow():
     assert pair(report, "controlled")["first_divergence_stage"] == "input pipeline"
 
 
-def test_on_jax_a_key_made_from_the_clock_is_uncontrolled():
-    report = checked("jax_clock_key.py", "jax", "--quick")
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])  # JAX draws the noise; Keras trains on either
+def test_a_jax_key_made_from_the_clock_is_uncontrolled_on_both_backends(backend):
+    report = checked("jax_clock_key.py", backend, "--quick")
     assert source(report, "uncontrolled")["status"] == "detected"
+    assert report["environment"]["backend"] == backend
     assert any(f["code"] == "RK103" for f in report["lint"])
 
 
@@ -65,7 +67,7 @@ def test_a_stateless_jax_loop_diverges_at_a_step_and_in_variables_named_by_the_c
     assert controlled["first_divergent_model"] == "sequential"
     assert "sequential/dense/kernel" in controlled["first_divergent_variables"]
     assert controlled["input_change"] == "order"
-    assert report["runs"][0]["steps"] == 84
+    assert all(run["steps"] >= 29 for run in report["runs"])  # runs may stop once the divergence is proven
 
 
 def test_on_torch_an_unseeded_default_rng_is_uncontrolled_too():

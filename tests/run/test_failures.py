@@ -4,14 +4,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 import psutil
 import pytest
 
-from helpers import ROOT, reprokit
+from helpers import ROOT, interruptible, reprokit
 
 pytestmark = pytest.mark.e2e
 
@@ -107,11 +106,7 @@ def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
     marker = f"reprokit-test-{uuid.uuid4().hex}"
     path = write_script(sleeper(marker))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reprokit", "check", str(path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        interruptible("check", path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 90
     while not leftovers(marker) and time.monotonic() < deadline:

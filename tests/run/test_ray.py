@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers import TINY, reprokit, words
+from helpers import TINY, interruptible, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
@@ -192,8 +192,7 @@ def test_runs_spread_over_two_nodes_and_a_node_that_dies_mid_study_loses_no_run(
 def test_ctrl_c_during_a_ray_study_leaves_no_run_and_no_ray_process_of_ours(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text(SLOW)
-    command = [sys.executable, "-m", "reprokit", "seeds", str(script), "--seeds", "4"]
-    command += ["--study-dir", str(tmp_path / "study"), "--executor", "ray"]
+    command = interruptible("seeds", script, "--seeds", "4", "--study-dir", tmp_path / "study", "--executor", "ray")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
 

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -12,7 +11,7 @@ from xml.etree import ElementTree as ET
 import psutil
 import pytest
 
-from helpers import TINY, reprokit, words
+from helpers import TINY, interruptible, reprokit, words
 
 pytestmark = pytest.mark.e2e
 
@@ -109,20 +108,8 @@ def test_a_script_with_uncontrolled_randomness_is_flagged_as_not_pinned_by_the_s
 
 def test_an_interrupted_study_resumes_where_it_stopped_and_more_seeds_run_only_the_new_ones(tmp_path, tiny):
     folder = study_dir(tmp_path)
-    command = [
-        sys.executable,
-        "-m",
-        "reprokit",
-        "seeds",
-        str(tiny),
-        "--seeds",
-        "5",
-        "--jobs",
-        "2",
-        "--study-dir",
-        folder,
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = ["seeds", str(tiny), "--seeds", "5", "--jobs", "2", "--study-dir", folder]
+    proc = subprocess.Popen(interruptible(*command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not list(Path(folder).glob("*/seed-*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
