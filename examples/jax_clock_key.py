@@ -1,8 +1,9 @@
 """A JAX random key made from the clock: uncontrolled randomness.
 
 JAX's random numbers are functional: every draw takes a key, and a key made
-from ``int(time.time())`` differs from run to run whatever Keras seeds. Here
-it draws the Gaussian noise added to the training images. It needs JAX
+from ``int(time.time())`` differs from run to run whatever Keras seeds (reprokit
+starts the two controlled runs 1.5 s apart, so that whole seconds differ too).
+Here it draws the Gaussian noise added to the training images. It needs JAX
 installed; Keras may train on JAX or TensorFlow (the same mistake in
 TensorFlow code is ``tf.random.Generator.from_non_deterministic_state()``).
 
@@ -25,7 +26,7 @@ from sklearn.datasets import load_digits
 def main() -> None:
     digits = load_digits()
     x = (digits.data / 16.0).astype("float32")
-    key = jax.random.key(int(time.time() * 1000))  # the clock: another key in every run
+    key = jax.random.key(int(time.time()))  # the clock: another key in every second
     x = x + 0.05 * np.asarray(jax.random.normal(key, x.shape), dtype="float32")
     model = keras.Sequential(
         [keras.Input(shape=(64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]

@@ -157,8 +157,10 @@ class Runner:
         (a script that trained nothing is known after its first run).
         """
         tolerated: list[Exception] = []
+        began = time.monotonic()
 
         def attempt(spec: RunSpec) -> RunTrace | Exception | None:
+            time.sleep(max(0.0, began + spec.start_after - time.monotonic()))
             if skip is not None and skip(spec, tolerated):
                 return None
             try:

@@ -42,12 +42,16 @@ class RunSpec:
         controls: its seed and op-determinism setting.
         alignment: it saves what aligning its model needs (structure, hidden
             activations): the runs of the seed pair, whose weights are aligned.
+        start_after: seconds after its batch of runs begins that it may start
+            (the second run of the controlled pair: a seed the script takes
+            from the clock in whole seconds then differs between the two).
     """
 
     name: str
     role: str
     controls: Controls
     alignment: bool = False
+    start_after: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, stats
 
 from reprokit.core.vocabulary import Outcome
 
@@ -139,6 +138,8 @@ def _interval(data: tuple[Array, ...], statistic: Statistic, estimate: float) ->
     With every sample constant, every resample gives the statistic itself:
     the interval is ``[estimate, estimate]``, without a bootstrap.
     """
+    from scipy import stats  # imported here: it costs every command 0.4 s at start
+
     if any(x.size < 2 for x in data):
         return None, None, "too few values"
     if all(_constant(x) for x in data):
@@ -190,6 +191,8 @@ def summarize(values: Sequence[float]) -> Summary:
 
 def _permutation_p(a: Array, b: Array, paired: bool) -> tuple[float | None, bool]:
     """The two-sided permutation p of the mean difference, and whether it enumerated every permutation."""
+    from scipy import stats  # imported here: it costs every command 0.4 s at start
+
     if min(a.size, b.size) < 2:
         return None, False
     distinct = 2**a.size if paired else math.comb(a.size + b.size, a.size)
@@ -207,6 +210,8 @@ def _permutation_p(a: Array, b: Array, paired: bool) -> tuple[float | None, bool
 
 
 def _welch(a: Array, b: Array) -> tuple[float | None, float | None]:
+    from scipy import stats  # imported here: it costs every command 0.4 s at start
+
     if min(a.size, b.size) < 2 or (_constant(a) and _constant(b)):
         return None, None
     with warnings.catch_warnings():
@@ -231,6 +236,8 @@ def _detectable(se: float, df: float) -> float | None:
 
     None where SciPy's noncentral t cannot say (one degree of freedom: two seeds, paired).
     """
+    from scipy import optimize, stats  # imported here: it costs every command 0.4 s at start
+
     if se == 0:
         return 0.0
     critical = float(stats.t.ppf(1 - ALPHA / 2, df))
@@ -275,6 +282,8 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, paired: bool, hig
         ValueError: a sample is empty or holds a value that is not finite, or
             paired samples differ in length.
     """
+    from scipy import stats  # imported here: it costs every command 0.4 s at start
+
     xa, xb = _sample(a, "a"), _sample(b, "b")
     if paired and xa.size != xb.size:
         raise ValueError(f"expected paired samples of one length, received {xa.size} and {xb.size}")
@@ -314,6 +323,8 @@ def differs_by_group(groups: Sequence[Sequence[float]]) -> float | None:
     None when it cannot be tested: fewer than two groups of at least two
     finite values, or every value the same.
     """
+    from scipy import stats  # imported here: it costs every command 0.4 s at start
+
     samples = [[v for v in g if math.isfinite(v)] for g in groups]
     samples = [g for g in samples if len(g) >= 2]
     if len(samples) < 2 or len({v for g in samples for v in g}) < 2:

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from reprokit.weights.similarity import TWIN, linear_cka, unit_correlations
 from reprokit.weights.structure import Axis, Group, Structure
@@ -101,6 +100,8 @@ def match(structure: Structure, a: Weights, b: Weights) -> tuple[dict[str, np.nd
                 wb = _permuted(np.asarray(b[ax.variable]), by_variable[ax.variable], perms, skip=group)
                 cost += wa @ _units_first(wb, ax, group.size).T
             cost = np.nan_to_num(cost, nan=0.0, posinf=0.0, neginf=0.0)
+            from scipy.optimize import linear_sum_assignment  # imported here: it costs every command 0.4 s
+
             _, best = linear_sum_assignment(cost, maximize=True)
             now = perms[group.layer]
             gain = cost[np.arange(group.size), best].sum() - cost[np.arange(group.size), now].sum()

@@ -99,3 +99,8 @@ def test_a_pair_whose_run_already_ended_trains_to_the_end_together():
 def test_only_the_seed_pairs_runs_save_what_aligning_their_models_needs():
     assert [s.name for s in plan(1234, quick=False) if s.alignment] == ["controlled-1", "seed-1"]
     assert not any(s.alignment for s in plan(1234, quick=True))  # --quick has no seed pair
+
+
+def test_the_second_controlled_run_starts_long_enough_after_the_first_for_a_clock_seed_in_seconds_to_differ():
+    gaps = {s.name: s.start_after for s in plan(1234, quick=False)}
+    assert gaps["controlled-2"] >= 1.5 and gaps["controlled-1"] == gaps["seed-1"] == gaps["ops-1"] == 0.0
