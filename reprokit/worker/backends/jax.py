@@ -29,6 +29,7 @@ import numpy as np
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
 from reprokit.core.backends import XLA_DETERMINISM_FLAG, Backend
+from reprokit.worker.backends.common import KerasTree
 from reprokit.worker.instrument import subclasses
 from reprokit.worker.registry import OptimizerRecord, TrackedModel, variable_names
 
@@ -42,36 +43,11 @@ def _traced(leaf: Any) -> bool:
     return isinstance(leaf, jax.core.Tracer)
 
 
-class JaxTensors:
+class JaxTensors(KerasTree):
     """Reads JAX's values: concrete arrays now, traced ones through ``jax.debug.callback``."""
 
     def concrete(self, structure: Any) -> bool:
         return not any(_traced(leaf) for leaf in keras.tree.flatten(structure))
-
-    def arrays(self, structure: Any) -> tuple[list[np.ndarray], Any] | None:
-        try:
-            leaves = keras.tree.flatten(structure)
-            arrays = [np.asarray(leaf) for leaf in leaves if leaf is not None]
-        except (TypeError, ValueError):
-            return None
-        if not arrays:
-            return None
-        return arrays, structure if len(arrays) == len(leaves) else None
-
-    def pack(self, structure: Any, arrays: list[np.ndarray]) -> Any:
-        return keras.tree.pack_sequence_as(structure, arrays)
-
-    def flatten(self, structure: Any) -> list[Any]:
-        return list(keras.tree.flatten(structure))
-
-    def numpy(self, value: Any) -> np.ndarray:
-        return np.asarray(value)
-
-    def iterations(self, optimizer: Any) -> int:
-        return int(np.asarray(optimizer.iterations.value))
-
-    def outside_trace(self) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()
 
     def observe_traced_input(self, recorder: Recorder, tracked: TrackedModel, inputs: Any) -> None:
         leaves = [leaf for leaf in keras.tree.flatten(inputs) if leaf is not None]

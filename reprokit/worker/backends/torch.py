@@ -9,7 +9,6 @@ with ``CUBLAS_WORKSPACE_CONFIG`` set before CUDA starts (see
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from reprokit.core.backends import Backend
+from reprokit.worker.backends.common import KerasTree
 
 if TYPE_CHECKING:
     from reprokit.core.controls import Controls
@@ -33,36 +33,14 @@ def _numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-class TorchTensors:
+class TorchTensors(KerasTree):
     """Reads PyTorch's values (always concrete: Keras runs PyTorch eagerly)."""
 
     def concrete(self, structure: Any) -> bool:
         return True
 
-    def arrays(self, structure: Any) -> tuple[list[np.ndarray], Any] | None:
-        try:
-            leaves = keras.tree.flatten(structure)
-            arrays = [_numpy(leaf) for leaf in leaves if leaf is not None]
-        except (TypeError, ValueError, RuntimeError):
-            return None
-        if not arrays:
-            return None
-        return arrays, structure if len(arrays) == len(leaves) else None
-
-    def pack(self, structure: Any, arrays: list[np.ndarray]) -> Any:
-        return keras.tree.pack_sequence_as(structure, arrays)
-
-    def flatten(self, structure: Any) -> list[Any]:
-        return list(keras.tree.flatten(structure))
-
     def numpy(self, value: Any) -> np.ndarray:
         return _numpy(value)
-
-    def iterations(self, optimizer: Any) -> int:
-        return int(_numpy(optimizer.iterations.value))
-
-    def outside_trace(self) -> contextlib.AbstractContextManager[Any]:
-        return contextlib.nullcontext()
 
     def observe_traced_input(self, recorder: Recorder, tracked: TrackedModel, inputs: Any) -> None:
         return  # nothing is traced
