@@ -117,3 +117,31 @@ def test_align_reads_keras_files_saved_by_a_jax_training(tmp_path):
     aligned = reprokit("align", tmp_path / "1.keras", tmp_path / "2.keras", "--data", tmp_path / "digits.npz")
     assert aligned.returncode == 0, aligned.stderr[-2000:]
     assert "order of hidden units" in aligned.stdout
+
+
+CONTROLLED_ON_TORCH = """
+import warnings
+import torch
+import reprokit
+
+torch.manual_seed(0)
+before = torch.rand(1).item()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with reprokit.controlled(seed=3) as settings:
+        inside = torch.are_deterministic_algorithms_enabled()
+        first = torch.rand(1).item()
+torch.manual_seed(3)
+seeded = first == torch.rand(1).item()  # the block drew what seed 3 draws
+print(inside, torch.are_deterministic_algorithms_enabled(), seeded, settings.not_restored)
+"""
+
+
+def test_controlled_on_torch_seeds_torch_and_restores_its_determinism_setting():
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONHASHSEED": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", CONTROLLED_ON_TORCH], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    inside, after, seeded, not_restored = done.stdout.strip().split(" ", 3)
+    assert (inside, after, seeded, not_restored) == ("True", "False", "True", "[]")
