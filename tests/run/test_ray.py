@@ -146,8 +146,9 @@ def test_a_seed_study_on_a_local_ray_instance_is_bit_identical_to_the_local_exec
 def test_check_on_ray_gives_the_verdict_and_comparisons_of_a_local_check(tmp_path, tiny):
     out = tmp_path / "out"
     out.mkdir()
-    local = reprokit("check", tiny, "--max-steps", "6", "-f", "json", cwd=tmp_path)
-    on_ray = reprokit("check", tiny, "--max-steps", "6", "-f", "json", "--executor", "ray", cwd=tmp_path)
+    quick = ("--quick", "--max-steps", "6", "-f", "json")  # a seed study below compares every run's bits
+    local = reprokit("check", tiny, *quick, cwd=tmp_path)
+    on_ray = reprokit("check", tiny, *quick, "--executor", "ray", cwd=tmp_path)
     assert local.returncode == 0 and on_ray.returncode == 0, local.stderr + on_ray.stderr
     a, b = json.loads(local.stdout), json.loads(on_ray.stdout)
     assert a["verdict"] == b["verdict"] == "reproducible"

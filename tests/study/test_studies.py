@@ -32,41 +32,6 @@ def study_dir(tmp_path: Path) -> str:
     return str(tmp_path / "studies")
 
 
-def test_a_variant_that_truly_differs_is_worse_beyond_seed_noise_and_fails_the_comparison(tmp_path, tiny):
-    json_path, junit_path, md_path = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
-    done = reprokit(
-        "compare",
-        f"{tiny} --hidden 16",
-        f"{tiny} --hidden 1",
-        "--seeds",
-        "6",  # the fewest with which a paired exact test of one comparison reaches p < 0.05
-        "--min-effect",
-        "0.02",
-        "--fail-if",
-        "worse",
-        "--study-dir",
-        study_dir(tmp_path),
-        "-f",
-        f"json={json_path}",
-        "-f",
-        f"junit={junit_path}",
-        "-f",
-        f"markdown={md_path}",
-        "-f",
-        "rich",
-    )
-    assert done.returncode == 1, done.stderr  # --fail-if worse
-    doc = json.loads(json_path.read_text())
-    assert doc["kind"] == "compare" and doc["metric"] == "evaluate_accuracy" and doc["mode"] == "max"
-    (worse,) = doc["comparisons"]
-    assert worse["outcome"] == "worse"
-    assert worse["ci_high"] < 0 and worse["p_adjusted"] < 0.05 and worse["n_a"] == worse["n_b"] == 6
-    assert all(len(v["runs"]) == 6 and v["failed_runs"] == 0 for v in doc["variants"])
-    assert ET.parse(junit_path).getroot().find(".//failure") is not None
-    assert "| worse |" in md_path.read_text()
-    assert "B vs A: WORSE" in words(done.stdout)
-
-
 def test_a_seed_study_reports_the_spread_names_a_failed_run_and_leaves_a_nan_out(tmp_path, tiny):
     done = reprokit(
         "seeds",
@@ -139,34 +104,41 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
     git(repo, "init", "-q")
     git(repo, "config", "user.email", "t@example.com")
     git(repo, "config", "user.name", "t")
-    (repo / "train.py").write_text(TINY.replace("default=16", "default=1"))
-    git(repo, "add", "train.py")
-    git(repo, "commit", "-qm", "one hidden unit")
     (repo / "train.py").write_text(TINY)
-    git(repo, "commit", "-qam", "sixteen hidden units")
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-qm", "sixteen hidden units")
+    (repo / "train.py").write_text(TINY.replace("default=16", "default=1"))
+    git(repo, "commit", "-qam", "one hidden unit")
     before = subprocess.run(
         ["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True, text=True
     ).stdout
+    json_path, junit_path, md_path = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
+    formats = ["-f", f"json={json_path}", "-f", f"junit={junit_path}", "-f", f"markdown={md_path}", "-f", "rich"]
     done = reprokit(
         "compare",
         "train.py",
         "--against",
         "HEAD~1",
         "--seeds",
-        "4",
-        "--unpaired",
+        "6",  # the fewest with which a paired exact test of one comparison reaches p < 0.05
+        "--fail-if",
+        "worse",
         "--study-dir",
         study_dir(tmp_path),
-        "-f",
-        "json",
+        *formats,
         cwd=repo,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr  # --fail-if worse
+    doc = json.loads(json_path.read_text())
+    assert doc["kind"] == "compare" and doc["metric"] == "evaluate_accuracy" and doc["mode"] == "max"
     old, new = doc["variants"]
     assert "train.py @ HEAD~1" in old["label"] and old["commit"] and new["commit"] is None
-    assert doc["comparisons"][0]["outcome"] == "better"  # 16 hidden units beat 1, on 4 vs 4 unpaired seeds
+    (worse,) = doc["comparisons"]  # 1 hidden unit loses to 16, on 6 paired seeds
+    assert worse["outcome"] == "worse" and worse["ci_high"] < 0 and worse["p_adjusted"] < 0.05
+    assert worse["n_a"] == worse["n_b"] == 6 and all(v["failed_runs"] == 0 for v in doc["variants"])
+    assert ET.parse(junit_path).getroot().find(".//failure") is not None
+    assert "| worse |" in md_path.read_text() and "B vs A: WORSE" in words(done.stdout)
     after = subprocess.run(
         ["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True, text=True
     ).stdout
