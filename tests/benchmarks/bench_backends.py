@@ -42,7 +42,7 @@ if observed:
     framework = backends.load(Backend.parse(os.environ["KERAS_BACKEND"]))
     framework.apply(Controls(1, True, framework.backend))
     recorder = Recorder(lambda event: None, framework.tensors)
-    framework.install(recorder, WorkerConfig("x.py", seed=1, op_determinism=True, events_fd=-1, arrays_path=""))
+    framework.install(recorder, WorkerConfig("x.py", (), seed=1, op_determinism=True, events_fd=-1, arrays_path=""))
     instrument.install(recorder, framework)
 import keras, numpy as np
 from sklearn.datasets import load_digits

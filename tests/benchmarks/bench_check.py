@@ -110,7 +110,7 @@ def epoch(model):
 plain = warmed()  # traced before the hooks exist: its steps are never observed
 framework = backends.load(Backend.TENSORFLOW)
 recorder = Recorder(lambda event: None, framework.tensors)
-framework.install(recorder, WorkerConfig("x.py", seed=1, op_determinism=False, events_fd=-1, arrays_path=""))
+framework.install(recorder, WorkerConfig("x.py", (), seed=1, op_determinism=False, events_fd=-1, arrays_path=""))
 instrument.install(recorder, framework)
 observed = warmed()  # traced with them: every step observed
 times = {"plain": [], "observed": []}
