@@ -62,6 +62,7 @@ def test_a_jax_key_made_from_the_clock_is_uncontrolled_on_both_backends(backend)
 
 def test_a_stateless_jax_loop_diverges_at_a_step_and_in_variables_named_by_the_check():
     report = checked("jax_stateless_loop.py", "jax", "--quick")
+    assert source(report, "uncontrolled")["status"] == "detected"  # an unseeded default_rng() shuffle
     controlled = pair(report, "controlled")
     assert controlled["first_divergent_step"] == 29  # the first step of the first shuffled epoch
     assert controlled["first_divergent_model"] == "sequential"
