@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from typing import Annotated
 
 import typer
 
 from reprokit.cli.kit import exit_codes, print_report
-from reprokit.core.backends import Backend, default_backend
+from reprokit.core.backends import Backend, default_backend, installed_version
 from reprokit.core.errors import EXIT_OK, UsageError
 from reprokit.core.files import json_text
 from reprokit.report.profiles import profiles_document, profiles_table
-
-_DISTRIBUTIONS = {Backend.TENSORFLOW: "tensorflow", Backend.JAX: "jax", Backend.TORCH: "torch"}
 
 
 def backends_command(
@@ -29,16 +26,9 @@ def backends_command(
         if output_format not in ("rich", "json"):
             raise UsageError(f"expected --format rich or json, received {output_format!r}")
         default = default_backend()
-        versions = {backend: _version(name) for backend, name in _DISTRIBUTIONS.items()}
+        versions = {backend: installed_version(backend) for backend in Backend}
         if output_format == "json":
             sys.stdout.write(json_text(profiles_document(default, versions)))
         else:
             print_report(profiles_table(default, versions))
         raise typer.Exit(EXIT_OK)
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None

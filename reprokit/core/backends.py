@@ -12,11 +12,13 @@ reprokit knows which framework runs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from importlib import metadata
 from pathlib import Path
 
 from reprokit.core.errors import UsageError
@@ -66,6 +68,36 @@ def default_backend(environ: Mapping[str, str] | None = None) -> Backend:
         return Backend.TENSORFLOW
     named = config.get("backend") if isinstance(config, dict) else None
     return _trainable(named, str(home / "keras.json")) if isinstance(named, str) else Backend.TENSORFLOW
+
+
+DISTRIBUTIONS: Mapping[Backend, str] = {Backend.TENSORFLOW: "tensorflow", Backend.JAX: "jax", Backend.TORCH: "torch"}
+"""The framework each backend needs: its import name and its distribution (the same for all three)."""
+_INSTALL = {
+    Backend.TENSORFLOW: "pip install tensorflow",
+    Backend.JAX: 'pip install "reprokit[jax]"',
+    Backend.TORCH: 'pip install "reprokit[torch]"',
+}
+
+
+def require_installed(backend: Backend) -> Backend:
+    """``backend``, checked to be importable here (before any run is started; nothing is imported).
+
+    Raises:
+        UsageError: its framework is not installed, with the command that installs it.
+    """
+    if importlib.util.find_spec(DISTRIBUTIONS[backend]) is None:
+        raise UsageError(
+            f"the Keras backend {backend.value} is not installed here; install it with: {_INSTALL[backend]}"
+        )
+    return backend
+
+
+def installed_version(backend: Backend) -> str | None:
+    """The installed version of ``backend``'s framework (None: not installed)."""
+    try:
+        return metadata.version(DISTRIBUTIONS[backend])
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _trainable(name: str, where: str) -> Backend:

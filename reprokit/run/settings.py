@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from reprokit.core.backends import Backend, default_backend
+from reprokit.core.backends import Backend, default_backend, require_installed
 from reprokit.core.errors import UsageError
 from reprokit.run.execution import Execution
 from reprokit.run.execution import executor as to_executor
@@ -121,8 +121,8 @@ def backends_of(named: str | Sequence[str] | None) -> tuple[Backend, ...]:
     """The backends ``--backend`` (or ``backend=``) names, in order, each once; none: the one Keras would use.
 
     Raises:
-        UsageError: an unknown backend, or a default one that cannot train.
+        UsageError: an unknown backend, a default one that cannot train, or one not installed here.
     """
     names = [named] if isinstance(named, str) else list(named or ())
     parsed = [Backend.parse(name) for name in names]
-    return tuple(dict.fromkeys(parsed)) or (default_backend(),)
+    return tuple(require_installed(b) for b in dict.fromkeys(parsed)) or (require_installed(default_backend()),)

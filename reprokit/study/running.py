@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reprokit.core.backends import Backend
+from reprokit.core.backends import Backend, installed_version
 from reprokit.core.controls import DEFAULT_SEED, Controls
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
@@ -332,13 +332,10 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None)
         "keras": _version("keras"),
     }
     backend = settings.backend
-    described[backend.value] = _version(_DISTRIBUTIONS[backend])
+    described[backend.value] = installed_version(backend)
     if backend is not Backend.TENSORFLOW:
         described["backend"] = backend.value  # keys of TensorFlow studies made before backends stay valid
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
-
-
-_DISTRIBUTIONS = {Backend.TENSORFLOW: "tensorflow", Backend.JAX: "jax", Backend.TORCH: "torch"}
 
 
 def _version(distribution: str) -> str | None:

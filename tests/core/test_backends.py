@@ -62,3 +62,15 @@ def test_runs_on_two_backends_are_never_compared_bitwise_but_the_determinism_fla
     plain_jax = {**jax_run, "env": {}}
     assert signature(jax_run) == signature(plain_jax)
     assert environment_differences(jax_run, {**jax_run, "prng_impl": "rbg"}) == ("prng_impl",)
+
+
+def test_a_backend_that_is_not_installed_is_a_usage_error_with_the_command_that_installs_it(monkeypatch):
+    import importlib.util
+
+    from reprokit.core.backends import require_installed
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    with pytest.raises(UsageError, match=r'^the Keras backend torch is not installed here; .*reprokit\[torch\]"$'):
+        require_installed(Backend.TORCH)
+    assert require_installed(Backend.TENSORFLOW) is Backend.TENSORFLOW
