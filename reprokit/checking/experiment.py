@@ -39,7 +39,7 @@ from reprokit.lint.engine import LintFinding, lint_source
 from reprokit.run.dispatch import executing
 from reprokit.run.environment import environment_differences
 from reprokit.run.runner import OnEvent, Target
-from reprokit.run.script import validate_script
+from reprokit.run.script import reads_clock, validate_script
 from reprokit.run.settings import ModelFileOptions
 from reprokit.run.trace import Pin, PipelineCall, RunSpec, RunTrace
 
@@ -66,7 +66,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
 
 def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
-    specs = plan(options.seed, options.quick)
+    specs = plan(options.seed, options.quick, clock=reads_clock(options.target.script))
     lint = _lint(options.target)
     with run_batch(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces

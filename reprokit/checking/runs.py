@@ -73,16 +73,20 @@ class CheckOptions:
 
 
 CLOCK_GAP = 1.5
-"""Seconds between the starts of the two controlled runs: a seed the script takes from the clock in whole
-seconds (``int(time.time())``) differs between them, as it would between two trainings (the other runs
-keep the cores busy meanwhile)."""
+"""Seconds between the starts of the two controlled runs of a script that reads the clock: a seed it takes
+from the clock in whole seconds (``int(time.time())``) differs between them, as it would between two
+trainings (the other runs keep the cores busy meanwhile)."""
 
 
-def plan(seed: int, quick: bool) -> list[RunSpec]:
-    """The runs of a check, the controlled pair first; the seed pair's runs save what aligning them needs."""
+def plan(seed: int, quick: bool, clock: bool = False) -> list[RunSpec]:
+    """The runs of a check, the controlled pair first; the seed pair's runs save what aligning them needs.
+
+    With ``clock`` (the script may read the clock, :func:`~reprokit.run.script.reads_clock`), the
+    second controlled run starts :data:`CLOCK_GAP` seconds after the first.
+    """
     specs = [
         RunSpec("controlled-1", Pair.CONTROLLED, Controls(seed, True)),
-        RunSpec("controlled-2", Pair.CONTROLLED, Controls(seed, True), start_after=CLOCK_GAP),
+        RunSpec("controlled-2", Pair.CONTROLLED, Controls(seed, True), start_after=CLOCK_GAP if clock else 0.0),
     ]
     if not quick:
         specs += [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import traceback
 from pathlib import Path
 
@@ -49,3 +51,47 @@ def require_training(trace: RunTrace, target: Target) -> None:
             "model (Model.fit, a custom train_step, or a GradientTape loop that calls "
             "optimizer.apply_gradients), or define build_model() and load_data()"
         )
+
+
+_CLOCK_IMPORT = re.compile(
+    r"^\s*(?:import\s+(?:[\w.]+(?:\s+as\s+\w+)?\s*,\s*)*(?:time|datetime)\b|from\s+(?:time|datetime)\s+import\b)",
+    re.MULTILINE,
+)
+
+
+def reads_clock(script: Path) -> bool:
+    """Whether the script, or a module of its own folder that it imports, imports ``time`` or ``datetime``.
+
+    A static look, for what a check's run plan costs: the two controlled runs
+    of such a script start apart, so that a seed taken from the clock in whole
+    seconds differs between them (see :data:`reprokit.checking.runs.CLOCK_GAP`).
+    """
+    try:
+        source = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    if _CLOCK_IMPORT.search(source):
+        return True
+    for name in _imported(source):
+        module = script.parent / f"{name}.py"
+        try:
+            if module.is_file() and _CLOCK_IMPORT.search(module.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _imported(source: str) -> list[str]:
+    """The top-level names of the modules ``source`` imports (none if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module.split(".")[0])
+    return list(dict.fromkeys(names))

@@ -101,6 +101,23 @@ def test_only_the_seed_pairs_runs_save_what_aligning_their_models_needs():
     assert not any(s.alignment for s in plan(1234, quick=True))  # --quick has no seed pair
 
 
-def test_the_second_controlled_run_starts_long_enough_after_the_first_for_a_clock_seed_in_seconds_to_differ():
-    gaps = {s.name: s.start_after for s in plan(1234, quick=False)}
+def test_the_second_controlled_run_of_a_script_reading_the_clock_starts_late_enough_for_a_clock_seed_to_differ():
+    gaps = {s.name: s.start_after for s in plan(1234, quick=False, clock=True)}
     assert gaps["controlled-2"] >= 1.5 and gaps["controlled-1"] == gaps["seed-1"] == gaps["ops-1"] == 0.0
+    assert {s.start_after for s in plan(1234, quick=True)} == {0.0}  # no clock read: the pair starts together
+
+
+def test_a_script_reads_the_clock_if_it_or_a_module_of_its_folder_it_imports_imports_time_or_datetime(tmp_path):
+    from reprokit.run.script import reads_clock
+
+    script = tmp_path / "train.py"
+    script.write_text("import keras\nimport timeit  # not the clock module\nimport helpers\n")
+    (tmp_path / "other.py").write_text("import time\n")  # beside it, never imported
+    assert not reads_clock(script)
+    (tmp_path / "helpers.py").write_text("from datetime import datetime\n")
+    assert reads_clock(script)
+    (tmp_path / "helpers.py").write_text("x = 1\n")
+    script.write_text("import os, keras\n    import time\n")
+    assert reads_clock(script)
+    script.write_text("import os as o, time\n")
+    assert reads_clock(script)

@@ -120,7 +120,8 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
         "--against",
         "HEAD~1",
         "--seeds",
-        "6",  # the fewest with which a paired exact test of one comparison reaches p < 0.05
+        "4",
+        "--unpaired",  # 4 vs 4: the fewest with which an exact test of one comparison reaches p < 0.05
         "--fail-if",
         "worse",
         "--study-dir",
@@ -134,9 +135,9 @@ def test_against_an_earlier_commit_runs_the_old_script_in_a_worktree_and_leaves_
     assert doc["kind"] == "compare" and doc["metric"] == "evaluate_accuracy" and doc["mode"] == "max"
     old, new = doc["variants"]
     assert "train.py @ HEAD~1" in old["label"] and old["commit"] and new["commit"] is None
-    (worse,) = doc["comparisons"]  # 1 hidden unit loses to 16, on 6 paired seeds
+    (worse,) = doc["comparisons"]  # 1 hidden unit loses to 16, on 4 vs 4 unpaired seeds
     assert worse["outcome"] == "worse" and worse["ci_high"] < 0 and worse["p_adjusted"] < 0.05
-    assert worse["n_a"] == worse["n_b"] == 6 and all(v["failed_runs"] == 0 for v in doc["variants"])
+    assert worse["n_a"] == worse["n_b"] == 4 and all(v["failed_runs"] == 0 for v in doc["variants"])
     assert ET.parse(junit_path).getroot().find(".//failure") is not None
     assert "| worse |" in md_path.read_text() and "B vs A: WORSE" in words(done.stdout)
     after = subprocess.run(
