@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reprokit.core.backends import Backend, determinism_environment
+from reprokit.core.backends import PROFILES, Backend, determinism_environment
 
 DEFAULT_SEED = 1234
 """The seed used when ``--seed`` is not given (printed in every report)."""
@@ -81,15 +81,9 @@ takes the next one.
 """
 
 
-DETERMINISM_ENV_VARS = ("TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC")
-"""Environment switches TensorFlow reads for op determinism (the second one
-only matters to older TensorFlow on GPU; both are set or cleared together)."""
-
 RECORDED_ENV_VARS = (
     "PYTHONHASHSEED",
-    *DETERMINISM_ENV_VARS,
-    "XLA_FLAGS",
-    "CUBLAS_WORKSPACE_CONFIG",
+    *dict.fromkeys(name for profile in PROFILES.values() for name, _ in profile.environment),
     "JAX_ENABLE_X64",
     "JAX_DEFAULT_PRNG_IMPL",
     "TF_ENABLE_ONEDNN_OPTS",

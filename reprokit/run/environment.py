@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reprokit.core.backends import without_determinism_flag
+from reprokit.core.backends import PROFILES, without_determinism_flag
 
 SIGNATURE_FIELDS = (
     "python",
@@ -37,11 +37,9 @@ SIGNATURE_FIELDS = (
 
 _CONTROLLED_ENV = (
     "PYTHONHASHSEED",
-    "TF_DETERMINISTIC_OPS",
-    "TF_CUDNN_DETERMINISTIC",
     "KERAS_BACKEND",
-    "CUBLAS_WORKSPACE_CONFIG",
-)
+    *(name for profile in PROFILES.values() for name, _ in profile.environment if name != "XLA_FLAGS"),
+)  # set by reprokit itself; XLA_FLAGS also holds the user's own flags, so only reprokit's flag is left out
 
 
 def signature(environment: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,8 +58,3 @@ def flatten(structure: Any) -> tuple[list[tf.Tensor], Any] | None:
 def in_xla() -> bool:
     """Whether the code being traced now is compiled by XLA (and cannot call Python)."""
     return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
-
-
-def value_of(variable: Any) -> Any:
-    """A variable's current value (an array as it is)."""
-    return variable.numpy() if hasattr(variable, "numpy") else variable

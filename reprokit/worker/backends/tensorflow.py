@@ -89,7 +89,7 @@ class GraphTap:
 
     def __init__(self, recorder: Recorder, flush_every: int = EVERY) -> None:
         self._recorder = recorder
-        self._log = StepLog(flush_every, None if recorder.light else _max_steps(recorder))
+        self._log = StepLog(flush_every, recorder.budget.max_steps)
         self._states: list[OptimizerRecord] = []  # the optimizers stepped in the graph, by their number in records
         self._numbers: dict[int, int] = {}  # their numbers, by id
         self._graph_steps = 0
@@ -210,10 +210,6 @@ class GraphTap:
                 if id(state) not in self._numbers:  # a traced optimizer's steps wait in the step log
                     recorder.after_step(state)
         recorder.budget.after_call(steps_before)
-
-
-def _max_steps(recorder: Recorder) -> int | None:
-    return recorder.budget.max_steps
 
 
 class TensorFlow:
