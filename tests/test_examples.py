@@ -29,7 +29,13 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False, "written_files": False}
+    assert detected(doc) == {
+        "seed": True,
+        "nondeterministic_ops": False,
+        "uncontrolled": False,
+        "written_files": False,
+        "resume": None,
+    }
     seed = pairs(doc)["seed"]
     assert seed["first_divergent_step"] == 0  # the initial weights already differ
     assert seed["first_divergence_stage"] == "initialization"
@@ -92,7 +98,13 @@ def test_nondeterministic_ops_in_a_tf_data_pipeline_are_named_with_the_line_that
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": True, "uncontrolled": False, "written_files": False}
+    assert detected(doc) == {
+        "seed": True,
+        "nondeterministic_ops": True,
+        "uncontrolled": False,
+        "written_files": False,
+        "resume": None,
+    }
     ops = pairs(doc)["ops"]
     # The order of examples changes: the very first batch already differs, the examples are the same.
     assert (ops["first_divergent_step"], ops["first_divergence_stage"]) == (1, "input pipeline")
@@ -115,7 +127,13 @@ def test_unseeded_augmentation_is_uncontrolled_and_not_reproducible_with_exit_co
     doc = checked.report
     assert doc["verdict"] == "not_reproducible"
     # seed-driven by time: another seed differs from the initial weights on, before the noise joins in at step 1
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": None, "uncontrolled": True, "written_files": False}
+    assert detected(doc) == {
+        "seed": True,
+        "nondeterministic_ops": None,
+        "uncontrolled": True,
+        "written_files": False,
+        "resume": None,
+    }
     controlled = pairs(doc)["controlled"]
     assert (controlled["first_divergent_step"], controlled["first_divergence_stage"]) == (1, "input pipeline")
     assert controlled["input_change"] == "values"
@@ -133,7 +151,13 @@ def test_a_hand_written_loop_is_tracked_step_by_step_and_seed_driven(checked_exa
     assert checked.result.returncode == 0, checked.result.stderr
     doc = checked.report
     assert doc["verdict"] == "reproducible"
-    assert detected(doc) == {"seed": True, "nondeterministic_ops": False, "uncontrolled": False, "written_files": False}
+    assert detected(doc) == {
+        "seed": True,
+        "nondeterministic_ops": False,
+        "uncontrolled": False,
+        "written_files": False,
+        "resume": None,
+    }
     assert pairs(doc)["controlled"]["steps"] == [58, 58]  # 29 batches x 2 epochs, hand-written loop
     assert pairs(doc)["seed"]["first_divergence_stage"] == "initialization"
     assert doc["explanation"]["kind"] == "nothing to explain"  # nothing differs under fixed seeds

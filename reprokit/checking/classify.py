@@ -101,7 +101,7 @@ def classify(
     """
     by_name = {c.name: c for c in comparisons}
     if refusal is not None:
-        return (*_refused(refusal, by_name.get(Pair.OPS)), _not_run(Source.WRITTEN_FILES))
+        return (*_refused(refusal, by_name.get(Pair.OPS)), _not_run(Source.WRITTEN_FILES), _not_run(Source.RESUME))
     controlled = by_name[Pair.CONTROLLED]
     ops = _ops(by_name.get(Pair.OPS), controlled, pins, suspects, ops_runs)
     return (
@@ -109,7 +109,12 @@ def classify(
         ops if ops.status is Status.NOT_CHECKED else replace(ops, runs=ops_runs),
         _uncontrolled(controlled, seed),
         _written_files(by_name.get(Pair.FILES), controlled, written),
+        Finding(Source.RESUME, Status.NOT_CHECKED, NOT_ASKED, runs=0),
     )
+
+
+NOT_ASKED = "Not checked (--resume or --resume-at K stops a run and starts it again)."
+"""The resume source's evidence where no resume check was asked for."""
 
 
 def add_likely_causes(findings: Sequence[Finding], causes: Mapping[Source, Sequence[str]]) -> tuple[Finding, ...]:

@@ -29,6 +29,13 @@ EXPLANATIONS = {  # what each source is, in plain words
         "them back when it starts again, so every training depends on what the last one left behind: "
         "two trainings in one folder differ although each one alone is reproducible."
     ),
+    Source.RESUME: (
+        "A training that is stopped (a preempted machine, a time limit) and started again resumes exactly "
+        "only if its checkpoint holds everything the next step depends on: the weights, the optimizer's "
+        "iterations, learning rate and slots, the position in the data and its shuffle order, the state of "
+        "the random generators behind dropout and augmentation, and the callbacks' counters. Whatever it "
+        "misses, the resumed training silently computes another model."
+    ),
     Source.UNCONTROLLED: (
         "Something in the training draws randomness that neither the global seeds "
         "nor op determinism reach: an unseeded np.random.default_rng() or "

@@ -27,6 +27,7 @@ from reprokit.checking.explain import (
 )
 from reprokit.checking.notes import report_notes
 from reprokit.checking.result import NotReproducibleError, Report, RunSummary
+from reprokit.checking.resuming import resume_check, resume_finding, resume_specs
 from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.backends import profile
 from reprokit.core.controls import Controls
@@ -66,8 +67,14 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
 
 def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
+    resume = options.resume
+    if resume is not None:  # every run observes the whole training state, to compare with the resumed one
+        options = replace(options, target=replace(options.target, whole_state=True))
     specs = plan(options.seed, options.quick, clock=reads_clock(options.target.script))
+    if resume is not None and resume.step is not None:  # they run beside the others
+        specs += resume_specs(specs[0].controls, resume.step)
     lint = _lint(options.target)
+    resumed = None
     with run_batch(options, specs, on_event, early=not options.full) as runs:
         traces = runs.traces
         unjudged = _unjudged(traces)
@@ -85,6 +92,12 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
         if written:
             comparisons, second = second_training(options, comparisons, traces, on_event)
             more += second
+        if resume is not None and runs.refusal is None:
+            controlled = next((c for c in comparisons if c.name == Pair.CONTROLLED), None)
+            resumed = resume_check(options, resume, traces, controlled, on_event)
+        if resumed is not None:
+            comparisons.append(resumed[1])
+            more += [t for t in resumed[2] if t.spec.name not in traces]
     traces.update({t.spec.name: t for t in more})
     specs += [t.spec for t in more]
     pins = _pins(traces)
@@ -93,11 +106,17 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     findings = fixes_for(findings, options.settings.backend)
     findings = add_likely_causes(findings, causes)
     findings = tuple(_not_judged(f, unjudged) for f in findings)
+    if resume is not None:
+        result = resumed[0] if resumed is not None else None
+        findings = tuple(resume_finding(result) if f.source is Source.RESUME else f for f in findings)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = _report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
     pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
-    return replace(report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline)
+    resume_result = resumed[0] if resumed is not None else None
+    return replace(
+        report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline, resume=resume_result
+    )
 
 
 def _unjudged(traces: dict[str, RunTrace]) -> dict[Pair, str]:
@@ -331,7 +350,7 @@ def _report(
         reprokit_version=__version__,
         quick=options.quick,
         wall_seconds=time.monotonic() - started,
-        notes=tuple(report_notes(list(traces.values()), target, options.settings.model_file)),
+        notes=tuple(report_notes([t for t in traces.values() if not t.preempted], target, options.settings.model_file)),
         max_steps=target.max_steps,
         baseline=baseline_result,
     )
@@ -359,6 +378,7 @@ def _summary(trace: RunTrace) -> RunSummary:
         stopped_at_max_steps=trace.stopped_at_max_steps,
         stopped_early=trace.stopped_early,
         files_written=trace.files_written,
+        preempted=trace.preempted,
     )
 
 

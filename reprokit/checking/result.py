@@ -17,6 +17,7 @@ from reprokit.checking.baseline import BaselineResult
 from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison
 from reprokit.checking.explain import Explanation
+from reprokit.checking.resume import ResumeResult
 from reprokit.core import views
 from reprokit.core.errors import EXIT_FAILED_CHECK, ReprokitError
 from reprokit.core.files import finite, json_text
@@ -47,6 +48,7 @@ class RunSummary:
     stopped_at_max_steps: bool = False
     stopped_early: bool = False
     files_written: tuple[str, ...] = ()
+    preempted: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Report(views.Shown):
     refusal: Refusal | None = None
     explanation: Explanation | None = None
     pipeline: tuple[PipelineCall, ...] = ()
+    resume: ResumeResult | None = None
 
     @property
     def reproducible(self) -> bool:
@@ -147,6 +150,7 @@ class Report(views.Shown):
                 "determinism_refusal": dataclasses.asdict(self.refusal) if self.refusal is not None else None,
                 "explanation": dataclasses.asdict(self.explanation) if self.explanation is not None else None,
                 "pipeline": [dataclasses.asdict(c) for c in self.pipeline],
+                "resume": _resume_dict(self.resume) if self.resume is not None else None,
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )
@@ -231,6 +235,26 @@ def _run_dict(r: RunSummary) -> dict[str, Any]:
         "stopped_at_max_steps": r.stopped_at_max_steps,
         "stopped_early": r.stopped_early,
         "files_written": list(r.files_written),
+        "preempted": r.preempted,
+    }
+
+
+def _resume_dict(r: ResumeResult) -> dict[str, Any]:
+    return {
+        "verdict": r.verdict.value,
+        "stopped_after": r.stopped_after,
+        "steps": r.steps,
+        "model": r.model,
+        "resumed_from": r.resumed_from,
+        "replayed": list(r.replayed) if r.replayed else None,
+        "resumed_steps": r.resumed_steps,
+        "first_difference": r.first_difference,
+        "first_weights_difference": r.first_weights_difference,
+        "differing": list(r.differing),
+        "final_identical": r.final_identical,
+        "not_restored": [{"state": x.state.value, "evidence": x.evidence, "fix": x.fix} for x in r.lost],
+        "stopped_run_wrote": list(r.written),
+        "evidence": r.evidence,
     }
 
 

@@ -20,6 +20,7 @@ from reprokit.checking.early import EarlyExit
 from reprokit.checking.pairalign import align_runs
 from reprokit.checking.tracks import tracks
 from reprokit.core.controls import DEFAULT_SEED, Controls
+from reprokit.core.errors import UsageError
 from reprokit.core.refusals import DeterminismRefusedError, Refusal
 from reprokit.core.vocabulary import Pair
 from reprokit.run.dispatch import jobs_for, runner_for
@@ -33,6 +34,26 @@ PAIRS = (
     (Pair.OPS, "ops-1", "ops-2"),
     (Pair.SEED, "controlled-1", "seed-1"),
 )
+
+
+@dataclass(frozen=True)
+class ResumeAt:
+    """Where a resume check stops its run: after optimizer step ``step``, or in the middle of the training (None).
+
+    Raises:
+        UsageError: ``step`` is below 1.
+    """
+
+    step: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step is not None and self.step < 1:
+            raise UsageError(f"expected --resume-at to be an optimizer step of 1 or more, received {self.step}")
+
+    @property
+    def option(self) -> str:
+        """How the command line says it (``--resume-at 40``, ``--resume``)."""
+        return "--resume" if self.step is None else f"--resume-at {self.step}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class CheckOptions:
         settings: how every run runs: how many at once, the model-file
             options, where they execute (on a Ray cluster every run of the
             check goes to one node).
+        resume: also stop a run after a step and start it again in its
+            folder (a resume check, see :mod:`reprokit.checking.resume`).
     """
 
     target: Target
@@ -67,6 +90,7 @@ class CheckOptions:
     atol: float = DEFAULT_ATOL
     explain: bool = False
     settings: RunSettings = field(default_factory=RunSettings)
+    resume: ResumeAt | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", self.settings.one_backend())  # one, resolved where the options enter
@@ -114,6 +138,7 @@ def run_batch(
     on_event: OnEvent | None,
     early: bool = False,
     carried: Mapping[str, RunTrace] | None = None,
+    require: bool = True,
 ) -> Iterator[Runs]:
     """Runs ``specs`` concurrently; their arrays live until the block ends.
 
@@ -121,7 +146,8 @@ def run_batch(
     started are skipped, and the refusal is kept as a finding; the other runs
     still happen. With ``early``, the runs of a pair whose divergence is
     proven stop early (see :mod:`reprokit.checking.early`). ``carried`` names, per run,
-    an earlier run whose written files it starts among.
+    an earlier run whose written files it starts among. With ``require``, a
+    run that trains nothing ends the batch (the script trains no model).
     """
     target = options.target
     validate_script(target.script)
@@ -139,15 +165,24 @@ def run_batch(
 
         # Runs linked by pairs start together, so that they can stop early together
         # (see reprokit.checking.early): controlled-1, controlled-2 and seed-1, then the ops
-        # pair. The reports list the runs in plan order.
-        order = sorted(specs, key=lambda s: (s.role == Pair.OPS, s.start_after))
+        # pair. A run to be stopped early for a resume check goes first, and the run that
+        # resumes it right after those pairs, so that it runs beside them. The reports list
+        # the runs in plan order.
+        def rank(spec: RunSpec) -> tuple[bool, float, int]:
+            return spec.role == Pair.OPS, spec.start_after, 0 if spec.preempt_after else 2 if spec.after else 1
+
+        def required(trace: RunTrace) -> None:
+            if require and trace.spec.after is None:  # a run started again may have nothing left to train
+                require_training(trace, target)
+
+        order = sorted(specs, key=rank)
         try:
             results = runner.run_many(
                 order,
                 jobs_for(options.settings, len(specs)),
                 tolerate=DeterminismRefusedError,
                 skip=refused,
-                require=lambda trace: require_training(trace, target),  # fail fast, the others killed
+                require=required,  # fail fast, the others killed
             )
         except BaseException:
             runner.kill_all()

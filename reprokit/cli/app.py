@@ -22,6 +22,7 @@ from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.checking.experiment import CheckOptions, make_baseline, run_check
 from reprokit.checking.lockfile import DEFAULT_PATH
 from reprokit.checking.result import Report
+from reprokit.checking.runs import ResumeAt
 from reprokit.cli import align as aligncli
 from reprokit.cli import backends as backendscli
 from reprokit.cli import study as studycli
@@ -77,6 +78,7 @@ class FailOnChoice(str, Enum):
     nondeterministic_ops = "nondeterministic-ops"
     uncontrolled = "uncontrolled"
     written_files = "written-files"
+    resume = "resume"
     any = "any"
     none = "none"
 
@@ -139,18 +141,31 @@ def check(
     full: Annotated[
         bool, typer.Option("--full", help="Train every run to the end, even after its pair's divergence is proven.")
     ] = False,
+    resume_at: Annotated[
+        int | None,
+        typer.Option(
+            "--resume-at",
+            metavar="K",
+            help="Also kill a run right after optimizer step K, run the script again in its folder, "
+            "and check that it resumes to the same model.",
+        ),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="--resume-at the middle of the training.")] = False,
 ) -> None:
     """Train SCRIPT several times under controlled settings and explain every difference.
 
     Runs: 2 with seed S and op determinism on (controlled), 2 with seed S and
     default ops, 1 with seed S+1 and op determinism on. With --baseline: one
-    controlled run, compared with the baseline. Reprokit options go before the
-    script; the script's own arguments after --.
+    controlled run, compared with the baseline. With --resume-at K (or
+    --resume): 2 more, one killed after step K and one started again in its
+    folder. Reprokit options go before the script; the script's own arguments
+    after --.
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, max_steps)
+        resume_point = resume_option(resume_at, resume)
         if update_baseline:
             if baseline is None:
                 raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
@@ -166,8 +181,22 @@ def check(
             atol=atol,
             explain=explain,
             full=full,
+            resume=resume_point,
         )
         _check_and_exit(options, outputs, fail)
+
+
+def resume_option(resume_at: int | None, resume: bool) -> ResumeAt | None:
+    """``--resume-at K`` or ``--resume`` as one value (None: no resume check).
+
+    Raises:
+        UsageError: both were given, or K is below 1.
+    """
+    if resume_at is not None and resume:
+        raise UsageError(f"expected --resume-at {resume_at} or --resume, received both")
+    if resume_at is None and not resume:
+        return None
+    return ResumeAt(resume_at)
 
 
 def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: FailOn) -> None:

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from reprokit.protocol import EndEvent, Event, StartEvent, StepEvent
+from reprokit.protocol import EndEvent, Event, PreemptedEvent, StartEvent, StepEvent
 from reprokit.run.trace import RunSpec
 from reprokit.study.metrics import headline
 from reprokit.study.store import RunResult
@@ -34,6 +34,10 @@ def progress(quiet: bool) -> Iterator[Any]:
             if isinstance(event, EndEvent):
                 steps = sum(m.steps for m in event.models)
                 err.print(f"reprokit: run {spec.name} finished ({steps} steps)")
+            elif isinstance(event, PreemptedEvent):
+                err.print(
+                    f"reprokit: run {spec.name} killed after step {event.step}, as a preempted machine's would be"
+                )
 
         yield (None if quiet else log)
         return
@@ -60,6 +64,8 @@ def progress(quiet: bool) -> Iterator[Any]:
                 progress.update(task, steps=steps, status=f"step {steps}")
             elif isinstance(event, EndEvent):
                 progress.update(task, status="done", completed=1, total=1)
+            elif isinstance(event, PreemptedEvent):
+                progress.update(task, status=f"killed after step {event.step}", completed=1, total=1)
 
         yield update
 

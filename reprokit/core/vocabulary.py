@@ -33,6 +33,7 @@ class Pair(Word):
     OPS = "ops"
     SEED = "seed"
     FILES = "files"
+    RESUME = "resume"
 
     @property
     def description(self) -> str:
@@ -45,6 +46,7 @@ _PAIR_DESCRIPTIONS = {
     Pair.OPS: "same seed, default ops",
     Pair.SEED: "other seed, op determinism on",
     Pair.FILES: "a second training in the folder the first wrote to",
+    Pair.RESUME: "uninterrupted vs stopped after a step and run again in its folder",
 }
 
 
@@ -55,6 +57,7 @@ class Source(Word):
     NONDETERMINISTIC_OPS = "nondeterministic_ops"
     UNCONTROLLED = "uncontrolled"
     WRITTEN_FILES = "written_files"
+    RESUME = "resume"
 
     @property
     def label(self) -> str:
@@ -77,12 +80,14 @@ _SOURCE_LABELS = {
     Source.NONDETERMINISTIC_OPS: "nondeterministic ops",
     Source.UNCONTROLLED: "uncontrolled",
     Source.WRITTEN_FILES: "files read back",
+    Source.RESUME: "resume",
 }
 _PAIR_OF_SOURCE = {
     Source.UNCONTROLLED: Pair.CONTROLLED,
     Source.NONDETERMINISTIC_OPS: Pair.OPS,
     Source.SEED: Pair.SEED,
     Source.WRITTEN_FILES: Pair.FILES,
+    Source.RESUME: Pair.RESUME,
 }
 
 
@@ -132,14 +137,14 @@ class Verdict(Word):
 FailOn = frozenset[Source]
 """The sources whose detection fails a check (``--fail-on``)."""
 
-FAIL_ON_CHOICES = ("seed", "nondeterministic-ops", "uncontrolled", "written-files", "any", "none")
+FAIL_ON_CHOICES = ("seed", "nondeterministic-ops", "uncontrolled", "written-files", "resume", "any", "none")
 
 
 def fail_on_sources(values: Iterable[str]) -> FailOn:
     """Converts ``--fail-on`` values into sources.
 
     The values: ``seed``, ``nondeterministic-ops``, ``uncontrolled``,
-    ``written-files``, ``any``, ``none``; ``nondeterministic_ops`` (the
+    ``written-files``, ``resume``, ``any``, ``none``; ``nondeterministic_ops`` (the
     source's own name) is accepted too. ``none`` wins over everything else.
 
     Raises:

@@ -73,6 +73,7 @@ from reprokit.protocol.codec import ProtocolError
 from reprokit.protocol.config import CONFIG_VAR, FunctionTarget, StopRequest, WorkerConfig
 from reprokit.protocol.events import (
     EVENT_TYPES,
+    CallbackStateEvent,
     EndEvent,
     ErrorEvent,
     EvaluateEvent,
@@ -85,6 +86,7 @@ from reprokit.protocol.events import (
     ModelSummary,
     Pin,
     PipelineCall,
+    PreemptedEvent,
     ReplayEvent,
     SetupErrorEvent,
     StartEvent,
@@ -95,6 +97,7 @@ from reprokit.protocol.events import (
 __all__ = [
     "CONFIG_VAR",
     "EVENT_TYPES",
+    "CallbackStateEvent",
     "EndEvent",
     "ErrorEvent",
     "EvaluateEvent",
@@ -108,6 +111,7 @@ __all__ = [
     "ModelSummary",
     "Pin",
     "PipelineCall",
+    "PreemptedEvent",
     "ProtocolError",
     "ReplayEvent",
     "SetupErrorEvent",

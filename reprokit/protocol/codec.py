@@ -205,9 +205,12 @@ def _compile(field: dataclasses.Field[Any], hint: Any) -> _Field:
     special: Wire = field.metadata.get(_META, Wire())
     omit = special.omit_when
     if special.omit_default:
-        if field.default is dataclasses.MISSING:
+        if field.default is not dataclasses.MISSING:
+            omit = _holds(field.name, field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            omit = _holds(field.name, field.default_factory())  # an empty mapping is left out
+        else:
             raise TypeError(f"{field.name}: omit_default needs a default")
-        omit = _holds(field.name, field.default)
     missing: Callable[[], Any] | None = None
     if special.missing is not _REQUIRED:
         missing = functools.partial(copy.copy, special.missing)  # a fresh ``{}`` for each message

@@ -56,6 +56,14 @@ class WorkerConfig(Message):
         function: a training function to call instead of running the script.
         alignment: save the model's structure and hidden activations on the
             probe batch (:func:`reprokit.worker.anatomy.record`).
+        whole_state: every ``init`` and ``step`` event fingerprints the whole
+            training state, not only the weights: the optimizer's variables,
+            the layers' random generators and the global ones, each on the
+            host with one hash (a resume check compares a resumed run's start
+            with any step of another run).
+        preempt_after: the run dies as a preempted machine's would, once
+            optimizer step ``preempt_after`` is done and the next one runs
+            (killed: no ``finally``, no ``atexit``, no ``on_train_end``).
     """
 
     WIRE_ORDER: ClassVar[tuple[str, ...]] = (
@@ -74,6 +82,8 @@ class WorkerConfig(Message):
         "sequential_maps",
         "study",
         "alignment",
+        "whole_state",
+        "preempt_after",
     )
 
     script: str
@@ -91,6 +101,8 @@ class WorkerConfig(Message):
     sequential_maps: bool = False
     study: bool = False
     alignment: bool = False
+    whole_state: bool = False
+    preempt_after: int | None = None
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,18 @@ class InitEvent(Message):
             second model of that name; ``variables:<optimizer>`` for bare
             variables trained without a model).
         step: the optimizer steps the model made before (0).
-        weights: a fingerprint of every variable, by its Keras path.
+        weights: a fingerprint of every variable, by its Keras path (with
+            ``WorkerConfig.whole_state``, of the whole training state:
+            see :mod:`reprokit.worker.state`).
+        scalars: the values of the state's scalars (the optimizer's
+            iterations and learning rate), by name (whole state only).
     """
 
     TYPE: ClassVar[str] = "init"
     model: str = field(metadata=wire(read=_interned))
     step: int
     weights: Mapping[str, str] = field(metadata=wire(read=_names_interned))
+    scalars: Mapping[str, float] = field(default_factory=dict, metadata=wire(omit_default=True))
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class StepEvent(Message):
         input_rows: the digests of those batches' rows (``fingerprint.rows_text``;
             none in a step recorded before rows were observed).
         loss: the loss the gradient was taken of, where it was seen.
+        scalars: the values of the state's scalars after the step (whole state only, see :class:`InitEvent`).
     """
 
     TYPE: ClassVar[str] = "step"
@@ -87,6 +93,40 @@ class StepEvent(Message):
     inputs: tuple[str, ...] = field(default=(), metadata=wire(read=array))
     input_rows: tuple[str, ...] = field(default=(), metadata=wire(read=array))
     loss: float | None = None
+    scalars: Mapping[str, float] = field(default_factory=dict, metadata=wire(omit_default=True))
+
+
+@dataclass(frozen=True)
+class CallbackStateEvent(Message):
+    """The state of the script's ``fit`` callbacks as epoch ``epoch`` of a ``fit`` begins (whole state only).
+
+    Attributes:
+        model: the model's label.
+        epoch: the epoch's index in ``fit`` (a resumed ``fit`` starts at its ``initial_epoch``).
+        step: the optimizer steps the model made before the epoch.
+        state: each callback's public attributes that hold one plain value
+            (``EarlyStopping.wait``), as ``repr`` text.
+    """
+
+    TYPE: ClassVar[str] = "callbacks"
+    model: str
+    epoch: int
+    step: int
+    state: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PreemptedEvent(Message):
+    """The run dies now, as a preempted machine's would: optimizer step ``step`` was its last.
+
+    Attributes:
+        step: the optimizer steps the run made (of all its models).
+        models: the steps each model made, by label.
+    """
+
+    TYPE: ClassVar[str] = "preempted"
+    step: int
+    models: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -246,6 +286,8 @@ Event: TypeAlias = (
     | ReplayEvent
     | ErrorEvent
     | EndEvent
+    | CallbackStateEvent
+    | PreemptedEvent
 )
 """Any event a run reports (and :class:`LaunchedEvent`, which the parent adds): the one list of them."""
 

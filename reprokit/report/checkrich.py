@@ -19,6 +19,7 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, short_name
 from reprokit.checking.explain import Explanation
 from reprokit.checking.result import Report
+from reprokit.checking.resume import Resumed, ResumeResult
 from reprokit.core.backends import Backend, framework_line, profile_line
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
@@ -36,6 +37,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     if report.comparisons:
         yield _comparisons_table(report)
     yield from _why_weights(report)
+    if report.resume is not None:
+        yield _resume_panel(report.resume)
     if report.explanation is not None:
         yield _explanation_panel(report.explanation)
     for finding in report.findings:
@@ -54,6 +57,35 @@ def _why_weights(report: Report) -> Iterator[RenderableType]:
     cause = f"the seed ({report.seed} vs {report.seed + 1})"
     for m in c.alignments:
         yield three_parts(m.alignment, cause, f"Why are the weights different? ({m.model}, seed pair)")
+
+
+def _resume_panel(result: ResumeResult) -> Panel:
+    """A resume check's answer: where the training resumed from, what differs after, and what was not restored."""
+    good = result.verdict.good
+    style = "green" if good else ("yellow" if result.verdict is Resumed.NOT_JUDGED else "red")
+    headline = Text(f"{'✔' if good else '✘'} {result.verdict.words.upper()}", style=f"bold {style}")
+    parts: list[RenderableType] = [headline, Text(""), Text(result.evidence)]
+    facts = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column()
+    start = result.resumed_from
+    facts.add_row("stopped after", f"step {result.stopped_after} of {result.steps}")
+    facts.add_row("resumed from", "—" if start is None else ("the initial weights" if start == 0 else f"step {start}"))
+    if result.replayed is not None:
+        facts.add_row("replayed", f"steps {result.replayed[0]}–{result.replayed[1]}")
+    if result.first_difference is not None:
+        facts.add_row("first differs", f"after step {result.first_difference}")
+    facts.add_row("final weights", "bit-identical" if result.final_identical else "differ")
+    parts += [Text(""), facts]
+    if result.lost:
+        lost = Table(title="Not restored", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+        lost.add_column("state", no_wrap=True, style="bold")
+        lost.add_column("evidence", ratio=1)
+        for x in result.lost:
+            lost.add_row(x.state.label, x.evidence)
+        parts.append(lost)
+    title = f"Resume: stopped after step {result.stopped_after} and run again"
+    return Panel(Group(*parts), title=title, border_style=style, box=box.ROUNDED)
 
 
 def _verdict_panel(report: Report) -> Panel:
@@ -109,10 +141,11 @@ def summary(report: Report) -> str:
         f"weights at every one of {steps} steps."
     )
     causes = [f for f in (seed, ops, files) if f.status is Status.DETECTED]
+    resumed = _resumed(report)
     if not causes:
         if report.quick:
-            return text + " Run without --quick to learn what makes unseeded trainings differ."
-        return text + " Even with another seed or default ops the weights do not change."
+            return text + resumed + " Run without --quick to learn what makes unseeded trainings differ."
+        return text + resumed + " Even with another seed or default ops the weights do not change."
     parts = []
     if seed.status is Status.DETECTED:
         c = report.comparison(Pair.SEED)
@@ -127,10 +160,18 @@ def summary(report: Report) -> str:
         parts.append(f"the files it writes and reads back ({again})")
     fixes = "set the seed" if causes == [seed] else "apply the fixes"
     return (
-        f"{text} The differences between your own trainings come from "
+        f"{text}{resumed} The differences between your own trainings come from "
         f"{' and from '.join(parts)}. {fixes.capitalize()} below and every training of "
         "this script gives the same model."
     )
+
+
+def _resumed(report: Report) -> str:
+    """The resume check's answer in one sentence ("" where none ran or it could not judge)."""
+    r = report.resume
+    if r is None or r.verdict is Resumed.NOT_JUDGED:
+        return ""
+    return f" Stopped after step {r.stopped_after} and run again, it {r.verdict.words}."
 
 
 def _divergence_words(c: Comparison | None) -> str:

@@ -16,6 +16,7 @@ from rich.console import Console, RenderableType
 
 from reprokit.checking.classify import Finding
 from reprokit.checking.result import Report
+from reprokit.checking.resume import ResumeResult
 from reprokit.core.vocabulary import FailOn, Source, Status, Word
 from reprokit.lint.engine import hazards_for
 
@@ -150,6 +151,8 @@ def markdown(report: Report, fail_on: FailOn) -> str:
             lines.append(
                 f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |"
             )
+        if report.resume is not None:
+            lines += ["", *_resume_lines(report.resume)]
         for f in report.findings:
             if f.status in (Status.DETECTED, Status.NOT_OBSERVED) and f.fix:
                 lines += [
@@ -163,6 +166,16 @@ def markdown(report: Report, fail_on: FailOn) -> str:
                     "</details>",
                 ]
     return "\n".join(lines) + "\n"
+
+
+def _resume_lines(r: ResumeResult) -> list[str]:
+    """The resume check in Markdown: its verdict and evidence, and a row per state not restored."""
+    icon = "✅" if r.verdict.good else "❌"
+    lines = [f"**Resume** (stopped after step {r.stopped_after} of {r.steps}): {icon} {r.verdict.words}. {r.evidence}"]
+    if r.lost:
+        lines += ["", "| not restored | evidence |", "|---|---|"]
+        lines += [f"| {x.state.label} | {_cell(x.evidence)} |" for x in r.lost]
+    return lines
 
 
 _RESULT_TEXT = {

@@ -81,6 +81,8 @@ class Target:
             study: a run costs what a plain training costs).
         folder: the folder runs start in, mirrored privately for each run
             (None: the current directory).
+        whole_state: every step fingerprints the whole training state, not
+            only the weights (a resume check, see :mod:`reprokit.worker.state`).
     """
 
     script: Path
@@ -91,6 +93,7 @@ class Target:
     sequential_maps: bool = False
     study: bool = False
     folder: Path | None = None
+    whole_state: bool = False
 
     @property
     def label(self) -> str:
@@ -149,6 +152,9 @@ class Runner:
     ) -> list[RunTrace | Exception | None]:
         """Runs ``specs``, up to ``jobs`` at once, in order of start; results in spec order.
 
+        A spec whose ``after`` names another starts once that one ended, among
+        the files it wrote (it must come later in ``specs``).
+
         An exception of type ``tolerate`` is returned in the run's place
         instead of raised; any other failure kills every run at once and is
         raised. A spec for which ``skip(spec, tolerated_so_far)`` is true when
@@ -158,9 +164,22 @@ class Runner:
         """
         tolerated: list[Exception] = []
         began = time.monotonic()
+        ended = {spec.name: threading.Event() for spec in specs}
+        traces: dict[str, RunTrace] = {}
 
         def attempt(spec: RunSpec) -> RunTrace | Exception | None:
+            try:
+                return start(spec)
+            finally:
+                ended[spec.name].set()
+
+        def start(spec: RunSpec) -> RunTrace | Exception | None:
             time.sleep(max(0.0, began + spec.start_after - time.monotonic()))
+            if spec.after is not None:  # started in order, so the run it waits for is under way or done
+                ended[spec.after].wait()
+                if spec.after not in traces:
+                    return None  # that run failed or was skipped: nothing to start among
+                self.carried[spec.name] = traces[spec.after]
             if skip is not None and skip(spec, tolerated):
                 return None
             try:
@@ -172,6 +191,7 @@ class Runner:
                 raise
             if require is not None:
                 require(trace)
+            traces[spec.name] = trace
             return trace
 
         if jobs <= 1 or len(specs) <= 1:
@@ -296,6 +316,8 @@ class Runner:
             sequential_maps=self.target.sequential_maps,
             study=self.target.study,
             alignment=spec.alignment or self.target.study,  # a study compares every seed's activations
+            whole_state=self.target.whole_state,
+            preempt_after=spec.preempt_after,
         )
 
     def _function_target(self) -> FunctionTarget | None:
@@ -346,6 +368,8 @@ def raise_for_failure(spec: RunSpec, builder: TraceBuilder, returncode: int | No
             tail(run_dir / "stderr"),
             builder.refusal,
         )
+    if builder.preempted is not None and builder.error is None:
+        return  # it died as it was told to (a resume check's stopped run)
     if builder.error is not None or returncode != 0 or builder.end is None:
         raise ScriptFailedError(
             f"the script failed in run {spec.name}: {_failure(builder.error, returncode)}",

@@ -16,14 +16,17 @@ import numpy as np
 from reprokit.core.controls import Controls
 from reprokit.core.refusals import Refusal
 from reprokit.protocol import (
+    CallbackStateEvent,
     EndEvent,
     ErrorEvent,
     EvaluateEvent,
     Event,
     HistoryEvent,
     InitEvent,
+    ModelSummary,
     Pin,
     PipelineCall,
+    PreemptedEvent,
     ReplayEvent,
     SetupErrorEvent,
     StepEvent,
@@ -45,6 +48,10 @@ class RunSpec:
         start_after: seconds after its batch of runs begins that it may start
             (the second run of the controlled pair: a seed the script takes
             from the clock in whole seconds then differs between the two).
+        preempt_after: the run dies after this optimizer step, as a
+            preempted machine's would (a resume check's stopped run).
+        after: the run of its batch it waits for, to start in a folder
+            holding what that one wrote (a resume check's resumed run).
     """
 
     name: str
@@ -52,6 +59,8 @@ class RunSpec:
     controls: Controls
     alignment: bool = False
     start_after: float = 0.0
+    preempt_after: int | None = None
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ class Point:
     k is after the k-th step. ``inputs`` are fingerprints of the batches the
     model was called on in that step, ``input_rows`` the digests of their
     rows (see ``fingerprint.rows_text``), ``loss`` the loss it was trained on.
+    A run that observes the whole training state (a resume check) also
+    fingerprints the optimizer's and the generators' state in ``weights``
+    and has the optimizer's one-number variables in ``scalars``.
     """
 
     model: str
@@ -70,6 +82,7 @@ class Point:
     inputs: tuple[str, ...] = ()
     loss: float | None = None
     input_rows: tuple[str, ...] = ()
+    scalars: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,10 @@ class RunTrace:
     xla_steps: bool = False
     evaluations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """The results of the last ``Model.evaluate`` call of each model the script evaluated, by model label."""
+    preempted: bool = False
+    """The run died after ``spec.preempt_after`` steps, as a preempted machine's would (no final results)."""
+    callbacks: tuple[CallbackStateEvent, ...] = ()
+    """The state of the script's ``fit`` callbacks as each epoch began (runs that observe the whole state)."""
 
     @property
     def steps(self) -> int:
@@ -137,8 +154,8 @@ class RunTrace:
 def point_of(event: InitEvent | StepEvent) -> Point:
     """The point an ``init`` or ``step`` event reports (its names are interned when it is parsed)."""
     if isinstance(event, InitEvent):
-        return Point(event.model, event.step, event.weights)
-    return Point(event.model, event.step, event.weights, event.inputs, event.loss, event.input_rows)
+        return Point(event.model, event.step, event.weights, scalars=event.scalars)
+    return Point(event.model, event.step, event.weights, event.inputs, event.loss, event.input_rows, event.scalars)
 
 
 class TraceBuilder:
@@ -157,6 +174,8 @@ class TraceBuilder:
         self.replay: dict[int, dict[str, Any]] = {}
         self.evaluations: dict[str, dict[str, float]] = {}
         self.steps = 0
+        self.preempted: PreemptedEvent | None = None
+        self.callbacks: list[CallbackStateEvent] = []
 
     def add(self, event: Event) -> None:
         """Takes the run's next event (events that add nothing to a trace, like ``start``, are ignored)."""
@@ -186,9 +205,16 @@ class TraceBuilder:
                 self.setup_error = event.message
             case EndEvent():
                 self.end = event
+            case PreemptedEvent():
+                self.preempted = event
+            case CallbackStateEvent():
+                self.callbacks.append(event)
 
     def build(self, wall_seconds: float, arrays_path: Path | None) -> RunTrace:
         end = self.end or EndEvent("script", (), {})
+        if self.preempted is not None and self.end is None:  # died with its steps counted, nothing else
+            counted = [ModelSummary(label, steps, {}, None) for label, steps in self.preempted.models.items()]
+            end = EndEvent("script", tuple(counted), {})
         models = tuple(
             ModelResult(
                 m.model,
@@ -215,6 +241,8 @@ class TraceBuilder:
             pipeline=tuple(self.pipeline),
             replay=self.replay,
             evaluations=self.evaluations,
+            preempted=self.preempted is not None,
+            callbacks=tuple(self.callbacks),
         )
 
 

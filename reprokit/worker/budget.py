@@ -36,10 +36,11 @@ class StepBudget:
         max_steps: end the run after this many steps (None: no limit).
     """
 
-    __slots__ = ("_fitting", "_limit", "_max_steps", "_steps", "_stop_at")
+    __slots__ = ("_fitting", "_limit", "_max_steps", "_preempt_after", "_steps", "_stop_at")
 
-    def __init__(self, max_steps: int | None = None) -> None:
+    def __init__(self, max_steps: int | None = None, preempt_after: int | None = None) -> None:
         self._max_steps = max_steps
+        self._preempt_after = preempt_after
         self._stop_at: int | None = None
         self._limit: float = math.inf if max_steps is None else max_steps  # the step that ends the run
         self._steps = 0
@@ -53,7 +54,11 @@ class StepBudget:
     @property
     def limited(self) -> bool:
         """Whether ``--max-steps`` or a stop request may end the run (steps must then be counted as they end)."""
-        return self._limit != math.inf
+        return self._limit != math.inf or self._preempt_after is not None
+
+    def preempts(self, steps: int) -> bool:
+        """Whether ``steps`` more optimizer steps go past the step after which the run dies (a resume check)."""
+        return self._preempt_after is not None and self._steps + steps > self._preempt_after
 
     @property
     def steps(self) -> int:

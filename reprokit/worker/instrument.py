@@ -17,6 +17,7 @@ computes. What the hooks observe goes to a
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import sysconfig
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import numpy as np
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
 from reprokit.protocol import EvaluateEvent, HistoryEvent, Pin
+from reprokit.worker import state
 from reprokit.worker.backends import Framework
 from reprokit.worker.recorder import PROBE_ROWS, Recorder
 
@@ -122,12 +124,20 @@ def _hook_fit(recorder: Recorder) -> None:
     """Takes the probe batch and the per-epoch history of ``fit``; honours max_steps."""
     fit = keras.Model.fit
 
+    signature = inspect.signature(fit)
+
     @functools.wraps(fit)
     def model_fit(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
         tracked = recorder.register(self)
         recorder.budget.raise_if_spent()
         if tracked.probe is None and _is_array_like(x):
             tracked.set_probe(keras.tree.map_structure(lambda a: np.asarray(a[:PROBE_ROWS]), x))
+        if recorder.whole_state:  # a resume check: the callbacks' state as each epoch begins
+            bound = signature.bind(self, x, *args, **kwargs)
+            callbacks = list(bound.arguments.get("callbacks") or [])
+            bound.arguments["callbacks"] = [*callbacks, state.CallbackWatch(recorder, tracked, callbacks)]
+            _, x, *rest = bound.args
+            args, kwargs = tuple(rest), bound.kwargs
         with recorder.budget.fitting(self):
             history = fit(self, x, *args, **kwargs)
         logs = getattr(history, "history", None) or {}

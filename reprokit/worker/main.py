@@ -19,6 +19,7 @@ import os
 import pickle
 import platform
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -74,7 +75,14 @@ def main() -> int:
             framework = backends.load(backend)
         framework.apply(Controls(config.seed, config.op_determinism, backend))
         recorder = Recorder(
-            emit, framework.tensors, max_steps=config.max_steps, light=config.study, alignment=config.alignment
+            emit,
+            framework.tensors,
+            max_steps=config.max_steps,
+            light=config.study,
+            alignment=config.alignment,
+            whole_state=config.whole_state,
+            preempt_after=config.preempt_after,
+            preempted=lambda event: _die(emit, event, channel),
         )
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)
@@ -308,6 +316,13 @@ def _listen(fd: int, recorder: Recorder) -> None:
                     recorder.budget.request_stop(request.step)
 
     threading.Thread(target=listen, name="reprokit-control", daemon=True).start()
+
+
+def _die(emit: Any, event: Event, channel: Any) -> None:
+    """Sends ``event`` and dies at once, as a preempted machine's process does (SIGKILL: nothing is flushed)."""
+    emit(event)
+    channel.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _exit_with_parent() -> None:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from reprokit.protocol import Event, ModelSummary
+from reprokit.protocol import Event, ModelSummary, PreemptedEvent
 from reprokit.worker.budget import StepBudget
 from reprokit.worker.buffers import StepBuffers
 from reprokit.worker.registry import ModelRegistry, OptimizerRecord, TrackedModel
@@ -94,6 +94,11 @@ class Recorder:
             or ``step`` events, no saved weights; ``max_steps`` is not honoured.
         alignment: also save the models' structure and hidden activations
             on the probe batch at the end (the seed pair's runs, a study's).
+        whole_state: fingerprint the whole training state, not only the
+            weights (a resume check, see :mod:`reprokit.worker.state`).
+        preempt_after: die after this many optimizer steps, as a preempted
+            machine would: ``preempted`` is called (it never returns) when
+            the next step is recorded.
     """
 
     def __init__(
@@ -103,16 +108,21 @@ class Recorder:
         max_steps: int | None = None,
         light: bool = False,
         alignment: bool = False,
+        whole_state: bool = False,
+        preempt_after: int | None = None,
+        preempted: Callable[[PreemptedEvent], None] | None = None,
     ) -> None:
         self.tensors = tensors
         self._light = light
         self._alignment = alignment
         self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
         self._last_loss: float | None = None
-        self._events = Emitter(emit)
+        self._events = Emitter(emit, whole_state)
+        self.whole_state = whole_state
+        self._preempted = preempted
         self._models = ModelRegistry()
         self.buffers = StepBuffers()
-        self._budget = StepBudget(max_steps)
+        self._budget = StepBudget(max_steps, preempt_after)
         self._listeners: list[StepListener] = []
         self._before_finalize: list[Callable[[], None]] = []
         self._unobserved = False
@@ -174,6 +184,10 @@ class Recorder:
     def optimizers(self) -> list[OptimizerRecord]:
         """Every optimizer that applied gradients so far."""
         return self._models.optimizers()
+
+    def observed(self, tracked: TrackedModel) -> tuple[list[str], list[Any]]:
+        """The variables each step fingerprints for ``tracked``, with their names (the weights, or the whole state)."""
+        return self._events.observed(tracked)
 
     # -- models, inputs and losses ----------------------------------------
     def register(self, model: Any) -> TrackedModel:
@@ -268,6 +282,9 @@ class Recorder:
             names: the variables ``values`` are of, per model (None: all of
                 the model's weights, in order).
         """
+        if self._budget.preempts(iterations - state.iterations) and self._preempted is not None:
+            trained = self._models.trained()
+            self._preempted(PreemptedEvent(self._budget.steps, {t.label: t.step for t in trained}))
         delta = state.advance(iterations)
         if delta <= 0:
             return

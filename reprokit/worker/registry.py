@@ -22,7 +22,7 @@ class TrackedModel:
         variables: the bare variables (ignored for a model).
     """
 
-    __slots__ = ("_initialized", "_label", "_model", "_names", "_probe", "_step", "_variables", "initial")
+    __slots__ = ("_initialized", "_label", "_model", "_names", "_probe", "_step", "_variables", "initial", "optimizer")
 
     def __init__(self, label: str, model: Any | None = None, variables: Sequence[Any] = ()) -> None:
         self._label = label
@@ -34,6 +34,8 @@ class TrackedModel:
         self._names: list[str] = []
         self.initial: list[Any] | None = None
         """Its weights' values kept before a training that hides them (JAX's ``fit``), for its ``init`` event."""
+        self.optimizer: Any = None
+        """The optimizer that trains it (the last one seen), whose state is part of the training's."""
 
     @property
     def label(self) -> str:
@@ -102,6 +104,11 @@ class OptimizerRecord:
         return self._variable_ids
 
     @property
+    def iterations(self) -> int:
+        """The optimizer's step count when its last step was recorded."""
+        return self._iterations
+
+    @property
     def tracked(self) -> tuple[TrackedModel, ...]:
         """The models (or bare variables) it trains."""
         return self._tracked
@@ -142,6 +149,8 @@ class ModelRegistry:
             count = iterations(optimizer)
             record = OptimizerRecord(optimizer, ids, self._owners(optimizer, variables, ids), count)
             self._optimizers[id(optimizer)] = record
+            for tracked in record.tracked:
+                tracked.optimizer = optimizer
         return record
 
     def optimizers(self) -> list[OptimizerRecord]:

@@ -15,7 +15,7 @@ import numpy as np
 from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
 from reprokit.core.snapshots import Snapshots
 from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
-from reprokit.worker import anatomy
+from reprokit.worker import anatomy, state
 from reprokit.worker.buffers import Seen
 from reprokit.worker.registry import TrackedModel, variable_names
 
@@ -27,23 +27,48 @@ Leaves = Callable[[Any], list[np.ndarray]]
 
 
 class Emitter:
-    """Sends events to the parent, and makes the ``init`` and ``step`` events of a model."""
+    """Sends events to the parent, and makes the ``init`` and ``step`` events of a model.
 
-    def __init__(self, emit: Emit) -> None:
+    Args:
+        emit: sends an event.
+        whole_state: the events fingerprint the whole training state
+            (:mod:`reprokit.worker.state`), all of it on the host with one
+            hash, so that any two points of two runs compare.
+    """
+
+    def __init__(self, emit: Emit, whole_state: bool = False) -> None:
         self._emit = emit
+        self._whole = whole_state
         self.snapshots = Snapshots()
 
     def send(self, event: Event) -> None:
         """Sends ``event`` as it is."""
         self._emit(event)
 
+    def observed(self, tracked: TrackedModel) -> tuple[list[str], list[Any]]:
+        """The variables a step event fingerprints, with their names: the weights, or the whole state."""
+        weights = tracked.weights()
+        names = list(tracked.names(weights))
+        if not self._whole:
+            return names, weights
+        extra_names, extra = state.extra_variables(tracked)
+        return names + extra_names, weights + extra
+
     def init(self, tracked: TrackedModel) -> None:
         """Reports ``tracked``'s weights before its first step: now (read eagerly), or as kept before training."""
-        weights = tracked.weights()
-        names = tracked.names(weights)
-        values = tracked.initial if tracked.initial is not None else [np.asarray(v) for v in weights]
-        self.snapshots.offer(tracked.label, tracked.step, names, values)
-        self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
+        names, variables = self.observed(tracked)
+        count = len(tracked.weights())
+        values = tracked.initial if tracked.initial is not None else [np.asarray(v) for v in variables[:count]]
+        extra = state.readable(variables[count:]) if self._whole else []
+        if extra is None:  # the state cannot be read now: its weights only
+            names, extra = names[:count], []
+        self.snapshots.offer(tracked.label, tracked.step, names[:count], values)
+        values = [*values, *extra]
+        if not self._whole:
+            self._emit(InitEvent(tracked.label, tracked.step, {n: fingerprint(a) for n, a in zip(names, values)}))
+            return
+        fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)} | state.global_generators()
+        self._emit(InitEvent(tracked.label, tracked.step, fingerprints, state.scalars(names, values)))
 
     def step(
         self,
@@ -62,17 +87,26 @@ class Emitter:
         step brings neither: its weights are read now. Values are
         fingerprinted on the host.
         """
+        variables: list[Any] = []
         if names is None:
-            weights = tracked.weights()
-            names = tracked.names(weights)
+            names, variables = self.observed(tracked)
         if digests is None:
-            values = [np.asarray(v) for v in tracked.weights()] if values is None else values
+            values = [np.asarray(v) for v in variables] if values is None else values
             fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
         else:
             fingerprints = dict(zip(names, digests))
-        if values is not None:
-            self.snapshots.offer(tracked.label, tracked.step, names, values)
-        self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
+        if not self._whole:
+            if values is not None:
+                self.snapshots.offer(tracked.label, tracked.step, names, values)
+            self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen))
+            return
+        scalars = {}
+        if values is not None:  # the snapshots keep the weights only
+            kept = [(n, v) for n, v in zip(names, values) if state.is_weight(n)]
+            self.snapshots.offer(tracked.label, tracked.step, [n for n, _ in kept], [v for _, v in kept])
+            scalars = state.scalars(names, values)
+        fingerprints |= state.global_generators()
+        self._emit(StepEvent(tracked.label, tracked.step, fingerprints, *seen, scalars=scalars))
 
 
 def final_results(

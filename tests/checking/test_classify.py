@@ -32,7 +32,7 @@ def pairs(controlled: Comparison, ops: Comparison | None, seed: Comparison | Non
 
 def detected(findings):
     """What each pair's source concluded (files read back have tests of their own below)."""
-    return {f.source: f.detected for f in findings if f.source is not Source.WRITTEN_FILES}
+    return {f.source: f.detected for f in findings if f.source not in (Source.WRITTEN_FILES, Source.RESUME)}
 
 
 def test_only_the_seed_pair_differing_is_seed_driven(same, different):

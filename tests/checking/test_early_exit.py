@@ -72,6 +72,7 @@ def test_every_pair_that_proved_its_divergence_stops_long_before_the_end(write_s
         "nondeterministic_ops": None,
         "uncontrolled": True,
         "written_files": False,
+        "resume": None,
     }
     controlled = next(c for c in report.comparisons if c.name == "controlled")
     assert (controlled.first_divergent_step, controlled.divergence.input_change) == (1, "values")

@@ -25,6 +25,7 @@ TOP_LEVEL = {
     "determinism_refusal",
     "explanation",
     "pipeline",
+    "resume",
 }
 COMPARISON = {
     "name",
@@ -51,7 +52,7 @@ def test_the_json_report_has_exactly_the_documented_keys():
     doc = json.loads(recorded_report("seed").to_json())
     assert set(doc) == TOP_LEVEL
     assert doc["schema_version"] == 1
-    assert set(doc["sources"]) == {"seed", "nondeterministic_ops", "uncontrolled", "written_files"}
+    assert set(doc["sources"]) == {"seed", "nondeterministic_ops", "uncontrolled", "written_files", "resume"}
     for source in doc["sources"].values():
         assert set(source) == {"detected", "status", "evidence", "fix", "runs"}
     assert all(set(c) == COMPARISON for c in doc["comparisons"])

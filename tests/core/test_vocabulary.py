@@ -45,6 +45,7 @@ def test_the_vocabulary_keeps_the_json_strings_and_names_the_cli_option():
         Source.NONDETERMINISTIC_OPS: Pair.OPS,
         Source.UNCONTROLLED: Pair.CONTROLLED,
         Source.WRITTEN_FILES: Pair.FILES,
+        Source.RESUME: Pair.RESUME,
     }
     assert [s.detected for s in Status] == [True, False, False, None, None]
 

@@ -12,6 +12,7 @@ from helpers import DATA
 from reprokit.core.refusals import recognize
 from reprokit.protocol import (
     CONFIG_VAR,
+    CallbackStateEvent,
     EndEvent,
     ErrorEvent,
     EvaluateEvent,
@@ -25,6 +26,7 @@ from reprokit.protocol import (
     ModelSummary,
     Pin,
     PipelineCall,
+    PreemptedEvent,
     ProtocolError,
     ReplayEvent,
     SetupErrorEvent,
@@ -56,6 +58,8 @@ EVENTS = [
     ),
     ErrorEvent("ValueError: bad shape"),
     ErrorEvent("RuntimeError: Random ops require a seed", REFUSAL),
+    CallbackStateEvent("sequential", 2, 8, {"EarlyStopping.wait": "1"}),
+    PreemptedEvent(12, {"sequential": 12}),
     EndEvent(
         "script",
         (ModelSummary("sequential", 15, {"sequential/dense/kernel": "62bd"}, "9f"), ModelSummary("m#2", 0, {}, None)),
@@ -167,10 +171,12 @@ def test_the_worker_configuration_reads_what_the_runner_sends():
         "sequential_maps": False,
         "study": True,
         "alignment": True,
+        "whole_state": True,
+        "preempt_after": 40,
     }
     config = WorkerConfig.from_json(json.dumps(sent))
     assert config.args == ("--epochs", "1") and config.control_fd == 6 and config.max_steps is None
-    assert config.study and config.alignment
+    assert config.study and config.alignment and config.whole_state and config.preempt_after == 40
     assert config.function == FunctionTarget("__main__", "train", "/tmp/call.pkl", ("/x",))
     assert json.loads(config.to_json()) == sent  # the same keys, in the same order
     assert list(json.loads(config.to_json())) == list(sent)

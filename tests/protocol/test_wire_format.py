@@ -9,6 +9,7 @@ import pytest
 from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import Source
 from reprokit.protocol import (
+    CallbackStateEvent,
     EndEvent,
     ErrorEvent,
     EvaluateEvent,
@@ -22,6 +23,7 @@ from reprokit.protocol import (
     ModelSummary,
     Pin,
     PipelineCall,
+    PreemptedEvent,
     ReplayEvent,
     SetupErrorEvent,
     StartEvent,
@@ -46,7 +48,8 @@ CONFIGS = [
         WorkerConfig("/x/train.py", ("--epochs", "1"), 1234, True, 7, "/tmp/run/arrays.npz", control_fd=9),
         '{"script": "/x/train.py", "args": ["--epochs", "1"], "seed": 1234, "op_determinism": true, "events_fd": 7, '
         '"control_fd": 9, "arrays_path": "/tmp/run/arrays.npz", "epochs": 5, "batch_size": 32, "max_steps": null, '
-        '"explain_step": null, "function": null, "sequential_maps": false, "study": false, "alignment": false}',
+        '"explain_step": null, "function": null, "sequential_maps": false, "study": false, "alignment": false, '
+        '"whole_state": false, "preempt_after": null}',
     ),
     (
         WorkerConfig(
@@ -65,12 +68,14 @@ CONFIGS = [
             True,
             True,
             True,
+            True,
+            12,
         ),
         '{"script": "/x/train.py", "args": [], "seed": 1235, "op_determinism": false, "events_fd": 7, '
         '"control_fd": null, "arrays_path": "/tmp/a.npz", "epochs": 2, "batch_size": 8, "max_steps": 30, '
         '"explain_step": 12, "function": {"module": "tests.training_functions", "qualname": "train", '
         '"call_path": "/tmp/run/call.pkl", "sys_path": ["/src", "/lib"]}, "sequential_maps": true, "study": true, '
-        '"alignment": true}',
+        '"alignment": true, "whole_state": true, "preempt_after": 12}',
     ),
 ]
 
@@ -168,6 +173,20 @@ EVENTS = [
         '"weights": {"sequential/dense/kernel": "62bd"}, "probe": "9f"}, {"model": "m#2", "steps": 0, '
         '"weights": {}, "probe": null}], "environment": {"python": "3.11.7", "cpu_flags": ["avx", "avx2"], '
         '"env": {"PYTHONHASHSEED": "0"}}, "stopped_at_max_steps": true, "stopped_early": false}',
+    ),
+    (
+        StepEvent("m", 9, {"optimizer:adam/iteration": "0a"}, scalars={"optimizer:adam/iteration": 9.0}),
+        '{"type": "step", "model": "m", "step": 9, "weights": {"optimizer:adam/iteration": "0a"}, "inputs": [], '
+        '"input_rows": [], "loss": null, "scalars": {"optimizer:adam/iteration": 9.0}}',
+    ),
+    (
+        CallbackStateEvent("sequential", 2, 8, {"EarlyStopping.wait": "1", "EarlyStopping.best": "0.25"}),
+        '{"type": "callbacks", "model": "sequential", "epoch": 2, "step": 8, "state": {"EarlyStopping.wait": "1", '
+        '"EarlyStopping.best": "0.25"}}',
+    ),
+    (
+        PreemptedEvent(12, {"sequential": 12}),
+        '{"type": "preempted", "step": 12, "models": {"sequential": 12}}',
     ),
     (
         EndEvent(

@@ -119,7 +119,7 @@ class GraphTap:
         if number == len(self._states):
             self._states.append(state)
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
-        weights = [tf.convert_to_tensor(w) for t in state.tracked for w in t.weights()]
+        weights = [tf.convert_to_tensor(w) for t in state.tracked for w in self._observed(t)]
         iterations = tf.convert_to_tensor(state.optimizer.iterations)
         appended = self._log.append(number, iterations, weights, traced.loss, [ts for _, ts, _ in inputs])
         with tf.control_dependencies([appended]):
@@ -132,14 +132,17 @@ class GraphTap:
         batches = [t for _, ts, _ in inputs for t in ts]
 
         def with_values() -> Any:
-            counts = [len(t.weights()) for t in state.tracked]
+            counts = [len(self._observed(t)) for t in state.tracked]
             flushed = functools.partial(self._flushed, state, counts, inputs)
             return tf.py_function(flushed, [buffer, *weights, *batches], Tout=tf.int32)
 
         def without() -> Any:
             return tf.py_function(functools.partial(self._flushed, state, None, inputs), [buffer], Tout=tf.int32)
 
-        done = tf.cond(power_of_two(tf.cast(iterations, tf.int64)), with_values, without)
+        if self._recorder.whole_state:  # every step's state is fingerprinted on the host
+            done = with_values()
+        else:
+            done = tf.cond(power_of_two(tf.cast(iterations, tf.int64)), with_values, without)
         with tf.control_dependencies([done]):
             cleared = self._log.clear()
         with tf.control_dependencies([cleared]):
@@ -176,7 +179,11 @@ class GraphTap:
                 buffers.set_loss(entry.loss)
             self._graph_steps += 1
             values = weights if i == len(records) - 1 and state is last else None
-            self._recorder.record(state, entry.iterations, entry.weights, values)
+            whole = self._recorder.whole_state and values is not None  # one host hash for the whole state
+            self._recorder.record(state, entry.iterations, None if whole else entry.weights, values)
+
+    def _observed(self, tracked: TrackedModel) -> list[Any]:
+        return self._recorder.observed(tracked)[1]
 
     def _tap_loss(self, state: OptimizerRecord, loss: Any) -> None:
         """Light: a traced step outside ``fit`` passes its loss to Python (``fit`` has its history)."""
@@ -228,7 +235,8 @@ class TensorFlow:
     def install(self, recorder: Recorder, config: WorkerConfig) -> None:
         from reprokit.worker import diagnose
 
-        tap = GraphTap(recorder, 1 if config.explain_step else EVERY)  # the replay probes each step as it happens
+        every = 1 if config.explain_step or config.whole_state else EVERY  # each step read as it happens
+        tap = GraphTap(recorder, every)
         self.tensors.tap = tap
         if config.explain_step:
             diagnose.install_replay(recorder, config.explain_step)

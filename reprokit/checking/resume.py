@@ -1,0 +1,409 @@
+"""Does a training that is stopped and run again end with the same model? (pure logic)
+
+A resume check (``reprokit check --resume-at K``) runs the script with the
+controlled settings (one seed, op determinism on), every run observing the
+whole training state (:mod:`reprokit.worker.state`): the uninterrupted run
+(the controlled pair's first), a run killed right after optimizer step K as
+a preempted machine's would be, and the same command once more in the folder
+the killed run left, so that the script's own resume logic picks up
+whatever it saved. Any difference is then the resume's doing.
+
+:func:`starting_points` finds, per model, the uninterrupted run's step whose
+weights the resumed run started from; :func:`comparable` renumbers the
+resumed run's steps from there so that :func:`~reprokit.checking.comparison.compare_runs`
+compares each with the uninterrupted run's; :func:`analyse` gives the verdict and
+names the state the resumed run lacked (:mod:`reprokit.checking.lost`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reprokit.checking.comparison import Comparison, first_divergence
+from reprokit.checking.lost import Lost, State, is_counter, lost_state
+from reprokit.core.vocabulary import Word
+from reprokit.run.trace import Point, RunTrace
+
+
+class Resumed(Word):
+    """What a training stopped after step K and run again did."""
+
+    EXACTLY = "resumes_exactly"
+    REPLAYS = "replays"
+    DIFFERENT_MODEL = "different_model"
+    STARTS_OVER = "starts_over"
+    NOT_JUDGED = "not_judged"
+
+    @property
+    def words(self) -> str:
+        """The verdict in plain words (``resumes with a different model``)."""
+        return _WORDS[self]
+
+    @property
+    def good(self) -> bool:
+        """Whether the resumed training ended with the uninterrupted training's model."""
+        return self in (Resumed.EXACTLY, Resumed.REPLAYS)
+
+
+_WORDS = {
+    Resumed.EXACTLY: "resumes exactly",
+    Resumed.REPLAYS: "replays from an earlier point",
+    Resumed.DIFFERENT_MODEL: "resumes with a different model",
+    Resumed.STARTS_OVER: "starts over",
+    Resumed.NOT_JUDGED: "not judged",
+}
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    """What a resume check found.
+
+    Attributes:
+        verdict: resumes exactly, replays, different model, starts over, or not judged.
+        stopped_after: K, the last optimizer step of the stopped run.
+        steps: the uninterrupted run's optimizer steps.
+        model: the model the verdict is about (the first the uninterrupted run trained).
+        resumed_from: the uninterrupted run's step whose weights the resumed
+            run started from (0: the initial weights; None: no step's).
+        resumed_steps: the optimizer steps the resumed run made.
+        first_difference: the first step (numbered as in the uninterrupted run)
+            after which the resumed run's state differs (None: none does).
+        first_weights_difference: the first such step at which its weights differ.
+        differing: what differs at ``first_difference`` (variable and state names).
+        final_identical: whether the final weights of every model are bitwise identical.
+        lost: the state the resumed run did not get back, each with its evidence and fix.
+        written: the files the stopped run wrote (what there was to resume from).
+        evidence: the verdict's evidence, in a few sentences.
+    """
+
+    verdict: Resumed
+    stopped_after: int
+    steps: int
+    model: str
+    resumed_from: int | None
+    resumed_steps: int
+    first_difference: int | None
+    first_weights_difference: int | None
+    differing: tuple[str, ...]
+    final_identical: bool
+    lost: tuple[Lost, ...]
+    written: tuple[str, ...]
+    evidence: str
+
+    @property
+    def replayed(self) -> tuple[int, int] | None:
+        """The steps the resumed run did a second time (first, last), if it resumed before the stop."""
+        j, k = self.resumed_from, self.stopped_after
+        return (j + 1, k) if j is not None and 0 < j < k else None
+
+
+def _weights(point: Point) -> dict[str, str]:
+    return {n: f for n, f in point.weights.items() if not n.startswith(("optimizer:", "random:"))}
+
+
+def _same_weights(a: Point, b: Point) -> bool:
+    wa, wb = _weights(a), _weights(b)
+    shared = wa.keys() & wb.keys()
+    return bool(shared) and all(wa[n] == wb[n] for n in shared)
+
+
+def _iterations(point: Point) -> float | None:
+    return next((v for n, v in point.scalars.items() if is_counter(n)), None)
+
+
+def same_names(uninterrupted: RunTrace, resumed: RunTrace) -> RunTrace:
+    """The resumed run with its variables named as the uninterrupted run's, where only their names differ.
+
+    A model rebuilt by ``keras.models.load_model`` names its variables
+    without the model's prefix (``dense/kernel`` for
+    ``sequential/dense/kernel``), and its optimizer's slots likewise: the
+    variables of each kind (weights, optimizer, generators) are matched in
+    order where both runs have as many.
+    """
+    names = {m: _renames(_last(uninterrupted, m), _last(resumed, m)) for m in {p.model for p in resumed.points}}
+
+    def renamed(model: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        mapping = names.get(model, {})
+        return {mapping.get(n, n): v for n, v in values.items()}
+
+    points = tuple(
+        replace(p, weights=renamed(p.model, p.weights), scalars=renamed(p.model, p.scalars)) for p in resumed.points
+    )
+    models = tuple(replace(m, weights=renamed(m.name, m.weights)) for m in resumed.models)
+    return replace(resumed, points=points, models=models)
+
+
+def renamed_arrays(arrays: Mapping[str, Any], uninterrupted: RunTrace, resumed: RunTrace) -> Mapping[str, Any]:
+    """The resumed run's saved weights keyed as the uninterrupted run's (see :func:`same_names`), read lazily."""
+    keys: dict[str, str] = {}
+    for model in {p.model for p in resumed.points}:
+        for old, new in _renames(_last(uninterrupted, model), _last(resumed, model)).items():
+            keys[f"weights/{model}/{old}"] = f"weights/{model}/{new}"
+    return _Renamed(arrays, keys)
+
+
+class _Renamed(Mapping[str, Any]):
+    def __init__(self, arrays: Mapping[str, Any], keys: Mapping[str, str]) -> None:
+        self._arrays = arrays
+        self._new = {keys.get(k, k): k for k in arrays}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._arrays[self._new[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._new)
+
+    def __len__(self) -> int:
+        return len(self._new)
+
+
+def _last(trace: RunTrace, model: str) -> Point | None:
+    return next((p for p in reversed(trace.points) if p.model == model), None)
+
+
+def _renames(theirs: Point | None, mine: Point | None) -> dict[str, str]:
+    """Each of ``mine``'s names that ``theirs`` lacks, mapped to ``theirs``'s name of that kind in that place."""
+    if theirs is None or mine is None or theirs.weights.keys() == mine.weights.keys():
+        return {}
+    mapping = {}
+    for kind in ("weights", "optimizer:", "random:"):
+        a, b = _of_kind(theirs, kind), _of_kind(mine, kind)
+        if len(a) == len(b):
+            mapping.update({n: o for n, o in zip(b, a) if n != o})
+    return mapping
+
+
+def _of_kind(point: Point, kind: str) -> list[str]:
+    if kind == "weights":
+        return [n for n in point.weights if not n.startswith(("optimizer:", "random:"))]
+    return [n for n in point.weights if n.startswith(kind) and n not in GLOBAL]
+
+
+GLOBAL = ("random:python", "random:numpy", "random:keras-global")
+
+
+def starting_points(uninterrupted: RunTrace, resumed: RunTrace, stopped_after: int) -> dict[str, int | None]:
+    """Per model the resumed run trained: the uninterrupted run's step (0 to K) whose weights it started from.
+
+    Where several steps hold those weights, the one its optimizer's
+    iterations name wins, else the latest. None: no step up to K holds them.
+    """
+    found: dict[str, int | None] = {}
+    for start in (p for p in resumed.points if p.step == 0):
+        candidates = [
+            p
+            for p in uninterrupted.points
+            if p.model == start.model and p.step <= stopped_after and _same_weights(start, p)
+        ]
+        counted = [
+            p.step for p in candidates if _iterations(start) is not None and _iterations(p) == _iterations(start)
+        ]
+        found[start.model] = counted[-1] if counted else (max(p.step for p in candidates) if candidates else None)
+    return found
+
+
+def comparable(
+    uninterrupted: RunTrace, resumed: RunTrace, starts: Mapping[str, int | None]
+) -> tuple[RunTrace, RunTrace]:
+    """The two runs after the restart, the resumed run's steps numbered as the uninterrupted run's.
+
+    A model the resumed run started at step j keeps the uninterrupted run's
+    steps after j, and the resumed run's step i becomes j + i. The
+    restart's own state is not compared: between two steps callbacks and
+    data pipelines move some of it, so a step's state is compared after it.
+    """
+
+    def offset(model: str) -> int:
+        return starts.get(model) or 0
+
+    after = tuple(p for p in uninterrupted.points if p.step > offset(p.model))
+    again = tuple(replace(p, step=p.step + offset(p.model)) for p in resumed.points if p.step > 0)
+    models = tuple(replace(m, steps=m.steps + offset(m.name)) for m in resumed.models)
+    return replace(uninterrupted, points=after), replace(resumed, points=again, models=models)
+
+
+def analyse(
+    uninterrupted: RunTrace,
+    stopped: RunTrace,
+    resumed: RunTrace,
+    stopped_after: int,
+    comparison: Comparison,
+    controlled: Comparison | None = None,
+) -> ResumeResult:
+    """The verdict of a resume check, and the state the resumed run lacked.
+
+    A difference after the restart is the resume's doing only where two
+    trainings without a stop are still identical: where the controlled pair
+    differs at or before it, the resume is not judged.
+
+    Args:
+        uninterrupted: the controlled run that trained to the end.
+        stopped: the run killed after step ``stopped_after``.
+        resumed: the run started again in the stopped run's folder.
+        stopped_after: K.
+        comparison: :func:`comparable`'s runs compared.
+        controlled: the controlled pair compared (None: not known).
+    """
+    model = uninterrupted.models[0].name if uninterrupted.models else ""
+    steps = next((m.steps for m in uninterrupted.models if m.name == model), uninterrupted.steps)
+    base = ResumeResult(
+        Resumed.NOT_JUDGED, stopped_after, steps, model, None, resumed.steps, None, None, (), False, (), (), ""
+    )
+    base = replace(base, written=stopped.files_written)
+    before = _differs_before_stop(uninterrupted, stopped)
+    if before is not None:
+        return replace(
+            base,
+            evidence=f"Not judged: the uninterrupted run and the stopped run already differ at step {before}, "
+            "before the stop, although both ran with the same seed and op determinism on: the training is not "
+            "reproducible, so a difference after the restart could not be put down to the resume "
+            "(reprokit check says why).",
+        )
+    finals = {m.name: dict(m.weights) for m in uninterrupted.models}
+    final_identical = finals == {m.name: dict(m.weights) for m in resumed.models}
+    base = replace(base, final_identical=final_identical)
+    starts = starting_points(uninterrupted, resumed, stopped_after)
+    if model not in starts:
+        verdict = Resumed.EXACTLY if final_identical else Resumed.DIFFERENT_MODEL
+        said = "ends with the same model" if final_identical else "ends with a different model"
+        return replace(base, verdict=verdict, evidence=f"The resumed run made no optimizer step of {model} and {said}.")
+    j = starts[model]
+    first, first_weights, differing = _first_differences(uninterrupted, resumed, j)
+    lost = lost_state(uninterrupted, resumed, model, j, first, stopped.files_written, comparison)
+    base = replace(
+        base,
+        resumed_from=j,
+        first_difference=first,
+        first_weights_difference=first_weights,
+        differing=differing,
+        lost=lost,
+    )
+    apart = _controlled_apart(controlled)
+    if apart is not None and (first is None or apart <= first):
+        return replace(
+            base,
+            verdict=Resumed.NOT_JUDGED,
+            lost=(),
+            evidence=f"Not judged: two controlled trainings without a stop already differ from step {apart}, "
+            "so a difference after the restart could not be put down to the resume (see the uncontrolled source).",
+        )
+    if j is None:
+        return replace(
+            base,
+            verdict=Resumed.DIFFERENT_MODEL,
+            evidence=f"The resumed run started {model} from weights the uninterrupted run never had at steps "
+            f"0 to {stopped_after}: it read a checkpoint of another state{_final(base)}.",
+        )
+    if j == 0:
+        return replace(base, verdict=Resumed.STARTS_OVER, evidence=_starts_over(base))
+    if comparison.identical:
+        verdict = Resumed.EXACTLY if j == stopped_after else Resumed.REPLAYS
+        return replace(base, verdict=verdict, evidence=_same_model(base))
+    return replace(base, verdict=Resumed.DIFFERENT_MODEL, evidence=_different(base))
+
+
+def _controlled_apart(controlled: Comparison | None) -> int | None:
+    """The step from which two trainings without a stop differ (None: they do not)."""
+    if controlled is None or controlled.identical:
+        return None
+    return controlled.first_divergent_step or 0
+
+
+def _differs_before_stop(uninterrupted: RunTrace, stopped: RunTrace) -> int | None:
+    """The first step at which the stopped run differs from the uninterrupted one (None: identical up to the stop)."""
+    reached = {(p.model, p.step) for p in stopped.points}
+    d = first_divergence(stopped.points, [p for p in uninterrupted.points if (p.model, p.step) in reached])
+    return None if d is None else d.step
+
+
+def _first_differences(
+    uninterrupted: RunTrace, resumed: RunTrace, start: int | None
+) -> tuple[int | None, int | None, tuple[str, ...]]:
+    """The first step after the restart whose state differs, the first whose weights do, and what differs first."""
+    if start is None:
+        return None, None, ()
+    model = next(p.model for p in resumed.points if p.step == 0)
+    theirs = {p.step: p for p in uninterrupted.points if p.model == model}
+    first: int | None = None
+    first_weights: int | None = None
+    differing: tuple[str, ...] = ()
+    for point in (p for p in resumed.points if p.model == model and p.step > 0):
+        other = theirs.get(point.step + start)
+        if other is None:
+            break
+        if first is None and (point.weights != other.weights or point.inputs != other.inputs):
+            first = other.step
+            names = sorted(point.weights.keys() | other.weights.keys())
+            differing = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
+        if _weights(point) != _weights(other):
+            first_weights = other.step
+            break
+    return first, first_weights, differing
+
+
+def _final(result: ResumeResult) -> str:
+    return ", and ended with the same model" if result.final_identical else ", and ended with a different model"
+
+
+def _starts_over(result: ResumeResult) -> str:
+    k, n = result.stopped_after, result.steps
+    if result.written:
+        files = ", ".join(result.written[:3]) + (
+            f" and {len(result.written) - 3} more" if len(result.written) > 3 else ""
+        )
+        read = f"The stopped run wrote {files}, but the run started again did not resume from it"
+    else:
+        read = "The stopped run wrote no file to resume from"
+    return (
+        f"Stopped after step {k} of {n} and run again, the training started over from its initial weights "
+        f"and made {result.resumed_steps} steps again. {read}: the {k} steps done before the stop were lost"
+        f"{_final(result)}."
+    )
+
+
+def _same_model(result: ResumeResult) -> str:
+    k, j = result.stopped_after, result.resumed_from
+    replayed = result.replayed
+    where = (
+        f"resumed from step {k}"
+        if replayed is None
+        else f"resumed from step {j} (the last checkpoint) and replayed steps {replayed[0]}–{replayed[1]}"
+    )
+    extra = [x for x in result.lost if x.state is State.CALLBACKS]
+    kept = f" {extra[0].evidence} It did not change the model here." if extra else ""
+    return (
+        f"Stopped after step {k} of {result.steps} and run again, the training {where}: every later step and "
+        f"the final weights are bit-identical to the uninterrupted run's.{kept}"
+    )
+
+
+def _different(result: ResumeResult) -> str:
+    k, j = result.stopped_after, result.resumed_from
+    replayed = result.replayed
+    where = (
+        f"resumed from step {k}"
+        if replayed is None
+        else f"resumed from step {j} and replayed steps {replayed[0]}–{replayed[1]}"
+    )
+    first = (
+        f" Its state first differs after step {result.first_difference}"
+        + (
+            f" (its weights after step {result.first_weights_difference})"
+            if result.first_weights_difference not in (None, result.first_difference)
+            else ""
+        )
+        + "."
+        if result.first_difference is not None
+        else ""
+    )
+    names = "; ".join(x.state.label for x in result.lost)
+    lacking = f" Not restored: {names}." if names else ""
+    left = result.steps - (j or 0)
+    if result.resumed_steps != left:
+        lacking += f" It made {result.resumed_steps} steps after the restart where {left} were left."
+    return (
+        f"Stopped after step {k} of {result.steps} and run again, the training {where}, but ends with a "
+        f"different model than the uninterrupted run.{first}{lacking}"
+    )

@@ -1,0 +1,105 @@
+"""The runs of a resume check: the run stopped after step K, the run started again in its folder, and the finding.
+
+The uninterrupted run is the controlled pair's first (every run of a resume
+check observes the whole training state). With ``--resume-at K`` the stopped
+run starts with the check's first runs; with ``--resume`` it waits for the
+uninterrupted run to learn how many steps the training makes, and stops in
+the middle. The verdict is :mod:`reprokit.checking.resume`'s.
+"""
+
+from __future__ import annotations
+
+from reprokit.checking.classify import Finding
+from reprokit.checking.comparison import Comparison, compare_runs
+from reprokit.checking.evidence import EXPLANATIONS
+from reprokit.checking.resume import (
+    Resumed,
+    ResumeResult,
+    analyse,
+    comparable,
+    renamed_arrays,
+    same_names,
+    starting_points,
+)
+from reprokit.checking.runs import CheckOptions, ResumeAt, run_batch
+from reprokit.core.controls import Controls
+from reprokit.core.errors import UsageError
+from reprokit.core.vocabulary import Pair, Source, Status
+from reprokit.run.runner import OnEvent
+from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
+
+STOPPED = "stopped"
+RESUMED = "resumed"
+
+
+def resume_specs(controls: Controls, step: int) -> list[RunSpec]:
+    """The run killed right after optimizer step ``step``, and the run started again among what it wrote."""
+    return [
+        RunSpec(STOPPED, Pair.RESUME, controls, preempt_after=step),
+        RunSpec(RESUMED, Pair.RESUME, controls, after=STOPPED),
+    ]
+
+
+def resume_check(
+    options: CheckOptions,
+    resume: ResumeAt,
+    traces: dict[str, RunTrace],
+    controlled: Comparison | None,
+    on_event: OnEvent | None,
+) -> tuple[ResumeResult, Comparison, list[RunTrace]] | None:
+    """Stops a run after step K and runs the script again in its folder (unless they ran already), and compares.
+
+    Returns the result, the resumed run compared with the uninterrupted one
+    after the restart, and the runs it added; None if a run is missing (op
+    determinism was refused, or the stopped run failed).
+
+    Raises:
+        UsageError: K is not a step before the training's last.
+    """
+    uninterrupted = traces.get("controlled-1")
+    if uninterrupted is None:
+        return None
+    steps = uninterrupted.steps
+    k = resume.step if resume.step is not None else steps // 2
+    if steps < 2 or k >= steps:
+        choose = f"choose a step from 1 to {steps - 1}" if steps > 1 else "train more steps"
+        raise UsageError(
+            f"{resume.option}: the training made {steps} optimizer step{'s' if steps != 1 else ''}, so it cannot "
+            f"be stopped after step {k} and resumed; {choose}"
+        )
+    if RESUMED in traces:
+        return _compare(uninterrupted, traces[STOPPED], traces[RESUMED], k, controlled)
+    with run_batch(options, resume_specs(uninterrupted.spec.controls, k), on_event) as runs:
+        if STOPPED not in runs.traces or RESUMED not in runs.traces:
+            return None
+        return _compare(uninterrupted, runs.traces[STOPPED], runs.traces[RESUMED], k, controlled)
+
+
+def _compare(
+    uninterrupted: RunTrace, stopped: RunTrace, resumed: RunTrace, k: int, controlled: Comparison | None
+) -> tuple[ResumeResult, Comparison, list[RunTrace]]:
+    """The resumed run against the uninterrupted one (while both runs' arrays exist)."""
+    if not stopped.preempted:
+        raise UsageError(
+            f"--resume-at {k}: the stopped run ended after {stopped.steps} optimizer steps, before step {k + 1}; "
+            "choose an earlier step"
+        )
+    named = same_names(uninterrupted, resumed)
+    starts = starting_points(uninterrupted, named, k)
+    after, again = comparable(uninterrupted, named, starts)
+    with saved_arrays(uninterrupted) as arrays_a, saved_arrays(resumed) as saved:
+        arrays_b = renamed_arrays(saved, uninterrupted, resumed)
+        comparison = compare_runs(Pair.RESUME, after, again, arrays_a, arrays_b)
+    return analyse(uninterrupted, stopped, named, k, comparison, controlled), comparison, [stopped, resumed]
+
+
+def resume_finding(result: ResumeResult | None) -> Finding:
+    """The resume source's finding: detected where the resumed training ends elsewhere or starts over."""
+    if result is None:  # op determinism was refused: there is no controlled run to resume
+        return Finding(Source.RESUME, Status.NOT_CHECKED, "Not checked (no controlled run).", runs=0)
+    if result.verdict is Resumed.NOT_JUDGED:
+        return Finding(Source.RESUME, Status.NOT_SEPARABLE, result.evidence, runs=3)
+    if result.verdict.good:
+        return Finding(Source.RESUME, Status.NONE, result.evidence, runs=3)
+    fixes = "\n\n".join(dict.fromkeys(x.fix for x in result.lost))  # one fix restores the optimizer
+    return Finding(Source.RESUME, Status.DETECTED, result.evidence, fixes or None, EXPLANATIONS[Source.RESUME], runs=3)
