@@ -14,6 +14,7 @@ from reprokit.aligning.result import AlignReport, align_files
 from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.checking.experiment import CheckOptions, run_check
 from reprokit.checking.result import NotReproducibleError, Report
+from reprokit.checking.runs import ResumeAt
 from reprokit.core.controls import DEFAULT_SEED
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import FailOn, fail_on_sources
@@ -43,6 +44,7 @@ def check(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     backend: str | None = None,
+    resume_at: int | str | None = None,
 ) -> Report:
     """Checks whether a training script or function is reproducible.
 
@@ -76,6 +78,9 @@ def check(
         gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
         backend: the Keras backend to train on (``"tensorflow"``, ``"jax"``,
             ``"torch"``; None: ``KERAS_BACKEND``, then ``keras.json``, then TensorFlow).
+        resume_at: also kill a run right after this optimizer step, run the
+            target again in its folder and check that it resumes to the same
+            model (``"middle"``: half way; ``report.resume`` holds the answer).
 
     Returns:
         The report: ``report.verdict``, ``report.finding(source)``,
@@ -104,6 +109,7 @@ def check(
         baseline=Path(baseline) if baseline is not None else None,
         rtol=rtol,
         atol=atol,
+        resume=ResumeAt.of(resume_at),
         settings=RunSettings.of(
             timeout=timeout,
             jobs=jobs,
@@ -125,7 +131,7 @@ def assert_reproducible(report: Report, fail_on: Collection[str] = ("uncontrolle
     Args:
         report: a report from :func:`check` (or the ``reprokit_check`` fixture).
         fail_on: the sources that fail it: ``seed``, ``nondeterministic-ops``,
-            ``uncontrolled``, ``any`` or ``none``. A baseline that does not match
+            ``uncontrolled``, ``written-files``, ``resume``, ``any`` or ``none``. A baseline that does not match
             always fails.
     """
     problem = failure(report, fail_on_sources(fail_on))

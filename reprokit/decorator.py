@@ -28,6 +28,7 @@ class Reproducible:
         quick: bool | None,
         max_steps: int | None,
         timeout: float | None,
+        resume_at: int | str | None = None,
     ) -> None:
         functools.update_wrapper(self, function)
         self.__reprokit_function__ = function
@@ -38,6 +39,7 @@ class Reproducible:
         self.quick = self.fail_on <= {Source.UNCONTROLLED} if quick is None else quick
         self.max_steps = max_steps
         self.timeout = timeout
+        self.resume_at = resume_at
         self._verified = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -67,6 +69,7 @@ class Reproducible:
             quick=self.quick,
             max_steps=self.max_steps,
             timeout=self.timeout,
+            resume_at=self.resume_at,
         )
         raise_if_failed(report, self.fail_on)
         self._verified = True
@@ -91,6 +94,7 @@ def reproducible(
     quick: bool | None = None,
     max_steps: int | None = None,
     timeout: float | None = None,
+    resume_at: int | str | None = None,
 ) -> Any:
     """Decorates a training function to run it under controlled settings.
 
@@ -124,9 +128,13 @@ def reproducible(
             ``fail_on`` needs nothing more.
         max_steps: stop every verification run after this many optimizer steps.
         timeout: seconds one verification run may take.
+        resume_at: verification also kills a run right after this optimizer
+            step and calls the function again in its folder (``"middle"``:
+            half way); with ``"resume"`` in ``fail_on`` a resume that ends
+            with another model fails it.
     """
 
     def decorate(f: Callable[..., Any]) -> Reproducible:
-        return Reproducible(f, seed, op_determinism, fail_on, quick, max_steps, timeout)
+        return Reproducible(f, seed, op_determinism, fail_on, quick, max_steps, timeout, resume_at)
 
     return decorate(function) if function is not None else decorate

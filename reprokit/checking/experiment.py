@@ -27,7 +27,14 @@ from reprokit.checking.explain import (
 )
 from reprokit.checking.notes import report_notes
 from reprokit.checking.result import NotReproducibleError, Report, RunSummary
-from reprokit.checking.resuming import resume_check, resume_finding, resume_specs
+from reprokit.checking.resuming import (
+    recorded_resume,
+    resume_change,
+    resume_check,
+    resume_finding,
+    resume_section,
+    resume_specs,
+)
 from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.backends import profile
 from reprokit.core.controls import Controls
@@ -245,13 +252,26 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
 
 def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
+    resume = options.resume
+    if resume is not None:  # the baseline records the whole state, and what a restart does
+        options = replace(options, target=replace(options.target, whole_state=True))
     specs = plan(options.seed, quick=True)
+    if resume is not None and resume.step is not None:
+        specs += resume_specs(specs[0].controls, resume.step)
+    resumed = None
     with run_batch(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "no baseline was written")
         traces = runs.traces
         comparison = compare_pair(Pair.CONTROLLED, traces["controlled-1"], traces["controlled-2"])
+        if resume is not None:
+            resumed = resume_check(options, resume, traces, comparison, on_event)
     findings = classify([comparison], options.seed)
+    if resume is not None:
+        findings = tuple(
+            resume_finding(resumed[0] if resumed else None) if f.source is Source.RESUME else f for f in findings
+        )
     report = _report(options, specs, traces, verdict(findings), findings, (comparison,), started)
+    report = replace(report, resume=resumed[0] if resumed else None)
     if not report.reproducible:
         raise NotReproducibleError(
             "no baseline was written: two controlled runs differ, so the script is not reproducible "
@@ -261,6 +281,8 @@ def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) 
     target = options.target
     config = _baseline_config(target, options.settings.model_file, traces["controlled-1"])
     document = baseline.from_trace(traces["controlled-1"], target.script, target.args, path, config)
+    if report.resume is not None:
+        document["resume"] = resume_section(report.resume)
     baseline.write(document, path)
     return report
 
@@ -273,18 +295,37 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     given = {k: v for k, v in config.items() if k == "max_steps" or model_file.explicit}
     document = lockfile.load(path, target.script, target.args, config, given)
     _same_backend(document, options, path)
+    resume = recorded_resume(document, options.resume, path)
+    if resume is not None:  # recorded with the whole state: compared with the whole state
+        options = replace(options, target=replace(target, whole_state=True))
     specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
+    if resume is not None and resume.step is not None:
+        specs += resume_specs(specs[0].controls, resume.step)
+    resumed = None
     with run_batch(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "cannot compare with the baseline")
         traces = runs.traces
-        update = lockfile.command("update", target.script, path, target.args, document["config"])
+        update = lockfile.command("update", target.script, path, target.args, document["config"], resume)
         result = baseline.compare(
             document, traces["controlled-1"], path, options.rtol, options.atol, target.script, update
         )
+        if resume is not None:
+            resumed = resume_check(options, resume, traces, None, on_event)
+            change = resume_change(document["resume"], resumed[0] if resumed else None)
+            if change is not None:
+                result = replace(result, passed=False, message=f"{result.message}; but {change}")
+            elif resumed is not None:
+                again = f"stopped after step {resume.step} and run again, it {resumed[0].verdict.words} as recorded"
+                result = replace(result, message=f"{result.message}; {again}")
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
     findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked, runs=0) for source in Source)
+    if resumed is not None:
+        findings = tuple(resume_finding(resumed[0]) if f.source is Source.RESUME else f for f in findings)
     verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
-    return _report(options, specs, traces, verdict_, findings, (), started, result, int(document["seed"]))
+    ran = specs + [t.spec for t in (resumed[2] if resumed else []) if t.spec.name not in runs.traces]
+    traces.update({t.spec.name: t for t in (resumed[2] if resumed else [])})
+    report = _report(options, ran, traces, verdict_, findings, (), started, result, int(document["seed"]))
+    return replace(report, resume=resumed[0] if resumed else None)
 
 
 def _same_backend(document: Mapping[str, Any], options: CheckOptions, path: Path) -> None:

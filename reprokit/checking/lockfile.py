@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reprokit.checking.resume import Resumed
 from reprokit.core.errors import UsageError
 
 SCHEMA_VERSION = 3  # 3: traced steps carry on-device digests (2: CRC-32 of every step; 1: BLAKE2b)
@@ -35,8 +36,13 @@ def args_hash(args: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(args)).encode()).hexdigest()
 
 
-def command(verb: str, script: Path, path: Path, args: Sequence[str], config: Mapping[str, Any]) -> str:
-    """The reprokit command line that records (``baseline``) or rewrites (``update``) this baseline."""
+def command(
+    verb: str, script: Path, path: Path, args: Sequence[str], config: Mapping[str, Any], resume: Any = None
+) -> str:
+    """The reprokit command line that records (``baseline``) or rewrites (``update``) this baseline.
+
+    ``resume``: the baseline's resume check (a :class:`~reprokit.checking.runs.ResumeAt`), if it has one.
+    """
     words = ["reprokit", "baseline", str(script)] if verb == "baseline" else ["reprokit", "check", str(script)]
     if verb == "baseline":
         words += [] if Path(path) == DEFAULT_PATH else ["--output", str(path)]
@@ -45,6 +51,8 @@ def command(verb: str, script: Path, path: Path, args: Sequence[str], config: Ma
     for key, value in config.items():
         if value is not None:
             words += [f"--{key.replace('_', '-')}", str(value)]
+    if resume is not None:
+        words += resume.option.split()
     if args:
         words += ["--", *args]
     return shlex.join(words)
@@ -173,6 +181,13 @@ _MODEL: tuple[tuple[str, str, Check], ...] = (
 )
 
 
+_RESUME: tuple[tuple[str, str, Check], ...] = (
+    ("stopped_after", "an integer from 1", lambda v: _int(v) and v >= 1),
+    ("verdict", "a resume verdict", lambda v: v in {r.value for r in Resumed}),
+    ("resumed_from", "an integer from 0 or null", lambda v: v is None or (_int(v) and v >= 0)),
+)
+
+
 def _first_problem(document: Mapping[str, Any]) -> str | None:
     """The first field that is missing or of the wrong type, as ``path: expected …, received …``."""
     found = _problem(document, _TOP, "")
@@ -181,6 +196,12 @@ def _first_problem(document: Mapping[str, Any]) -> str | None:
     for key, value in document["config"].items():
         if not (value is None or _int(value)):
             return f"config.{key}: expected an integer or null, received {_describe(value)}"
+    if "resume" in document:
+        found = _problem(document["resume"], _RESUME, "resume.") if isinstance(document["resume"], dict) else None
+        if not isinstance(document["resume"], dict):
+            return f"resume: expected an object, received {_describe(document['resume'])}"
+        if found is not None:
+            return found
     for name, entry in document["models"].items():
         if not isinstance(entry, dict):
             return f"models.{name}: expected an object, received {_describe(entry)}"

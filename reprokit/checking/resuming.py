@@ -9,6 +9,10 @@ the middle. The verdict is :mod:`reprokit.checking.resume`'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, compare_runs
 from reprokit.checking.evidence import EXPLANATIONS
@@ -103,3 +107,45 @@ def resume_finding(result: ResumeResult | None) -> Finding:
         return Finding(Source.RESUME, Status.NONE, result.evidence, runs=3)
     fixes = "\n\n".join(dict.fromkeys(x.fix for x in result.lost))  # one fix restores the optimizer
     return Finding(Source.RESUME, Status.DETECTED, result.evidence, fixes or None, EXPLANATIONS[Source.RESUME], runs=3)
+
+
+def recorded_resume(document: Mapping[str, Any], asked: ResumeAt | None, path: Path) -> ResumeAt | None:
+    """The resume check a baseline was recorded with, which a check against it repeats.
+
+    Raises:
+        UsageError: ``asked`` (``--resume-at``) is not the baseline's.
+    """
+    recorded = document.get("resume")
+    at = ResumeAt(int(recorded["stopped_after"])) if recorded else None
+    if asked is not None and at != asked:
+        was = at.option if at is not None else "no resume check"
+        raise UsageError(
+            f"baseline {path} was recorded with {was}; this check asks for {asked.option} "
+            "(record the baseline anew with --update-baseline to change it)"
+        )
+    return at
+
+
+def resume_section(result: ResumeResult) -> dict[str, Any]:
+    """What a baseline keeps of a resume check: where it stopped, and what the restart did."""
+    return {"stopped_after": result.stopped_after, "verdict": result.verdict.value, "resumed_from": result.resumed_from}
+
+
+def resume_change(recorded: Mapping[str, Any], result: ResumeResult | None) -> str | None:
+    """How the resume check now differs from the baseline's (None: it does the same)."""
+    if result is None:
+        return "the resume check could not run"
+    now = resume_section(result)
+    if now == dict(recorded):
+        return None
+    was = Resumed(recorded["verdict"]).words
+    lost = "; ".join(x.state.label for x in result.lost)
+    now = _from(result.resumed_from) + (f"; not restored: {lost}" if lost else "")
+    return (
+        f"stopped after step {result.stopped_after} and run again, it now {result.verdict.words} ({now}), "
+        f"where the baseline {was} ({_from(recorded.get('resumed_from'))})"
+    )
+
+
+def _from(start: int | None) -> str:
+    return "from no step of the training" if start is None else f"from step {start}"

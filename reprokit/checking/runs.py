@@ -55,6 +55,27 @@ class ResumeAt:
         """How the command line says it (``--resume-at 40``, ``--resume``)."""
         return "--resume" if self.step is None else f"--resume-at {self.step}"
 
+    @classmethod
+    def of(cls, value: int | str | None) -> ResumeAt | None:
+        """``resume_at`` as the API takes it: a step K, ``"middle"``, or None for no resume check.
+
+        Raises:
+            UsageError: ``value`` is none of these.
+        """
+        if value is None:
+            return None
+        if value == MIDDLE:
+            return cls(None)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(
+                f"expected resume_at to be an optimizer step (1 or more) or {MIDDLE!r}, received {value!r}"
+            )
+        return cls(value)
+
+
+MIDDLE = "middle"
+"""``resume_at`` for a resume check that stops its run in the middle of the training (``--resume``)."""
+
 
 @dataclass(frozen=True)
 class CheckOptions:

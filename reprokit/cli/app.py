@@ -22,7 +22,7 @@ from reprokit.checking.baseline import DEFAULT_ATOL, DEFAULT_RTOL
 from reprokit.checking.experiment import CheckOptions, make_baseline, run_check
 from reprokit.checking.lockfile import DEFAULT_PATH
 from reprokit.checking.result import Report
-from reprokit.checking.runs import ResumeAt
+from reprokit.checking.runs import MIDDLE, ResumeAt
 from reprokit.cli import align as aligncli
 from reprokit.cli import backends as backendscli
 from reprokit.cli import study as studycli
@@ -106,6 +106,18 @@ MaxStepsOpt = Annotated[
 ]
 
 
+ResumeAtOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--resume-at",
+        metavar="K",
+        help="Also kill a run right after optimizer step K, run the script again in its folder, "
+        "and check that it resumes to the same model.",
+    ),
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="--resume-at the middle of the training.")]
+
+
 def _target(script: Path, script_args: list[str] | None, max_steps: int | None) -> Target:
     return Target(script=script, args=tuple(script_args or ()), max_steps=max_steps)
 
@@ -141,16 +153,8 @@ def check(
     full: Annotated[
         bool, typer.Option("--full", help="Train every run to the end, even after its pair's divergence is proven.")
     ] = False,
-    resume_at: Annotated[
-        int | None,
-        typer.Option(
-            "--resume-at",
-            metavar="K",
-            help="Also kill a run right after optimizer step K, run the script again in its folder, "
-            "and check that it resumes to the same model.",
-        ),
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="--resume-at the middle of the training.")] = False,
+    resume_at: ResumeAtOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """Train SCRIPT several times under controlled settings and explain every difference.
 
@@ -169,7 +173,7 @@ def check(
         if update_baseline:
             if baseline is None:
                 raise UsageError("--update-baseline needs --baseline FILE: the baseline to rewrite")
-            _write_baseline(CheckOptions(target=target, seed=seed, settings=settings), baseline)
+            _write_baseline(CheckOptions(target=target, seed=seed, settings=settings, resume=resume_point), baseline)
             return
         options = CheckOptions(
             target=target,
@@ -194,9 +198,7 @@ def resume_option(resume_at: int | None, resume: bool) -> ResumeAt | None:
     """
     if resume_at is not None and resume:
         raise UsageError(f"expected --resume-at {resume_at} or --resume, received both")
-    if resume_at is None and not resume:
-        return None
-    return ResumeAt(resume_at)
+    return ResumeAt.of(MIDDLE if resume else resume_at)
 
 
 def _check_and_exit(options: CheckOptions, outputs: Sequence[Output], fail: FailOn) -> None:
@@ -240,15 +242,20 @@ def baseline_command(
     seed: SeedOpt = DEFAULT_SEED,
     max_steps: MaxStepsOpt = None,
     settings: RunSettings = RUN_OPTIONS,
+    resume_at: ResumeAtOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """Record a baseline (golden fingerprint) of SCRIPT for `reprokit check --baseline`.
 
     Runs the controlled pair (seed S, op determinism on) twice and writes the
-    baseline only if both runs are bit-identical.
+    baseline only if both runs are bit-identical. With --resume-at K (or
+    --resume) it also records what a training stopped after step K and run
+    again does, and checks against it repeat that.
     """
     with exit_codes():
         target = _target(script, script_args, max_steps)
-        _write_baseline(CheckOptions(target=target, seed=seed, settings=settings), output)
+        options = CheckOptions(target=target, seed=seed, settings=settings, resume=resume_option(resume_at, resume))
+        _write_baseline(options, output)
 
 
 @app.command()
