@@ -140,9 +140,9 @@ def resume_change(recorded: Mapping[str, Any], result: ResumeResult | None) -> s
         return None
     was = Resumed(recorded["verdict"]).words
     lost = "; ".join(x.state.label for x in result.lost)
-    now = _from(result.resumed_from) + (f"; not restored: {lost}" if lost else "")
+    where = _from(result.resumed_from) + (f"; not restored: {lost}" if lost else "")
     return (
-        f"stopped after step {result.stopped_after} and run again, it now {result.verdict.words} ({now}), "
+        f"stopped after step {result.stopped_after} and run again, it now {result.verdict.words} ({where}), "
         f"where the baseline {was} ({_from(recorded.get('resumed_from'))})"
     )
 
