@@ -104,9 +104,10 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
             resumed = resume_check(options, resume, traces, controlled, on_event)
         if resumed is not None:
             comparisons.append(resumed[1])
-            more += [t for t in resumed[2] if t.spec.name not in traces]
+            more += resumed[2]  # the resumed run numbered as the uninterrupted run's steps
+    planned = {s.name for s in specs}
     traces.update({t.spec.name: t for t in more})
-    specs += [t.spec for t in more]
+    specs += [t.spec for t in more if t.spec.name not in planned]
     pins = _pins(traces)
     ops_runs = 2 + sum(t.spec.role == Pair.OPS for t in more)
     findings = classify(comparisons, options.seed, pins, runs.refusal, suspects, ops_runs, written)
@@ -322,8 +323,9 @@ def _check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent
     if resumed is not None:
         findings = tuple(resume_finding(resumed[0]) if f.source is Source.RESUME else f for f in findings)
     verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
-    ran = specs + [t.spec for t in (resumed[2] if resumed else []) if t.spec.name not in runs.traces]
-    traces.update({t.spec.name: t for t in (resumed[2] if resumed else [])})
+    added = resumed[2] if resumed else []
+    ran = specs + [t.spec for t in added if t.spec.name not in {s.name for s in specs}]
+    traces.update({t.spec.name: t for t in added})
     report = _report(options, ran, traces, verdict_, findings, (), started, result, int(document["seed"]))
     return replace(report, resume=resumed[0] if resumed else None)
 

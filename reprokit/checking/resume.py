@@ -224,6 +224,12 @@ def comparable(
     return replace(uninterrupted, points=after), replace(resumed, points=again, models=models)
 
 
+def renumbered(resumed: RunTrace, starts: Mapping[str, int | None]) -> RunTrace:
+    """The resumed run with its points numbered as the uninterrupted run's steps (for its loss curve)."""
+    points = tuple(replace(p, step=p.step + (starts.get(p.model) or 0)) for p in resumed.points)
+    return replace(resumed, points=points)
+
+
 def analyse(
     uninterrupted: RunTrace,
     stopped: RunTrace,

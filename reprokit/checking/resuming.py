@@ -22,6 +22,7 @@ from reprokit.checking.resume import (
     analyse,
     comparable,
     renamed_arrays,
+    renumbered,
     same_names,
     starting_points,
 )
@@ -94,7 +95,8 @@ def _compare(
     with saved_arrays(uninterrupted) as arrays_a, saved_arrays(resumed) as saved:
         arrays_b = renamed_arrays(saved, uninterrupted, resumed)
         comparison = compare_runs(Pair.RESUME, after, again, arrays_a, arrays_b)
-    return analyse(uninterrupted, stopped, named, k, comparison, controlled), comparison, [stopped, resumed]
+    result = analyse(uninterrupted, stopped, named, k, comparison, controlled)
+    return result, comparison, [stopped, renumbered(resumed, starts)]
 
 
 def resume_finding(result: ResumeResult | None) -> Finding:
