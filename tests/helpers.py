@@ -15,7 +15,7 @@ import numpy as np
 
 from reprokit.checking.classify import classify, verdict
 from reprokit.checking.comparison import Comparison, compare_runs
-from reprokit.checking.experiment import step_losses
+from reprokit.checking.reporting import step_losses
 from reprokit.checking.result import Report, RunSummary
 from reprokit.checking.tracks import tracks
 from reprokit.core.controls import Controls

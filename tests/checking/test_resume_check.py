@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLES, page_verdict, reprokit, rendered
+from helpers import EXAMPLES, page_verdict, rendered, reprokit
 from reprokit import check
 
 pytestmark = pytest.mark.e2e

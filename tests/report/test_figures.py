@@ -211,7 +211,7 @@ def test_rich_tables_and_panels_become_html_with_every_cell():
 
 
 def test_a_long_run_keeps_the_losses_of_at_most_2000_evenly_spaced_steps():
-    from reprokit.checking.experiment import MAX_STEP_LOSSES, step_losses
+    from reprokit.checking.reporting import MAX_STEP_LOSSES, step_losses
     from reprokit.run.trace import Point
 
     trace = recorded_trace("seed-1")
