@@ -64,7 +64,9 @@ def _resume_panel(result: ResumeResult) -> Panel:
     good = result.verdict.good
     style = "green" if good else ("yellow" if result.verdict is Resumed.NOT_JUDGED else "red")
     headline = Text(f"{'✔' if good else '✘'} {result.verdict.words.upper()}", style=f"bold {style}")
-    parts: list[RenderableType] = [headline, Text(""), Text(result.evidence)]
+    parts: list[RenderableType] = [headline, Text("")]
+    if result.verdict is Resumed.NOT_JUDGED:
+        parts += [Text(result.evidence), Text("")]
     facts = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -76,7 +78,7 @@ def _resume_panel(result: ResumeResult) -> Panel:
     if result.first_difference is not None:
         facts.add_row("first differs", f"after step {result.first_difference}")
     facts.add_row("final weights", "bit-identical" if result.final_identical else "differ")
-    parts += [Text(""), facts]
+    parts.append(facts)
     if result.lost:
         lost = Table(title="Not restored", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
         lost.add_column("state", no_wrap=True, style="bold")
