@@ -175,6 +175,8 @@ def lost_state(
     theirs = {p.step: p for p in uninterrupted.points if p.model == model}
     found: dict[State, str] = {}
     _at_restart(mine[0], theirs[start], start, found)
+    if State.ITERATIONS not in found and 0 in theirs:
+        _counted(mine[0], theirs[0], start, found)
     if first is not None and first - start in mine and first in theirs:
         _at_step(mine[first - start], theirs[first], first, theirs, found, comparison)
     if State.INPUT_BATCH in found:
@@ -216,6 +218,19 @@ def _at_restart(mine: Point, theirs: Point, start: int, found: dict[State, str])
         )
     elif absent and len(absent) == len([n for n in optimizer if not is_counter(n)]):
         found.setdefault(State.OPTIMIZER_SLOTS, "")  # not built at the restart: judged after the first step
+
+
+def _counted(mine: Point, first: Point, start: int, found: dict[State, str]) -> None:
+    """The resumed run's iterations against the count the uninterrupted run reached (where its steps do not
+    carry the optimizer's state: JAX hands over the weights only)."""
+    counters = [n for n in mine.scalars if is_counter(n) and n in first.scalars]
+    if counters:
+        began, expected = mine.scalars[counters[0]], first.scalars[counters[0]] + start
+        if began != expected:
+            found[State.ITERATIONS] = (
+                f"The optimizer's iterations were {int(began)} as the resumed run began; the uninterrupted run "
+                f"had made {start} steps (iterations {int(expected)})."
+            )
 
 
 def _at_step(

@@ -22,7 +22,18 @@ class TrackedModel:
         variables: the bare variables (ignored for a model).
     """
 
-    __slots__ = ("_initialized", "_label", "_model", "_names", "_probe", "_step", "_variables", "initial", "optimizer")
+    __slots__ = (
+        "_initialized",
+        "_label",
+        "_model",
+        "_names",
+        "_probe",
+        "_step",
+        "_variables",
+        "initial",
+        "initial_state",
+        "optimizer",
+    )
 
     def __init__(self, label: str, model: Any | None = None, variables: Sequence[Any] = ()) -> None:
         self._label = label
@@ -34,6 +45,8 @@ class TrackedModel:
         self._names: list[str] = []
         self.initial: list[Any] | None = None
         """Its weights' values kept before a training that hides them (JAX's ``fit``), for its ``init`` event."""
+        self.initial_state: list[Any] | None = None
+        """The values of its state besides the weights (:mod:`reprokit.worker.state`), kept likewise."""
         self.optimizer: Any = None
         """The optimizer that trains it (the last one seen), whose state is part of the training's."""
 

@@ -60,8 +60,10 @@ class Emitter:
         count = len(tracked.weights())
         values = tracked.initial if tracked.initial is not None else [np.asarray(v) for v in variables[:count]]
         extra = state.readable(variables[count:]) if self._whole else []
-        if extra is None:  # the state cannot be read now: its weights only
-            names, extra = names[:count], []
+        if extra is None:  # the state cannot be read now: as kept before, else the weights only
+            kept = tracked.initial_state
+            extra = kept if kept is not None and len(kept) == len(names) - count else []
+            names = names if extra else names[:count]
         self.snapshots.offer(tracked.label, tracked.step, names[:count], values)
         values = [*values, *extra]
         if not self._whole:

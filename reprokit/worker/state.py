@@ -126,6 +126,13 @@ class CallbackWatch(keras.callbacks.Callback):  # type: ignore[misc]
         ]
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        tracked = self._tracked
+        if tracked.optimizer is None:
+            tracked.optimizer = getattr(self.model, "optimizer", None)  # fit's, before its first step
+        if tracked.initial is not None and tracked.step == 0:  # weights kept as fit began (JAX empties them):
+            kept = readable(tracked.weights())  # take them again, after on_train_begin restored a backup
+            tracked.initial = kept if kept is not None else tracked.initial
+            tracked.initial_state = readable(extra_variables(tracked)[1])
         state: dict[str, str] = {}
         classes = [type(c).__name__ for c in self._watched]
         for i, callback in enumerate(self._watched):

@@ -265,3 +265,44 @@ def test_every_format_shows_the_resume_answer_from_the_same_result():
     assert doc["resume"]["verdict"] == "different_model" and doc["resume"]["not_restored"][0]["state"] == "input_batch"
     assert doc["sources"]["resume"]["detected"] is True
     assert report.failures(frozenset({Source.RESUME})) and not report.failures(frozenset({Source.UNCONTROLLED}))
+
+
+def test_a_learning_rate_that_differs_after_the_restart_is_named_with_both_values():
+    rate = "optimizer:adam/learning_rate"
+    resumed = resumed_from(8, final="other", weights=state(9, **{rate: "r-new", W: "x"}))
+    first = replace(resumed.points[1], scalars={ITERATION: 9.0, rate: 0.0005})
+    uninterrupted = replace(
+        UNINTERRUPTED,
+        points=tuple(
+            replace(p, weights=p.weights | {rate: "r"}, scalars=p.scalars | {rate: 0.001}) for p in UNINTERRUPTED.points
+        ),
+    )
+    resumed = replace(resumed, points=tuple(replace(p, weights=p.weights | {rate: "r"}) for p in resumed.points))
+    resumed = replace(resumed, points=(resumed.points[0], replace(first, weights=first.weights), *resumed.points[2:]))
+    named = same_names(uninterrupted, resumed)
+    comparison = compare_runs("resume", *comparable(uninterrupted, named, {M: 8}), {}, {})
+    stopped = replace(STOPPED, points=uninterrupted.points[:13])
+    result = analyse(uninterrupted, stopped, named, 12, comparison)
+    assert "learning_rate" in kinds(result)
+    assert "Step 9 ran with learning rate 0.0005 in the resumed run, 0.001 in the uninterrupted one." in [
+        x.evidence for x in result.lost
+    ]
+
+
+def test_iterations_are_counted_from_the_first_step_where_steps_carry_the_weights_only():
+    def weights_only(run: RunTrace) -> RunTrace:  # JAX: a step hands over the trained weights alone
+        kept = tuple(p if p.step == 0 else replace(p, weights={W: p.weights[W]}, scalars={}) for p in run.points)
+        return replace(run, points=kept)
+
+    resumed = resumed_from(8, final="other", weights=state(9, **{W: "x"}))
+    start = replace(resumed.points[0], weights=state(8, **{ITERATION: "i0"}), scalars={ITERATION: 0.0})
+    resumed = weights_only(replace(resumed, points=(start, *resumed.points[1:])))
+    uninterrupted = weights_only(UNINTERRUPTED)
+    named = same_names(uninterrupted, resumed)
+    comparison = compare_runs("resume", *comparable(uninterrupted, named, {M: 8}), {}, {})
+    stopped = replace(STOPPED, points=uninterrupted.points[:13])
+    result = analyse(uninterrupted, stopped, named, 12, comparison)
+    assert result.lost[0].evidence == (
+        "The optimizer's iterations were 0 as the resumed run began; the uninterrupted run had made 8 steps "
+        "(iterations 8)."
+    )
