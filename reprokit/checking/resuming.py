@@ -16,16 +16,8 @@ from typing import Any
 from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, compare_runs
 from reprokit.checking.evidence import EXPLANATIONS
-from reprokit.checking.resume import (
-    Resumed,
-    ResumeResult,
-    analyse,
-    comparable,
-    renamed_arrays,
-    renumbered,
-    same_names,
-    starting_points,
-)
+from reprokit.checking.restart import comparable, renamed_arrays, renumbered, same_names, starting_points
+from reprokit.checking.resume import Resumed, ResumeResult, analyse
 from reprokit.checking.runs import CheckOptions, ResumeAt, run_batch
 from reprokit.core.controls import Controls
 from reprokit.core.errors import UsageError

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from helpers import recorded_report
 from reprokit.checking.comparison import compare_runs
 from reprokit.checking.lockfile import _first_problem
-from reprokit.checking.resume import Resumed, analyse, comparable, renumbered, same_names, starting_points
+from reprokit.checking.restart import comparable, renumbered, same_names, starting_points
+from reprokit.checking.resume import Resumed, analyse
 from reprokit.checking.resuming import recorded_resume, resume_change, resume_finding, resume_section
 from reprokit.checking.runs import ResumeAt
 from reprokit.cli.app import app
