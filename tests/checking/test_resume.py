@@ -307,3 +307,19 @@ def test_iterations_are_counted_from_the_first_step_where_steps_carry_the_weight
         "The optimizer's iterations were 0 as the resumed run began; the uninterrupted run had made 8 steps "
         "(iterations 8)."
     )
+
+
+def test_the_decorator_hands_resume_at_to_its_verification(monkeypatch):
+    import reprokit.api
+    from reprokit.decorator import reproducible
+
+    asked = {}
+
+    def check(target, **options):  # the verification's call, before any run
+        asked.update(options)
+        return recorded_report("none")
+
+    monkeypatch.setattr(reprokit.api, "check", check)
+    train = reproducible(resume_at="middle", fail_on=("uncontrolled", "resume"))(len)
+    train.verify([1])
+    assert asked["resume_at"] == "middle" and train.fail_on == {Source.UNCONTROLLED, Source.RESUME}
