@@ -135,7 +135,7 @@ def _hook_fit(recorder: Recorder) -> None:
         if recorder.whole_state:  # a resume check: the callbacks' state as each epoch begins
             bound = signature.bind(self, x, *args, **kwargs)
             callbacks = list(bound.arguments.get("callbacks") or [])
-            bound.arguments["callbacks"] = [*callbacks, state.CallbackWatch(recorder, tracked, callbacks)]
+            bound.arguments["callbacks"] = [*callbacks, state.CallbackWatch(recorder.emit, tracked, callbacks)]
             _, x, *rest = bound.args
             args, kwargs = tuple(rest), bound.kwargs
         with recorder.budget.fitting(self):

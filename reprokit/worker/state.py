@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 from reprokit.core.fingerprint import step_fingerprint
-from reprokit.protocol import CallbackStateEvent
+from reprokit.protocol import CallbackStateEvent, Event
 from reprokit.worker.registry import TrackedModel, variable_names
-
-if TYPE_CHECKING:
-    from reprokit.worker.recorder import Recorder
 
 OPTIMIZER = "optimizer:"
 RANDOM = "random:"
@@ -112,14 +109,14 @@ class CallbackWatch(keras.callbacks.Callback):  # type: ignore[misc]
     """Reports the state of the script's ``fit`` callbacks as each epoch begins (last in the list).
 
     Args:
-        recorder: where the events go.
+        emit: sends an event to the parent.
         tracked: the model.
         watched: the script's own callbacks.
     """
 
-    def __init__(self, recorder: Recorder, tracked: TrackedModel, watched: Sequence[Any]) -> None:
+    def __init__(self, emit: Callable[[Event], None], tracked: TrackedModel, watched: Sequence[Any]) -> None:
         super().__init__()
-        self._recorder = recorder
+        self._emit = emit
         self._tracked = tracked
         self._watched = [
             c for c in watched if not isinstance(c, keras.callbacks.History | keras.callbacks.ProgbarLogger)
@@ -140,4 +137,4 @@ class CallbackWatch(keras.callbacks.Callback):  # type: ignore[misc]
             for attr, value in sorted(vars(callback).items()):
                 if not attr.startswith("_") and (value is None or isinstance(value, PLAIN)):
                     state[f"{name}.{attr}"] = repr(value.item() if isinstance(value, np.generic) else value)
-        self._recorder.emit(CallbackStateEvent(self._tracked.label, epoch, self._tracked.step, state))
+        self._emit(CallbackStateEvent(self._tracked.label, epoch, self._tracked.step, state))
