@@ -115,6 +115,12 @@ class CheckOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", self.settings.one_backend())  # one, resolved where the options enter
+        limit, resume = self.target.max_steps, self.resume
+        if resume is not None and resume.step is not None and limit is not None and resume.step >= limit:
+            raise UsageError(
+                f"{resume.option} with --max-steps {limit}: every run ends after step {limit}, so the stop must "
+                f"come before it (a step from 1 to {limit - 1})"
+            )
 
 
 CLOCK_GAP = 1.5

@@ -210,6 +210,7 @@ def test_resume_at_is_a_step_from_one_or_the_middle():
     [
         (["--resume-at", "4", "--resume"], "expected --resume-at 4 or --resume, received both"),
         (["--resume-at", "0"], "expected --resume-at to be an optimizer step of 1 or more, received 0"),
+        (["--resume-at", "5", "--max-steps", "5"], "--resume-at 5 with --max-steps 5: every run ends after step 5"),
     ],
 )
 def test_bad_resume_options_are_one_line_usage_errors_before_any_run(tmp_path, args, message):
