@@ -65,7 +65,7 @@ def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) 
         traces = runs.traces
         comparison = compare_pair(Pair.CONTROLLED, traces["controlled-1"], traces["controlled-2"])
         if resume is not None:
-            resumed = resume_check(options, resume, traces, comparison, on_event)
+            resumed = resume_check(options, resume, runs, comparison, on_event)
     findings = classify([comparison], options.seed)
     if resume is not None:
         findings = tuple(
@@ -111,7 +111,7 @@ def check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent 
             document, traces["controlled-1"], path, options.rtol, options.atol, target.script, update
         )
         if resume is not None:
-            resumed = resume_check(options, resume, traces, None, on_event)
+            resumed = resume_check(options, resume, runs, None, on_event)
             change = resume_change(document["resume"], resumed[0] if resumed else None)
             if change is not None:
                 result = replace(result, passed=False, message=f"{result.message}; but {change}")

@@ -93,9 +93,9 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
             more += second
         if resume is not None and runs.refusal is None:
             controlled = next((c for c in comparisons if c.name == Pair.CONTROLLED), None)
-            resumed = resume_check(options, resume, traces, controlled, on_event)
+            resumed = resume_check(options, resume, runs, controlled, on_event)
         if resumed is not None:
-            comparisons.append(resumed[1])
+            comparisons += [resumed[1]] if resumed[1] is not None else []
             more += resumed[2]  # the resumed run numbered as the uninterrupted run's steps
     planned = {s.name for s in specs}
     traces.update({t.spec.name: t for t in more})

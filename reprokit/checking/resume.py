@@ -32,6 +32,7 @@ class Resumed(Word):
     REPLAYS = "replays"
     DIFFERENT_MODEL = "different_model"
     STARTS_OVER = "starts_over"
+    FAILS = "fails"
     NOT_JUDGED = "not_judged"
 
     @property
@@ -50,6 +51,7 @@ _WORDS = {
     Resumed.REPLAYS: "replays from an earlier point",
     Resumed.DIFFERENT_MODEL: "resumes with a different model",
     Resumed.STARTS_OVER: "starts over",
+    Resumed.FAILS: "fails after the restart",
     Resumed.NOT_JUDGED: "not judged",
 }
 
@@ -175,6 +177,30 @@ def analyse(
         verdict = Resumed.EXACTLY if j == stopped_after else Resumed.REPLAYS
         return replace(base, verdict=verdict, evidence=_same_model(base))
     return replace(base, verdict=Resumed.DIFFERENT_MODEL, evidence=_different(base))
+
+
+def failed(uninterrupted: RunTrace, stopped: RunTrace, stopped_after: int, error: str, details: str) -> ResumeResult:
+    """The verdict where the script, run again among what the stopped run left, failed (it cannot resume)."""
+    last = next((line.strip() for line in reversed(details.splitlines()) if line.strip()), "")
+    said = f" ({last})" if last and last not in error else ""
+    model = uninterrupted.models[0].name if uninterrupted.models else ""
+    return ResumeResult(
+        Resumed.FAILS,
+        stopped_after,
+        uninterrupted.steps,
+        model,
+        None,
+        0,
+        None,
+        None,
+        (),
+        False,
+        (),
+        stopped.files_written,
+        f"Stopped after step {stopped_after} and run again among what it left, the script failed: {error}{said}. "
+        "A training that cannot start again after a preemption loses all its work; run it twice in one folder, "
+        "the first time stopped, to see the traceback.",
+    )
 
 
 def _controlled_apart(controlled: Comparison | None) -> int | None:

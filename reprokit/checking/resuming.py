@@ -17,8 +17,8 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, compare_runs
 from reprokit.checking.evidence import EXPLANATIONS
 from reprokit.checking.restart import comparable, renamed_arrays, renumbered, same_names, starting_points
-from reprokit.checking.resume import Resumed, ResumeResult, analyse
-from reprokit.checking.runs import CheckOptions, ResumeAt, run_batch
+from reprokit.checking.resume import Resumed, ResumeResult, analyse, failed
+from reprokit.checking.runs import CheckOptions, ResumeAt, Runs, run_batch
 from reprokit.core.controls import Controls
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
@@ -40,20 +40,20 @@ def resume_specs(controls: Controls, step: int) -> list[RunSpec]:
 def resume_check(
     options: CheckOptions,
     resume: ResumeAt,
-    traces: dict[str, RunTrace],
+    runs: Runs,
     controlled: Comparison | None,
     on_event: OnEvent | None,
-) -> tuple[ResumeResult, Comparison, list[RunTrace]] | None:
+) -> tuple[ResumeResult, Comparison | None, list[RunTrace]] | None:
     """Stops a run after step K and runs the script again in its folder (unless they ran already), and compares.
 
     Returns the result, the resumed run compared with the uninterrupted one
-    after the restart, and the runs it added; None if a run is missing (op
-    determinism was refused, or the stopped run failed).
+    after the restart (None if the resumed run failed), and the runs it added;
+    None if the uninterrupted run is missing (op determinism was refused).
 
     Raises:
         UsageError: K is not a step before the training's last.
     """
-    uninterrupted = traces.get("controlled-1")
+    uninterrupted = runs.traces.get("controlled-1")
     if uninterrupted is None:
         return None
     steps = uninterrupted.steps
@@ -64,23 +64,27 @@ def resume_check(
             f"{resume.option}: the training made {steps} optimizer step{'s' if steps != 1 else ''}, so it cannot "
             f"be stopped after step {k} and resumed; {choose}"
         )
-    if RESUMED in traces:
-        return _compare(uninterrupted, traces[STOPPED], traces[RESUMED], k, controlled)
-    with run_batch(options, resume_specs(uninterrupted.spec.controls, k), on_event) as runs:
-        if STOPPED not in runs.traces or RESUMED not in runs.traces:
-            return None
-        return _compare(uninterrupted, runs.traces[STOPPED], runs.traces[RESUMED], k, controlled)
+    if STOPPED in runs.traces:
+        return _compare(uninterrupted, runs, k, controlled)
+    with run_batch(options, resume_specs(uninterrupted.spec.controls, k), on_event) as more:
+        return _compare(uninterrupted, more, k, controlled)
 
 
 def _compare(
-    uninterrupted: RunTrace, stopped: RunTrace, resumed: RunTrace, k: int, controlled: Comparison | None
-) -> tuple[ResumeResult, Comparison, list[RunTrace]]:
+    uninterrupted: RunTrace, runs: Runs, k: int, controlled: Comparison | None
+) -> tuple[ResumeResult, Comparison | None, list[RunTrace]]:
     """The resumed run against the uninterrupted one (while both runs' arrays exist)."""
+    stopped = runs.traces[STOPPED]
     if not stopped.preempted:
         raise UsageError(
             f"--resume-at {k}: the stopped run ended after {stopped.steps} optimizer steps, before step {k + 1}; "
             "choose an earlier step"
         )
+    if RESUMED not in runs.traces:
+        error = runs.failed[RESUMED]
+        said = error.message.removeprefix(f"the script failed in run {RESUMED}: ")
+        return failed(uninterrupted, stopped, k, said, error.details), None, [stopped]
+    resumed = runs.traces[RESUMED]
     named = same_names(uninterrupted, resumed)
     starts = starting_points(uninterrupted, named, k)
     after, again = comparable(uninterrupted, named, starts)

@@ -20,7 +20,7 @@ from reprokit.checking.early import EarlyExit
 from reprokit.checking.pairalign import align_runs
 from reprokit.checking.tracks import tracks
 from reprokit.core.controls import DEFAULT_SEED, Controls
-from reprokit.core.errors import UsageError
+from reprokit.core.errors import ScriptFailedError, UsageError
 from reprokit.core.refusals import DeterminismRefusedError, Refusal
 from reprokit.core.vocabulary import Pair
 from reprokit.run.dispatch import jobs_for, runner_for
@@ -156,6 +156,8 @@ class Runs:
 
     traces: dict[str, RunTrace]
     refusal: Refusal | None = None
+    failed: dict[str, ScriptFailedError] = field(default_factory=dict)
+    """Runs started again among another's files that failed (a resume check's resumed run), by name."""
 
 
 @contextmanager
@@ -188,7 +190,13 @@ def run_batch(
         done = Runs({})
 
         def refused(spec: RunSpec, tolerated: Sequence[Exception]) -> bool:
-            return bool(tolerated) and spec.controls.op_determinism
+            return spec.controls.op_determinism and any(isinstance(e, DeterminismRefusedError) for e in tolerated)
+
+        def tolerate(spec: RunSpec, error: Exception) -> bool:
+            # TensorFlow's refusal is a finding; so is a run started again that fails (it cannot resume)
+            return isinstance(error, DeterminismRefusedError) or (
+                spec.after is not None and isinstance(error, ScriptFailedError)
+            )
 
         # Runs linked by pairs start together, so that they can stop early together
         # (see reprokit.checking.early): controlled-1, controlled-2 and seed-1, then the ops
@@ -207,7 +215,7 @@ def run_batch(
             results = runner.run_many(
                 order,
                 jobs_for(options.settings, len(specs)),
-                tolerate=DeterminismRefusedError,
+                tolerate=tolerate,
                 skip=refused,
                 require=required,  # fail fast, the others killed
             )
@@ -219,6 +227,8 @@ def run_batch(
                 done.traces[spec.name] = result
             elif isinstance(result, DeterminismRefusedError):
                 done.refusal = done.refusal or result.refusal
+            elif isinstance(result, ScriptFailedError):
+                done.failed[spec.name] = result
         yield done  # with no traces at all if every run needed op determinism and TensorFlow refused it
 
 

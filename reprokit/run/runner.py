@@ -146,7 +146,7 @@ class Runner:
         self,
         specs: Sequence[RunSpec],
         jobs: int = 1,
-        tolerate: type[Exception] | None = None,
+        tolerate: Callable[[RunSpec, Exception], bool] | None = None,
         skip: Callable[[RunSpec, Sequence[Exception]], bool] | None = None,
         require: Callable[[RunTrace], None] | None = None,
     ) -> list[RunTrace | Exception | None]:
@@ -155,7 +155,7 @@ class Runner:
         A spec whose ``after`` names another starts once that one ended, among
         the files it wrote (it must come later in ``specs``).
 
-        An exception of type ``tolerate`` is returned in the run's place
+        An exception for which ``tolerate(spec, error)`` is true is returned in the run's place
         instead of raised; any other failure kills every run at once and is
         raised. A spec for which ``skip(spec, tolerated_so_far)`` is true when
         its turn comes is not run (None in its place). ``require`` is called
@@ -185,7 +185,7 @@ class Runner:
             try:
                 trace = self.run(spec)
             except Exception as e:
-                if tolerate is not None and isinstance(e, tolerate):
+                if tolerate is not None and tolerate(spec, e):
                     tolerated.append(e)
                     return e
                 raise

@@ -13,11 +13,11 @@ from reprokit.checking.comparison import compare_runs
 from reprokit.checking.lockfile import _first_problem
 from reprokit.checking.restart import comparable, renumbered, same_names, starting_points
 from reprokit.checking.resume import Resumed, analyse
-from reprokit.checking.resuming import recorded_resume, resume_change, resume_finding, resume_section
-from reprokit.checking.runs import ResumeAt
+from reprokit.checking.resuming import _compare, recorded_resume, resume_change, resume_finding, resume_section
+from reprokit.checking.runs import ResumeAt, Runs
 from reprokit.cli.app import app
 from reprokit.core.controls import Controls
-from reprokit.core.errors import UsageError
+from reprokit.core.errors import ScriptFailedError, UsageError
 from reprokit.core.vocabulary import Source
 from reprokit.protocol import CallbackStateEvent
 from reprokit.report.ci import Format, render
@@ -324,3 +324,25 @@ def test_the_decorator_hands_resume_at_to_its_verification(monkeypatch):
     train = reproducible(resume_at="middle", fail_on=("uncontrolled", "resume"))(len)
     train.verify([1])
     assert asked["resume_at"] == "middle" and train.fail_on == {Source.UNCONTROLLED, Source.RESUME}
+
+
+def test_a_script_that_fails_when_run_again_fails_after_the_restart_with_its_error():
+    error = ScriptFailedError(
+        "the script failed in run resumed: RuntimeError: training.lock exists",
+        "resumed",
+        "Traceback (most recent call last):\n  ...\nRuntimeError: training.lock exists",
+    )
+    runs = Runs({"stopped": STOPPED}, failed={"resumed": error})
+    result, comparison, added = _compare(UNINTERRUPTED, runs, 12, None)
+    assert (result.verdict, comparison, [t.spec.name for t in added]) == (Resumed.FAILS, None, ["stopped"])
+    assert result.evidence.startswith(
+        "Stopped after step 12 and run again among what it left, the script failed: RuntimeError: training.lock exists."
+    )
+    assert resume_finding(result).status == "detected" and not result.verdict.good
+    assert (
+        _first_problem(
+            {"script": "t.py", "script_args": [], "seed": 1, "config": {}, "environment": {}, "models": {}}
+            | {"resume": resume_section(result)}
+        )
+        is None
+    )
