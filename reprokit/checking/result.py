@@ -95,6 +95,19 @@ class Report(views.Shown):
     def reproducible(self) -> bool:
         return self.verdict is Verdict.REPRODUCIBLE
 
+    @property
+    def shown_findings(self) -> tuple[Finding, ...]:
+        """The findings the reports list: every source, the resume source only where a resume check was asked for.
+
+        (The JSON lists every source, the resume source as not checked.)
+        """
+        return tuple(f for f in self.findings if f.source is not Source.RESUME or self.resume_asked)
+
+    @property
+    def resume_asked(self) -> bool:
+        """Whether the check was asked to stop and resume a run (``--resume-at``, ``--resume``)."""
+        return self.resume is not None or self.finding(Source.RESUME).status is not Status.NOT_CHECKED
+
     def finding(self, source: Source | str) -> Finding:
         """The finding for ``source`` (a :class:`~reprokit.core.vocabulary.Source` or its name, e.g. ``"seed"``)."""
         for f in self.findings:

@@ -221,7 +221,7 @@ def _sources_table(report: Report) -> Table:
     table.add_column("source", no_wrap=True, style="bold")
     table.add_column("result", no_wrap=True)
     table.add_column("evidence", ratio=1)
-    for finding in report.findings:
+    for finding in report.shown_findings:
         table.add_row(finding.title, _status(finding), finding.evidence)
     return table
 

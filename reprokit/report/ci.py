@@ -61,7 +61,7 @@ def cases(report: Report, fail_on: FailOn) -> list[Case]:
         return [Case(f"baseline {b.path}", "failed" if failed else "passed", b.message, details)]
     failing = _failing(report, fail_on)
     found = []
-    for finding in report.findings:
+    for finding in report.shown_findings:
         pair = finding.source.pair
         name = f"{pair} pair ({pair.description}): {finding.title}"
         details = finding.evidence + (f"\n\nFix:\n{finding.fix}" if finding.fix else "")
@@ -134,7 +134,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
     else:
         failing = _failing(report, fail_on)
         lines += ["| source | result | evidence |", "|---|---|---|"]
-        for f in report.findings:
+        for f in report.shown_findings:
             lines.append(f"| {f.title} | {_result(f, failing)} | {_cell(f.evidence)} |")
         lines += [
             "",

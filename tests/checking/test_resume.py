@@ -263,6 +263,9 @@ def test_every_format_shows_the_resume_answer_from_the_same_result():
     markdown = render(report, Format.MARKDOWN, frozenset({Source.RESUME}))
     assert "**Resume** (stopped after step 12 of 32): ❌ resumes with a different model." in markdown
     assert "| input position |" in markdown and "| resume | ❌ detected |" in markdown
+    junit = render(report, Format.JUNIT, frozenset({Source.RESUME}))
+    assert junit.count("<testcase") == 5 and 'name="resume pair' in junit and junit.count("<failure") == 1
+    assert "resume" not in render(recorded_report("none"), Format.MARKDOWN, frozenset())  # none asked: no row
     doc = json.loads(render(report, Format.JSON, frozenset()))
     assert doc["resume"]["verdict"] == "different_model" and doc["resume"]["not_restored"][0]["state"] == "input_batch"
     assert doc["sources"]["resume"]["detected"] is True
