@@ -157,13 +157,7 @@ def analyse(
     )
     apart = _controlled_apart(controlled)
     if apart is not None and (first is None or apart <= first):
-        return replace(
-            base,
-            verdict=Resumed.NOT_JUDGED,
-            lost=(),
-            evidence=f"Not judged: two controlled trainings without a stop already differ from step {apart}, "
-            "so a difference after the restart could not be put down to the resume (see the uncontrolled source).",
-        )
+        return replace(base, verdict=Resumed.NOT_JUDGED, lost=(), evidence=_apart(apart))
     if j is None:
         return replace(
             base,
@@ -200,6 +194,34 @@ def failed(uninterrupted: RunTrace, stopped: RunTrace, stopped_after: int, error
         f"Stopped after step {stopped_after} and run again among what it left, the script failed: {error}{said}. "
         "A training that cannot start again after a preemption loses all its work; run it twice in one folder, "
         "the first time stopped, to see the traceback.",
+    )
+
+
+def not_judged(uninterrupted: RunTrace, stopped_after: int, controlled: Comparison) -> ResumeResult:
+    """The verdict where the uninterrupted run stopped early, its pair having proven that it differs."""
+    model = uninterrupted.models[0].name if uninterrupted.models else ""
+    apart = _controlled_apart(controlled) or 0
+    return ResumeResult(
+        Resumed.NOT_JUDGED,
+        stopped_after,
+        uninterrupted.steps,
+        model,
+        None,
+        0,
+        None,
+        None,
+        (),
+        False,
+        (),
+        (),
+        _apart(apart),
+    )
+
+
+def _apart(step: int) -> str:
+    return (
+        f"Not judged: two controlled trainings without a stop already differ from step {step}, so a difference "
+        "after the restart could not be put down to the resume (see the uncontrolled source)."
     )
 
 

@@ -17,7 +17,7 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison, compare_runs
 from reprokit.checking.evidence import EXPLANATIONS
 from reprokit.checking.restart import comparable, renamed_arrays, renumbered, same_names, starting_points
-from reprokit.checking.resume import Resumed, ResumeResult, analyse, failed
+from reprokit.checking.resume import Resumed, ResumeResult, analyse, failed, not_judged
 from reprokit.checking.runs import CheckOptions, ResumeAt, Runs, run_batch
 from reprokit.core.controls import Controls
 from reprokit.core.errors import UsageError
@@ -58,6 +58,8 @@ def resume_check(
         return None
     steps = uninterrupted.steps
     k = resume.step if resume.step is not None else steps // 2
+    if uninterrupted.stopped_early and controlled is not None:  # its pair proved it differs: nothing to judge
+        return not_judged(uninterrupted, k, controlled), None, [t for t in (runs.traces.get(STOPPED),) if t]
     if steps < 2 or k >= steps:
         choose = f"choose a step from 1 to {steps - 1}" if steps > 1 else "train more steps"
         raise UsageError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,14 +14,22 @@ from reprokit.checking.comparison import compare_runs
 from reprokit.checking.lockfile import _first_problem
 from reprokit.checking.restart import comparable, renumbered, same_names, starting_points
 from reprokit.checking.resume import Resumed, analyse
-from reprokit.checking.resuming import _compare, recorded_resume, resume_change, resume_finding, resume_section
-from reprokit.checking.runs import ResumeAt, Runs
+from reprokit.checking.resuming import (
+    _compare,
+    recorded_resume,
+    resume_change,
+    resume_check,
+    resume_finding,
+    resume_section,
+)
+from reprokit.checking.runs import CheckOptions, ResumeAt, Runs
 from reprokit.cli.app import app
 from reprokit.core.controls import Controls
 from reprokit.core.errors import ScriptFailedError, UsageError
 from reprokit.core.vocabulary import Source
 from reprokit.protocol import CallbackStateEvent
 from reprokit.report.ci import Format, render
+from reprokit.run.runner import Target
 from reprokit.run.trace import ModelResult, Point, RunSpec, RunTrace
 
 N = 32
@@ -349,3 +358,12 @@ def test_a_script_that_fails_when_run_again_fails_after_the_restart_with_its_err
         )
         is None
     )
+
+
+def test_an_uninterrupted_run_stopped_early_by_its_differing_pair_leaves_the_resume_not_judged():
+    early = replace(UNINTERRUPTED, stopped_early=True, points=UNINTERRUPTED.points[:20])
+    controlled = compare_runs("controlled", early, replace(early, points=early.points[:5]), {}, {})
+    runs = Runs({"controlled-1": early, "stopped": STOPPED})
+    result, comparison, added = resume_check(CheckOptions(Target(Path("t.py"))), ResumeAt(40), runs, controlled, None)
+    assert (result.verdict, comparison, [t.spec.name for t in added]) == (Resumed.NOT_JUDGED, None, ["stopped"])
+    assert "already differ from step 5" in result.evidence and resume_finding(result).status == "not_separable"
