@@ -23,9 +23,9 @@ from reprokit.checking.resuming import (
     recorded_resume,
     resume_change,
     resume_check,
-    resume_finding,
+    resume_runs,
     resume_section,
-    resume_specs,
+    with_resume_finding,
 )
 from reprokit.checking.runs import CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.controls import Controls
@@ -53,12 +53,8 @@ def make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None = 
 
 def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
-    resume = options.resume
-    if resume is not None:  # the baseline records the whole state, and what a restart does
-        options = replace(options, target=replace(options.target, whole_state=True))
-    specs = plan(options.seed, quick=True)
-    if resume is not None and resume.step is not None:
-        specs += resume_specs(specs[0].controls, resume.step)
+    resume = options.resume  # the baseline then records the whole state, and what a restart does
+    options, specs = resume_runs(options, resume, plan(options.seed, quick=True))
     resumed = None
     with run_batch(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "no baseline was written")
@@ -67,10 +63,7 @@ def _make_baseline(options: CheckOptions, path: Path, on_event: OnEvent | None) 
         if resume is not None:
             resumed = resume_check(options, resume, runs, comparison, on_event)
     findings = classify([comparison], options.seed)
-    if resume is not None:
-        findings = tuple(
-            resume_finding(resumed[0] if resumed else None) if f.source is Source.RESUME else f for f in findings
-        )
+    findings = with_resume_finding(findings, resume, resumed)
     report = build_report(options, specs, traces, verdict(findings), findings, (comparison,), started)
     report = replace(report, resume=resumed[0] if resumed else None)
     if not report.reproducible:
@@ -96,12 +89,9 @@ def check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent 
     given = {k: v for k, v in config.items() if k == "max_steps" or model_file.explicit}
     document = lockfile.load(path, target.script, target.args, config, given)
     _same_backend(document, options, path)
-    resume = recorded_resume(document, options.resume, path)
-    if resume is not None:  # recorded with the whole state: compared with the whole state
-        options = replace(options, target=replace(target, whole_state=True))
-    specs = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
-    if resume is not None and resume.step is not None:
-        specs += resume_specs(specs[0].controls, resume.step)
+    resume = recorded_resume(document, options.resume, path)  # recorded with the whole state: compared with it
+    controlled = [RunSpec("controlled-1", Pair.CONTROLLED, Controls(int(document["seed"]), True))]
+    options, specs = resume_runs(options, resume, controlled)
     resumed = None
     with run_batch(options, specs, on_event) as runs:
         _refuse_baseline(runs.refusal, "cannot compare with the baseline")
@@ -120,8 +110,7 @@ def check_against_baseline(options: CheckOptions, path: Path, on_event: OnEvent 
                 result = replace(result, message=f"{result.message}; {again}")
     not_checked = "Not checked (a baseline check compares one controlled run with the baseline)."
     findings = tuple(Finding(source, Status.NOT_CHECKED, not_checked, runs=0) for source in Source)
-    if resumed is not None:
-        findings = tuple(resume_finding(resumed[0]) if f.source is Source.RESUME else f for f in findings)
+    findings = with_resume_finding(findings, resume, resumed)
     verdict_ = Verdict.MATCHES_BASELINE if result.passed else Verdict.DIFFERS_FROM_BASELINE
     added = resumed[2] if resumed else []
     ran = specs + [t.spec for t in added if t.spec.name not in {s.name for s in specs}]

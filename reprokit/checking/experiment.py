@@ -26,11 +26,7 @@ from reprokit.checking.explain import (
 )
 from reprokit.checking.reporting import build_report, pins
 from reprokit.checking.result import Report
-from reprokit.checking.resuming import (
-    resume_check,
-    resume_finding,
-    resume_specs,
-)
+from reprokit.checking.resuming import resume_check, resume_runs, with_resume_finding
 from reprokit.checking.runs import PAIRS, CheckOptions, compare_pair, plan, run_batch
 from reprokit.core.backends import profile
 from reprokit.core.controls import Controls
@@ -67,11 +63,8 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
 def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
     resume = options.resume
-    if resume is not None:  # every run observes the whole training state, to compare with the resumed one
-        options = replace(options, target=replace(options.target, whole_state=True))
-    specs = plan(options.seed, options.quick, clock=reads_clock(options.target.script))
-    if resume is not None and resume.step is not None:  # they run beside the others
-        specs += resume_specs(specs[0].controls, resume.step)
+    pairs = plan(options.seed, options.quick, clock=reads_clock(options.target.script))
+    options, specs = resume_runs(options, resume, pairs)
     lint = _lint(options.target)
     resumed = None
     with run_batch(options, specs, on_event, early=not options.full) as runs:
@@ -105,15 +98,18 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     findings = fixes_for(findings, options.settings.backend)
     findings = add_likely_causes(findings, causes)
     findings = tuple(_not_judged(f, unjudged) for f in findings)
-    resume_result = resumed[0] if resumed is not None else None
-    if resume is not None:
-        findings = tuple(resume_finding(resume_result) if f.source is Source.RESUME else f for f in findings)
+    findings = with_resume_finding(findings, resume, resumed)
     ran = [s for s in specs if s.name in traces]
     explanation = _explain(options, comparisons, traces, on_event) if options.explain else None
     report = build_report(options, ran, traces, verdict(findings), findings, tuple(comparisons), started)
     pipeline = tuple(dict.fromkeys(c for t in traces.values() for c in t.pipeline))
     return replace(
-        report, lint=lint, refusal=runs.refusal, explanation=explanation, pipeline=pipeline, resume=resume_result
+        report,
+        lint=lint,
+        refusal=runs.refusal,
+        explanation=explanation,
+        pipeline=pipeline,
+        resume=resumed[0] if resumed is not None else None,
     )
 
 

@@ -284,14 +284,17 @@ def _starts_over(result: ResumeResult) -> str:
     )
 
 
-def _same_model(result: ResumeResult) -> str:
-    k, j = result.stopped_after, result.resumed_from
+def _where(result: ResumeResult, checkpoint: str = "") -> str:
+    """``resumed from step K``, or ``resumed from step j{checkpoint} and replayed steps j+1–K``."""
     replayed = result.replayed
-    where = (
-        f"resumed from step {k}"
-        if replayed is None
-        else f"resumed from step {j} (the last checkpoint) and replayed steps {replayed[0]}–{replayed[1]}"
-    )
+    if replayed is None:
+        return f"resumed from step {result.stopped_after}"
+    return f"resumed from step {result.resumed_from}{checkpoint} and replayed steps {replayed[0]}–{replayed[1]}"
+
+
+def _same_model(result: ResumeResult) -> str:
+    k = result.stopped_after
+    where = _where(result, " (the last checkpoint)")
     extra = [x for x in result.lost if x.state is State.CALLBACKS]
     kept = f" {extra[0].evidence} It did not change the model here." if extra else ""
     return (
@@ -302,12 +305,7 @@ def _same_model(result: ResumeResult) -> str:
 
 def _different(result: ResumeResult) -> str:
     k, j = result.stopped_after, result.resumed_from
-    replayed = result.replayed
-    where = (
-        f"resumed from step {k}"
-        if replayed is None
-        else f"resumed from step {j} and replayed steps {replayed[0]}–{replayed[1]}"
-    )
+    where = _where(result)
     first = (
         f" Its state first differs after step {result.first_difference}"
         + (

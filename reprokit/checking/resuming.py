@@ -9,7 +9,8 @@ the middle. The verdict is :mod:`reprokit.checking.resume`'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,33 @@ def resume_specs(controls: Controls, step: int) -> list[RunSpec]:
         RunSpec(STOPPED, Pair.RESUME, controls, preempt_after=step),
         RunSpec(RESUMED, Pair.RESUME, controls, after=STOPPED),
     ]
+
+
+def resume_runs(
+    options: CheckOptions, resume: ResumeAt | None, specs: list[RunSpec]
+) -> tuple[CheckOptions, list[RunSpec]]:
+    """The options and runs of a check that also stops and resumes a run (as they are, where none was asked for).
+
+    Every run then observes the whole training state, to be compared with the
+    resumed one; with a step K the stopped and resumed runs join ``specs``, to
+    run beside the others (with ``--resume`` they wait for the step count).
+    """
+    if resume is None:
+        return options, specs
+    options = replace(options, target=replace(options.target, whole_state=True))
+    if resume.step is not None:
+        specs = [*specs, *resume_specs(specs[0].controls, resume.step)]
+    return options, specs
+
+
+def with_resume_finding(
+    findings: Sequence[Finding], resume: ResumeAt | None, resumed: tuple[ResumeResult, Any, Any] | None
+) -> tuple[Finding, ...]:
+    """``findings`` with the resume source's answer, where a resume check was asked for."""
+    if resume is None:
+        return tuple(findings)
+    found = resume_finding(resumed[0] if resumed is not None else None)
+    return tuple(found if f.source is Source.RESUME else f for f in findings)
 
 
 def resume_check(
