@@ -82,7 +82,7 @@ def main() -> int:
             alignment=config.alignment,
             whole_state=config.whole_state,
             preempt_after=config.preempt_after,
-            preempted=lambda event: _die(emit, event, channel),
+            preempted=None if config.preempt_after is None else (lambda event: _die(emit, event, channel)),
         )
         if config.control_fd is not None:
             _listen(config.control_fd, recorder)

@@ -282,7 +282,7 @@ class Recorder:
             names: the variables ``values`` are of, per model (None: all of
                 the model's weights, in order).
         """
-        if self._budget.preempts(iterations - state.iterations) and self._preempted is not None:
+        if self._preempted is not None and self._budget.preempts(iterations - state.iterations):
             trained = self._models.trained()
             self._preempted(PreemptedEvent(self._budget.steps, {t.label: t.step for t in trained}))
         delta = state.advance(iterations)

@@ -48,11 +48,11 @@ class Emitter:
     def observed(self, tracked: TrackedModel) -> tuple[list[str], list[Any]]:
         """The variables a step event fingerprints, with their names: the weights, or the whole state."""
         weights = tracked.weights()
-        names = list(tracked.names(weights))
+        names = tracked.names(weights)  # kept by the model: no copy on a step's path
         if not self._whole:
             return names, weights
         extra_names, extra = state.extra_variables(tracked)
-        return names + extra_names, weights + extra
+        return [*names, *extra_names], [*weights, *extra]
 
     def init(self, tracked: TrackedModel) -> None:
         """Reports ``tracked``'s weights before its first step: now (read eagerly), or as kept before training."""
