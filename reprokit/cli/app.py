@@ -26,6 +26,7 @@ from reprokit.checking.runs import MIDDLE, ResumeAt
 from reprokit.cli import align as aligncli
 from reprokit.cli import backends as backendscli
 from reprokit.cli import study as studycli
+from reprokit.cli import tune as tunecli
 from reprokit.cli.kit import (
     RUN_OPTIONS,
     USAGE_ERRORS,
@@ -319,6 +320,7 @@ app.command(name="backends")(backendscli.backends_command)
 app.command(name="seeds")(studycli.seeds_command)
 app.command(name="align")(aligncli.align_command)
 app.command(name="compare")(studycli.compare_command)
+app.command(name="tune")(tunecli.tune_command)
 
 
 def exit_code(report: Report, fail_on: FailOn) -> int:

@@ -74,6 +74,8 @@ def progress(quiet: bool) -> Iterator[Any]:
 def study_progress(total: int, labels: list[str], metric: str | None, quiet: bool) -> Iterator[Any]:
     """A study's live display: a bar of finished runs with an ETA on a terminal, one line per run otherwise.
 
+    ``total`` is the runs known at the start (0: unknown, as with ``--seeds auto``).
+
     Yields the ``on_result`` callback of :func:`reprokit.study.running.run_study` (None: nothing to show).
     """
     err = Console(stderr=True, highlight=False)
@@ -105,10 +107,13 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
         console=err,
         transient=True,
     ) as bar:
-        task = bar.add_task("runs", total=total)
+        task = bar.add_task("runs", total=total or None)
 
         def finished(variant: int, result: RunResult) -> None:
             bar.console.print(Text(line(variant, result), style="dim" if result.ok else "red"))
             bar.advance(task)
+            done = bar.tasks[0].completed
+            if total and done > total:  # --seeds auto added a round: the bar counts what is known so far
+                bar.update(task, total=done)
 
         yield finished

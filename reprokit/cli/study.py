@@ -30,6 +30,7 @@ from reprokit.run.runner import Target
 from reprokit.run.settings import RunSettings
 from reprokit.study.api import DEFAULT_SEEDS, run_compare, run_seeds
 from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.rounds import DEFAULT_MAX_SEEDS, SeedCount
 from reprokit.study.running import StudyOptions
 
 
@@ -52,7 +53,15 @@ class ModeChoice(str, Enum):
     max = "max"
 
 
-SeedsOpt = Annotated[int, typer.Option("--seeds", "-n", min=1, help="How many seeds (runs per variant).")]
+SeedsOpt = Annotated[
+    str,
+    typer.Option(
+        "--seeds",
+        "-n",
+        help="Seeds (runs) per variant: a number, or auto: add seeds in rounds until the verdict is settled.",
+    ),
+]
+MaxSeedsOpt = Annotated[int, typer.Option("--max-seeds", min=2, help="The most seeds per variant with --seeds auto.")]
 FirstSeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 2, help="The first seed S: S, S+1, …")]
 MetricOpt = Annotated[
     str | None, typer.Option(help="The headline metric (val_accuracy, evaluate_accuracy, loss…). [default: chosen]")
@@ -75,6 +84,7 @@ def seeds_command(
     script: ScriptArg,
     script_args: ScriptArgs = None,
     n_seeds: SeedsOpt = DEFAULT_SEEDS,
+    max_seeds: MaxSeedsOpt = DEFAULT_MAX_SEEDS,
     seed: FirstSeedOpt = DEFAULT_SEED,
     metric: MetricOpt = None,
     mode: ModeOpt = None,
@@ -95,14 +105,16 @@ def seeds_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
-        total = n_seeds + (0 if no_repeat else 1)
-        with study_progress(total, [str(script)], metric, _quiet(outputs)) as on_result:
+        count = SeedCount.parse(n_seeds, max_seeds)
+        total = (count.fixed or 0) + (0 if no_repeat else 1)
+        with study_progress(total, [str(script)], metric, quiet(outputs)) as on_result:
             report = run_seeds(
                 Target(script, tuple(script_args or ())),
-                StudyOptions(n_seeds, seed, True, not no_repeat, study_dir, resume, settings),
+                StudyOptions(count.fixed or 1, seed, True, not no_repeat, study_dir, resume, settings),
                 metric,
                 None if mode is None else mode.value,
                 on_result=on_result,
+                count=count,
             )
         _emit(report, outputs, frozenset())
         raise typer.Exit(EXIT_FAILED_CHECK if report.pinned is False else EXIT_OK)
@@ -124,6 +136,7 @@ def compare_command(
         str | None, typer.Option(help="Compare the variant at this git ref (first) with the working tree.")
     ] = None,
     n_seeds: SeedsOpt = DEFAULT_SEEDS,
+    max_seeds: MaxSeedsOpt = DEFAULT_MAX_SEEDS,
     seed: FirstSeedOpt = DEFAULT_SEED,
     metric: MetricOpt = None,
     mode: ModeOpt = None,
@@ -149,28 +162,30 @@ def compare_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
+        count = SeedCount.parse(n_seeds, max_seeds)
         failing = frozenset(o for f in fail_if or () for o in f.outcomes)
-        count = 2 if against is not None else len(variants)
+        variants_count = 2 if against is not None else len(variants)
         labels = [str(v) for v in variants] if against is None else [f"{variants[0]} @ {against}", str(variants[0])]
         if len(settings.backends) > 1:
-            count *= len(settings.backends)
+            variants_count *= len(settings.backends)
             labels = [f"{label} [{b.value}]" for label in labels for b in settings.backends]
-        with study_progress(n_seeds * count, labels, metric, _quiet(outputs)) as on_result:
+        with study_progress((count.fixed or 0) * variants_count, labels, metric, quiet(outputs)) as on_result:
             report = run_compare(
                 variants,
-                StudyOptions(n_seeds, seed, not unpaired, False, study_dir, resume, settings),
+                StudyOptions(count.fixed or 1, seed, not unpaired, False, study_dir, resume, settings),
                 args=common_args or (),
                 against_ref=against,
                 metric=metric,
                 mode=None if mode is None else mode.value,
                 min_effect=min_effect,
                 on_result=on_result,
+                count=count,
             )
         _emit(report, outputs, failing)
         raise typer.Exit(EXIT_FAILED_CHECK if report.outcomes() & failing else EXIT_OK)
 
 
-def _quiet(outputs: Sequence[Output]) -> bool:
+def quiet(outputs: Sequence[Output]) -> bool:
     return any(o.path is None and o.format is not Format.RICH for o in outputs)
 
 

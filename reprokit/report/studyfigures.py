@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from reprokit.report.charts import Figure, LineChart, Series, Strip, StripChart
 from reprokit.study.result import CompareReport, SeedsReport, VariantResult
+from reprokit.study.tuneresult import TuneReport
 
 SEED_LINE = 7
 """The look of one seed's thin curve when a chart shows a single variant (grey)."""
@@ -25,6 +26,47 @@ def seeds_figures(report: SeedsReport) -> tuple[Figure, ...]:
 def compare_figures(report: CompareReport) -> tuple[Figure, ...]:
     """``reprokit compare``: the headline metric of every seed per variant, and each variant's learning curves."""
     return _figures(report.variants, report.metric)
+
+
+def tune_figures(report: TuneReport) -> tuple[Figure, ...]:
+    """``reprokit tune``: each configuration's rank under every seed, and each one's seeds with their interval."""
+    found = []
+    ranks = ranks_figure(report)
+    if ranks is not None:
+        found.append(ranks)
+    values = values_figure(report.variants, report.metric)
+    if values is not None:
+        found.append(values)
+    return tuple(found)
+
+
+def ranks_figure(report: TuneReport) -> Figure | None:
+    """One line per configuration: its rank (1: the best) under each seed alone."""
+    r = report.ranking
+    if r is None:
+        return None
+    sign = 1.0 if report.mode == "max" else -1.0
+    columns = []
+    for seed in r.seeds:
+        scores = []
+        for v in report.variants:
+            stats = v.metric(report.metric)
+            value = dict(stats.values).get(seed, math.nan) if stats is not None else math.nan
+            scores.append(sign * value)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        columns.append({config: place for place, config in enumerate(order, 1)})
+    x = tuple(float(s) for s in r.seeds)
+    series = tuple(
+        Series(report.label(i), x, tuple(float(c[i]) for c in columns), i, emphasis=i == r.best)
+        for i in range(len(report.variants))
+    )
+    return Figure(
+        "tune-ranks",
+        "Rank of each configuration under every seed",
+        f"Each line is one configuration's rank by {report.metric} (1: the best) when only that seed is run; "
+        f"the thick line is the overall best. Lines that cross show a choice that changes with the seed.",
+        LineChart("seed", "rank (1 = best)", series),
+    )
 
 
 def _figures(variants: Sequence[VariantResult], metric: str) -> tuple[Figure, ...]:

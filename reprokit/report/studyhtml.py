@@ -13,9 +13,11 @@ from reprokit.aligning.result import AlignReport
 from reprokit.core.version import __version__
 from reprokit.report.charts import align_figures
 from reprokit.report.html import footer, html_page
-from reprokit.report.studyfigures import compare_figures, seeds_figures
+from reprokit.report.studyfigures import compare_figures, seeds_figures, tune_figures
 from reprokit.report.studytext import letter, seeds_headline, worst_style
+from reprokit.report.tunetext import tune_headline
 from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.tuneresult import TuneReport
 
 _TONES = {"green": "good", "red": "bad"}
 
@@ -39,6 +41,14 @@ def compare_html(report: CompareReport) -> str:
     tone = _TONES.get(worst_style(report), "neutral")
     title = f"reprokit compare · {report.metric}"
     return html_page(title, verdict, tone, report, compare_figures(report), _footer("reprokit compare"))
+
+
+def tune_html(report: TuneReport) -> str:
+    """``reprokit tune --format html``."""
+    headline, style = tune_headline(report)
+    title = f"reprokit tune {report.script} · {report.metric}"
+    tone = _TONES.get(style, "neutral")
+    return html_page(title, headline, tone, report, tune_figures(report), _footer("reprokit tune"))
 
 
 def align_html(report: AlignReport) -> str:

@@ -23,6 +23,7 @@ from reprokit.report.studytext import (
     placement,
     seeds_explanation,
     seeds_headline,
+    sequential_sentence,
     signed,
     worst_style,
 )
@@ -51,7 +52,7 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
     yield Panel(body, title=f"reprokit seeds {report.variant.label}", subtitle=subtitle, border_style=style)
     yield _metrics_table(report.variant)
     yield _per_seed_table(report.variant)
-    yield from _failures(report.variant)
+    yield from failures(report.variant)
     yield from _placement([report.variant])
     seed = report.variant.seeds[0] if report.variant.seeds else report.first_seed
     yield Text(f"Replay a seed exactly: {report.replay_command(seed)}", style="dim")
@@ -103,7 +104,7 @@ def _per_seed_table(variant: VariantResult) -> Table:
     return table
 
 
-def _failures(variant: VariantResult) -> Iterator[RenderableType]:
+def failures(variant: VariantResult) -> Iterator[RenderableType]:
     for r in variant.failed:
         yield Text(f"{variant.label}, {r.name} failed: {r.error}", style="red")
 
@@ -134,6 +135,9 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     for v in report.variants:
         if v.repeat is not None and v.repeat.identical is False:
             body.append(f"\nThe seed does not pin {v.label}: {', '.join(v.repeat.differences[:2])}.", style="red")
+    sequential = sequential_sentence(report)
+    if sequential is not None:
+        body.append(f"\n{sequential}", style="dim")
     runs = sum(len(v.runs) for v in report.variants)
     cached = sum(r.cached for v in report.variants for r in v.runs)
     yield Panel(
@@ -144,7 +148,7 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     )
     yield _compare_table(report)
     for v in report.variants:
-        yield from _failures(v)
+        yield from failures(v)
     yield from _placement(report.variants)
     yield Text(f"Runs kept in {report.folder}", style="dim")
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from reprokit.core.vocabulary import Outcome
 from reprokit.report.ci import Case, junit_document
 from reprokit.study.result import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
+from reprokit.study.sequential import Reason
 from reprokit.study.stats import MIN_SEEDS
 from reprokit.weights.words import seeds_features
 
@@ -94,6 +95,12 @@ def seeds_explanation(report: SeedsReport) -> str:
         )
     if variant.failed:
         parts.append(f"{len(variant.failed)} run(s) failed and are left out (see below).")
+    if report.automatic:
+        parts.append(
+            f"--seeds auto ran {report.seeds} seeds: the first look of a comparison's sequential design, the "
+            "fewest with which a change can be shown beyond seed noise; `reprokit compare --resume` with the "
+            "same study folder reuses these runs."
+        )
     return " ".join(parts)
 
 
@@ -142,6 +149,11 @@ def contrast_sentence(report: CompareReport, c: Contrast) -> str:
     test = f"{'exact' if e.p_exact else 'Monte Carlo'} permutation test, {design}, {e.n_a} vs {e.n_b} runs"
     diff = f"{report.metric} {signed(e.difference)} (95 % CI {interval(e.ci_low, e.ci_high)})"
     detect = f"this study detects differences of about {num(e.detectable)} or more (80 % power)"
+    if c.verdict is not None:
+        p = f"p = {num(c.p_adjusted, '.3g')}" + (" (Holm-adjusted)" if len(report.contrasts) > 1 else "")
+        p += f" against {num(c.verdict.level, '.3g')}, the sequential level at {c.verdict.seeds} seeds"
+        if c.verdict.reason is Reason.FUTILE:
+            detect = "more seeds would very likely not have made it significant (futility)"
     match c.outcome:
         case Outcome.BETTER | Outcome.WORSE:
             return f"{c.outcome.label.upper()}: {diff}, {p}, {test}."
@@ -156,6 +168,17 @@ def contrast_sentence(report: CompareReport, c: Contrast) -> str:
                 f"reach p < 0.05; at least {MIN_SEEDS} seeds are needed, 6 when paired, more with more "
                 f"variants): {diff}."
             )
+
+
+def sequential_sentence(report: CompareReport) -> str | None:
+    """How many seeds an automatic study (``--seeds auto``) used, and why it stopped there (None: fixed seeds)."""
+    s = report.sequential
+    if s is None:
+        return None
+    return (
+        f"--seeds auto: {s.why()}. Group-sequential design: Pocock-type alpha spending over up to "
+        f"{s.design.max_seeds} seeds per variant, exact permutation tests (see docs/sequential.md)."
+    )
 
 
 def letter(index: int) -> str:
@@ -186,6 +209,9 @@ def seeds_markdown(report: SeedsReport) -> str:
 
 def compare_markdown(report: CompareReport) -> str:
     lines = [f"### reprokit compare: `{report.metric}`", ""]
+    sequential = sequential_sentence(report)
+    if sequential is not None:
+        lines += [sequential, ""]
     for c in report.contrasts:
         lines += [
             f"- **{report.variants[c.variant].label}** vs `{report.variants[0].label}`: " + contrast_sentence(report, c)

@@ -9,9 +9,11 @@ from reprokit.report.alignrich import render_align
 from reprokit.report.checkfigures import check_figures
 from reprokit.report.checkrich import render_report
 from reprokit.report.html import footer, html_page
-from reprokit.report.studyhtml import align_html, compare_html, seeds_html
+from reprokit.report.studyhtml import align_html, compare_html, seeds_html, tune_html
 from reprokit.report.studyrich import render_compare, render_seeds
+from reprokit.report.tunerich import render_tune
 from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.tuneresult import TuneReport
 
 register(View.RICH, Report)(render_report)
 register(View.RICH, SeedsReport)(render_seeds)
@@ -20,6 +22,8 @@ register(View.RICH, AlignReport)(render_align)
 register(View.HTML, SeedsReport)(seeds_html)
 register(View.HTML, CompareReport)(compare_html)
 register(View.HTML, AlignReport)(align_html)
+register(View.RICH, TuneReport)(render_tune)
+register(View.HTML, TuneReport)(tune_html)
 
 
 @register(View.HTML, Report)

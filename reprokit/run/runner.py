@@ -83,6 +83,9 @@ class Target:
             (None: the current directory).
         whole_state: every step fingerprints the whole training state, not
             only the weights (a resume check, see :mod:`reprokit.worker.state`).
+        env: variables added to every run's environment (``reprokit tune``
+            passes a configuration's values this way to scripts without
+            command-line options).
     """
 
     script: Path
@@ -94,6 +97,7 @@ class Target:
     study: bool = False
     folder: Path | None = None
     whole_state: bool = False
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -287,7 +291,8 @@ class Runner:
         gpus = visible_gpus()
         gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
         controls = replace(spec.controls, backend=self.settings.backend)
-        started = start_worker(config, child_environment(controls, os.environ, gpu), run_dir, cwd)
+        env = {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
+        started = start_worker(config, env, run_dir, cwd)
         proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)

@@ -29,6 +29,7 @@ from reprokit.study.result import (
     VariantResult,
     node_of,
 )
+from reprokit.study.rounds import Sequential
 from reprokit.study.running import VariantRuns
 from reprokit.study.stats import ALPHA, Effect, compare_samples, decide, differs_by_group, holm, summarize
 from reprokit.study.store import RunResult
@@ -44,11 +45,12 @@ def seeds_report(
     folder: Path,
     wall: float,
     seeds: int,
+    automatic: bool = False,
 ) -> SeedsReport:
     """The report of a one-variant study (raises UsageError for an unknown ``--metric``)."""
     names = all_names(r.metrics for r in runs.results if r.ok)
     metric = headline(names, requested) if names or requested else ""
-    return SeedsReport(variant_result(runs, metric, mode), metric, first_seed, folder, wall, seeds)
+    return SeedsReport(variant_result(runs, metric, mode), metric, first_seed, folder, wall, seeds, automatic)
 
 
 def compare_report(
@@ -61,19 +63,59 @@ def compare_report(
     folder: Path,
     wall: float,
     seeds: int,
+    sequential: Sequential | None = None,
 ) -> CompareReport:
-    """The report of a study of several variants, each against the first, Holm-corrected."""
+    """The report of a study of several variants, each against the first, Holm-corrected.
+
+    With ``sequential`` (``--seeds auto``) each outcome is its sequential
+    verdict (:mod:`reprokit.study.sequential`), and ``p_adjusted`` the Holm
+    p-value of the look that settled it.
+    """
     names = all_names(r.metrics for v in runs for r in v.results if r.ok)
     metric = headline(names, requested)
     chosen = resolve_mode(metric, mode)
     variants = tuple(variant_result(v, metric, chosen) for v in runs)
     effects = [_effect(variants[0], v, metric, paired, chosen) for v in variants[1:]]
     adjusted = holm([None if e is None else e.p_value for e, _ in effects])
-    contrasts = tuple(
-        Contrast(i + 1, e, p, Outcome.TOO_FEW_SEEDS if e is None else decide(e, p, min_effect, len(effects)), left)
-        for i, ((e, left), p) in enumerate(zip(effects, adjusted))
+    contrasts = []
+    for i, ((e, left), p) in enumerate(zip(effects, adjusted)):
+        if sequential is not None:
+            verdict = sequential.verdicts[i]
+            contrasts.append(Contrast(i + 1, e, verdict.p_adjusted, verdict.outcome, left, verdict))
+        else:
+            outcome = Outcome.TOO_FEW_SEEDS if e is None else decide(e, p, min_effect, len(effects))
+            contrasts.append(Contrast(i + 1, e, p, outcome, left))
+    return CompareReport(
+        variants, tuple(contrasts), metric, chosen, paired, min_effect, first_seed, seeds, folder, wall, sequential
     )
-    return CompareReport(variants, contrasts, metric, chosen, paired, min_effect, first_seed, seeds, folder, wall)
+
+
+def contrast_samples(
+    runs: Sequence[VariantRuns], requested: str | None, mode: Mode | None, paired: bool
+) -> tuple[list[tuple[list[float], list[float]]], bool]:
+    """Each variant's finite headline values against the first's (paired: on common seeds), and which way is better.
+
+    What a sequential look judges (:func:`reprokit.study.sequential.judge`);
+    failed and NaN runs are left out, as in the report.
+    """
+    names = all_names(r.metrics for v in runs for r in v.results if r.ok)
+    metric = headline(names, requested)
+    higher = resolve_mode(metric, mode) == "max"
+
+    def values(v: VariantRuns) -> dict[int, float]:
+        found = {r.seed: r.metrics.get(metric, math.nan) for r in v.results if r.ok and not r.repeat}
+        return {s: x for s, x in found.items() if math.isfinite(x)}
+
+    first = values(runs[0])
+    samples = []
+    for v in runs[1:]:
+        other = values(v)
+        if paired:
+            common = sorted(set(first) & set(other))
+            samples.append(([first[s] for s in common], [other[s] for s in common]))
+        else:
+            samples.append((list(first.values()), list(other.values())))
+    return samples, higher
 
 
 def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> VariantResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,22 +18,27 @@ from reprokit.core.controls import DEFAULT_SEED
 from reprokit.core.errors import UsageError
 from reprokit.run.runner import OnEvent, Target
 from reprokit.run.settings import RunSettings
-from reprokit.study.analysis import compare_report, seeds_report
+from reprokit.study.analysis import compare_report, contrast_samples, seeds_report
 from reprokit.study.metrics import Mode, resolve_mode
 from reprokit.study.result import CompareReport, SeedsReport
+from reprokit.study.rounds import DEFAULT_MAX_SEEDS, SeedCount, Sequential, in_rounds
 from reprokit.study.running import OnResult, StudyOptions, VariantRuns, run_study
+from reprokit.study.sequential import Design, Verdict, design, fixed_minimum, judge
+from reprokit.study.stats import ALPHA
 from reprokit.study.store import default_root
 from reprokit.study.variants import Variant, across_backends, against, parse_variants
 
-DEFAULT_SEEDS = 10
+DEFAULT_SEEDS = "auto"
+"""``--seeds``: as many as the verdict needs (:mod:`reprokit.study.rounds`)."""
 
 
 def seeds(
     script: str | os.PathLike[str],
     *,
     args: Sequence[str] = (),
-    seeds: int = DEFAULT_SEEDS,
+    seeds: int | str = DEFAULT_SEEDS,
     seed: int = DEFAULT_SEED,
+    max_seeds: int = DEFAULT_MAX_SEEDS,
     metric: str | None = None,
     mode: Mode | None = None,
     repeat: bool = True,
@@ -60,8 +65,12 @@ def seeds(
     Args:
         script: the training script (or model file).
         args: its command-line arguments.
-        seeds: how many seeds (runs, besides the repeat).
+        seeds: how many seeds (runs, besides the repeat), or ``"auto"``: as
+            many as the first look of a comparison's sequential design
+            (:mod:`reprokit.study.sequential`), so that a later ``compare
+            --resume`` of the same script reuses them.
         seed: the first seed S.
+        max_seeds: the most seeds an automatic study runs.
         metric: the headline metric (default: see :func:`reprokit.study.metrics.headline`).
         mode: ``"max"`` or ``"min"``: which way the headline metric is better
             (default: from its name).
@@ -102,8 +111,9 @@ def seeds(
         gpus_per_run=gpus_per_run,
         backend=backend,
     )
-    options = StudyOptions(seeds, seed, True, repeat, _folder(folder), resume, settings.one_backend())
-    return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result)
+    count = SeedCount.parse(seeds, max_seeds)
+    options = StudyOptions(count.fixed or 1, seed, True, repeat, _folder(folder), resume, settings.one_backend())
+    return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result, count)
 
 
 def run_seeds(
@@ -113,28 +123,36 @@ def run_seeds(
     mode: Mode | None = None,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
+    count: SeedCount | None = None,
 ) -> SeedsReport:
     """:func:`seeds` on options already built (``reprokit seeds`` builds them where its options enter).
+
+    ``count`` is ``--seeds``: a fixed number (None: ``options.seeds``) or automatic.
 
     Raises:
         UsageError: bad options or script; ScriptFailedError: the first run
         failed; NoTrainingError: the script trains no Keras model.
     """
-    _check_counts(options.seeds, options.seed)
-    options = replace(options, settings=options.settings.one_backend())
+    count = count or SeedCount(options.seeds)
+    automatic = None if count.fixed is not None else _design(count, 1, True)  # a study of one variant: any number
+    seeds = count.fixed if automatic is None else automatic.first
+    assert seeds is not None
+    _check_counts(seeds, options.seed)
+    options = replace(options, seeds=seeds, settings=options.settings.one_backend())
     started = time.monotonic()
     (runs,) = run_study([target], options, on_event, on_result)
     wall = time.monotonic() - started
     folder = options.folder or default_root()
-    return seeds_report(runs, metric, mode, options.seed, folder, wall, options.seeds)
+    return seeds_report(runs, metric, mode, options.seed, folder, wall, options.seeds, automatic is not None)
 
 
 def compare(
     *variants: str | os.PathLike[str],
     args: Sequence[str] = (),
     against_ref: str | None = None,
-    seeds: int = DEFAULT_SEEDS,
+    seeds: int | str = DEFAULT_SEEDS,
     seed: int = DEFAULT_SEED,
+    max_seeds: int = DEFAULT_MAX_SEEDS,
     metric: str | None = None,
     mode: Mode | None = None,
     paired: bool = True,
@@ -164,8 +182,11 @@ def compare(
         args: arguments appended to every variant.
         against_ref: compare the one variant as it is at this git ref (first)
             with the working tree (second).
-        seeds: runs per variant.
+        seeds: runs per variant, or ``"auto"``: add seeds in rounds until the
+            verdict is settled (:mod:`reprokit.study.rounds`). A fixed number
+            too small to ever show a difference is refused.
         seed: the first seed S.
+        max_seeds: the most seeds per variant an automatic study runs.
         metric: the metric to judge by (default: see :func:`reprokit.study.metrics.headline`).
         mode: ``"max"`` or ``"min"``: which way is better (default: from the name).
         paired: every variant runs the same seeds.
@@ -190,9 +211,10 @@ def compare(
         gpus_per_run=gpus_per_run,
         backend=backend,
     )
-    options = StudyOptions(seeds, seed, paired, False, _folder(folder), resume, settings)
+    count = SeedCount.parse(seeds, max_seeds)
+    options = StudyOptions(count.fixed or 1, seed, paired, False, _folder(folder), resume, settings)
     specs = [str(v) for v in variants]
-    return run_compare(specs, options, args, against_ref, metric, mode, min_effect, on_event, on_result)
+    return run_compare(specs, options, args, against_ref, metric, mode, min_effect, on_event, on_result, count)
 
 
 def run_compare(
@@ -205,14 +227,18 @@ def run_compare(
     min_effect: float | None = None,
     on_event: OnEvent | None = None,
     on_result: OnResult | None = None,
+    count: SeedCount | None = None,
 ) -> CompareReport:
     """:func:`compare` on options already built (``reprokit compare`` builds them where its options enter).
 
+    ``count`` is ``--seeds``: a fixed number (None: ``options.seeds``), or
+    automatic (:mod:`reprokit.study.rounds`).
+
     Raises:
-        UsageError: bad options, variants or scripts (before any run).
+        UsageError: bad options, variants or scripts, or a fixed number of
+            seeds too small to ever show a difference (before any run).
     """
-    blocks = 2 if options.paired else max(2, len(variants) + (against_ref is not None))
-    _check_counts(options.seeds, options.seed, blocks)
+    count = count or SeedCount(options.seeds)
     if min_effect is not None and min_effect < 0:
         raise UsageError(f"expected a non-negative --min-effect, received {min_effect}")
     if metric is not None:
@@ -221,23 +247,92 @@ def run_compare(
     backends = options.settings.backends if len(options.settings.backends) > 1 else ()
     started = time.monotonic()
     with _variants(specs, args, against_ref, backends) as named:
+        contrasts = len(named) - 1
+        design = _design(count, contrasts, options.paired)
+        seeds = count.maximum if design is not None else (count.fixed or options.seeds)
+        blocks = 2 if options.paired else len(named)
+        _check_counts(seeds, options.seed, blocks)
+        if design is not None:
+            options = replace(options, stride=count.maximum)
         targets = [Target(v.script, v.args, folder=v.folder) for v in named]
         identities = [None if v.commit is None else f"{v.commit}:{v.label}" for v in named]
-        runs = run_study(targets, options, on_event, on_result, identities, [v.backend for v in named if v.backend])
-        runs = [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]
-        return _compare_report(runs, metric, mode, options, min_effect, time.monotonic() - started)
+        on = [v.backend for v in named if v.backend]
+
+        def run(seeds: int, first: bool) -> list[VariantRuns]:
+            step = replace(options, seeds=seeds, resume=options.resume or not first)
+            runs = run_study(targets, step, on_event, on_result, identities, on)
+            return [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]
+
+        if design is None:
+            runs, sequential = run(seeds, True), None
+        else:
+            runs, sequential = _in_rounds(design, run, metric, mode, options.paired, min_effect)
+        folder = options.folder or default_root()
+        wall = time.monotonic() - started
+        return compare_report(
+            runs, metric, mode, options.paired, min_effect, options.seed, folder, wall, seeds, sequential
+        )
 
 
-def _compare_report(
-    runs: list[VariantRuns],
+def _design(count: SeedCount, contrasts: int, paired: bool) -> Design | None:
+    """The sequential design of an automatic study (None: a fixed number of seeds, checked here).
+
+    Raises:
+        UsageError: a fixed number of seeds, or ``--max-seeds``, too small to ever show a difference.
+    """
+    unit = "seeds" if paired else "seeds per variant"
+    if count.fixed is not None:
+        needed = fixed_minimum(contrasts, paired=paired)
+        if count.fixed < needed:
+            raise UsageError(
+                f"expected --seeds {needed} or more (or --seeds auto): with {count.fixed} {unit} the exact test of "
+                f"{_comparisons(contrasts)} can never reach p < {ALPHA}, so no difference could be shown"
+            )
+        return None
+    try:
+        return design(count.maximum, contrasts, paired=paired)
+    except ValueError:
+        needed = next(n for n in range(count.maximum, 10_000) if _designs(n, contrasts, paired))
+        raise UsageError(
+            f"expected --max-seeds {needed} or more: with at most {count.maximum} {unit} the sequential test of "
+            f"{_comparisons(contrasts)} can never reach significance"
+        ) from None
+
+
+def _designs(max_seeds: int, contrasts: int, paired: bool) -> bool:
+    try:
+        design(max_seeds, contrasts, paired=paired)
+    except ValueError:
+        return False
+    return True
+
+
+def _comparisons(contrasts: int) -> str:
+    return "one comparison" if contrasts == 1 else f"{contrasts} comparisons (Holm-corrected)"
+
+
+def _in_rounds(
+    design: Design,
+    run: Callable[[int, bool], list[VariantRuns]],
     metric: str | None,
     mode: Mode | None,
-    options: StudyOptions,
-    delta: float | None,
-    wall: float,
-) -> CompareReport:
-    folder = options.folder or default_root()
-    return compare_report(runs, metric, mode, options.paired, delta, options.seed, folder, wall, options.seeds)
+    paired: bool,
+    min_effect: float | None,
+) -> tuple[list[VariantRuns], Sequential]:
+    """Runs a comparison look by look (:func:`reprokit.study.rounds.in_rounds`); its runs and how it ended."""
+    latest: list[list[VariantRuns]] = []
+
+    def run_round(seeds: int, first: bool) -> list[VariantRuns]:
+        latest[:] = [run(seeds, first)]
+        return latest[0]
+
+    def judge_round(seeds: int, before: tuple[Verdict, ...] | None) -> tuple[tuple[Verdict, ...], bool]:
+        samples, higher = contrast_samples(latest[0], metric, mode, paired)
+        verdicts = judge(design, seeds, samples, higher_is_better=higher, min_effect=min_effect, before=before)
+        return verdicts, all(v.settled for v in verdicts)
+
+    sequential = in_rounds(design, run_round, judge_round)
+    return latest[0], sequential
 
 
 @contextlib.contextmanager
@@ -254,7 +349,7 @@ def _variants(
 
 
 def _check_counts(seeds: int, seed: int, blocks: int = 2) -> None:
-    """Fails unless every seed the study uses (``blocks`` blocks of ``seeds`` from ``seed``) is a valid hash seed."""
+    """Fails unless every seed the study may use (``blocks`` blocks of ``seeds`` from ``seed``) is a valid hash seed."""
     if seeds < 1:
         raise UsageError(f"expected --seeds of at least 1, received {seeds}")
     if seed < 0 or seed + blocks * seeds > 2**32 - 1:

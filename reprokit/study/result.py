@@ -22,6 +22,8 @@ from reprokit.core import views
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Outcome
 from reprokit.study.metrics import Mode
+from reprokit.study.rounds import Sequential
+from reprokit.study.sequential import Verdict
 from reprokit.study.stats import Effect, Summary
 from reprokit.study.store import RunResult
 from reprokit.weights.similarity import Similarity
@@ -144,6 +146,7 @@ class SeedsReport(views.Shown):
     folder: Path
     wall_seconds: float
     seeds: int
+    automatic: bool = False  # --seeds auto: the first look of a comparison's sequential design
 
     @property
     def pinned(self) -> bool | None:
@@ -165,6 +168,7 @@ class SeedsReport(views.Shown):
             "metric": self.metric,
             "mode": _mode_of(self.variant, self.metric),
             "pinned": self.pinned,
+            "seeds_requested": "auto" if self.automatic else self.seeds,
             **self.variant.to_dict(),
             "replay_command": self.replay_command(self.first_seed),
             "study_folder": str(self.folder),
@@ -183,6 +187,8 @@ class Contrast:
         p_adjusted: the permutation test's p, Holm-adjusted over the contrasts.
         outcome: better, worse, within seed noise, equivalent, or too few seeds.
         left_out: ``(seed, why)`` of runs left out (failed, NaN, or unpaired).
+        verdict: with ``--seeds auto``, the sequential verdict (why and at
+            which look it was settled); None with a fixed number of seeds.
     """
 
     variant: int
@@ -190,6 +196,7 @@ class Contrast:
     p_adjusted: float | None
     outcome: Outcome
     left_out: tuple[tuple[int, str], ...] = ()
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ class CompareReport(views.Shown):
     seeds: int
     folder: Path
     wall_seconds: float
+    sequential: Sequential | None = None
 
     def outcomes(self) -> frozenset[Outcome]:
         return frozenset(c.outcome for c in self.contrasts)
@@ -222,6 +230,7 @@ class CompareReport(views.Shown):
             "min_effect": self.min_effect,
             "first_seed": self.first_seed,
             "seeds": self.seeds,
+            "sequential": None if self.sequential is None else sequential_dict(self.sequential),
             "variants": [v.to_dict() for v in self.variants],
             "comparisons": [_contrast_dict(c, self.variants[c.variant], first) for c in self.contrasts],
             "study_folder": str(self.folder),
@@ -279,9 +288,24 @@ def _contrast_dict(c: Contrast, variant: VariantResult, first: VariantResult) ->
         "variant": variant.label,
         "baseline": first.label,
         "outcome": c.outcome.value,
+        "settled": None if c.verdict is None else {"reason": c.verdict.reason.value, "seeds": c.verdict.seeds},
         "p_adjusted": c.p_adjusted,
         **effect,
         "left_out": [{"seed": s, "reason": why} for s, why in c.left_out],
+    }
+
+
+def sequential_dict(s: Sequential) -> dict[str, Any]:
+    """How ``--seeds auto`` ended, as JSON: the design's looks, the looks made, why it stopped."""
+    d = s.design
+    return {
+        "max_seeds": d.max_seeds,
+        "contrasts": d.contrasts,
+        "alpha": d.alpha,
+        "looks": list(s.looks),
+        "seeds": s.seeds,
+        "why": s.why(),
+        "design": [{"seeds": k.seeds, "level": k.level, "spent": k.spent} for k in d.looks],
     }
 
 

@@ -65,6 +65,9 @@ class StudyOptions:
         settings: how every run runs: how many at once, the model-file
             options, where they execute (on a Ray cluster runs may land on
             any node).
+        stride: how far apart the first seeds of unpaired variants lie (None:
+            ``seeds``; a study that adds seeds in rounds sets its maximum,
+            so that a variant's seeds never reach the next one's).
     """
 
     seeds: int = 10
@@ -74,10 +77,11 @@ class StudyOptions:
     folder: Path | None = None
     resume: bool = False
     settings: RunSettings = field(default_factory=RunSettings)
+    stride: int | None = None
 
     def seeds_of(self, variant: int) -> list[int]:
         """The seeds variant number ``variant`` runs."""
-        first = self.seed if self.paired else self.seed + variant * self.seeds
+        first = self.seed if self.paired else self.seed + variant * (self.stride or self.seeds)
         return list(range(first, first + self.seeds))
 
 
@@ -331,6 +335,8 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None)
         "python": platform.python_version(),
         "keras": _version("keras"),
     }
+    if target.env:  # keys of studies made before environment-passed values stay valid
+        described["env"] = dict(target.env)
     backend = settings.backend
     described[backend.value] = installed_version(backend)
     if backend is not Backend.TENSORFLOW:

@@ -123,7 +123,10 @@ class RayRunner(Runner):
         return RunRequest(
             name=spec.name,
             config=self._config(spec, events_fd=-1, control_fd=None, arrays_path=""),
-            env=child_environment(replace(spec.controls, backend=self.settings.backend), os.environ),
+            env={
+                **child_environment(replace(spec.controls, backend=self.settings.backend), os.environ),
+                **dict(self.target.env),
+            },
             origin=Origin.here(self.folder.resolve(), self.target.script.resolve()),
             timeout=self.settings.timeout,
             gpus=self.settings.execution.gpus_per_run,
