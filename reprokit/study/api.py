@@ -267,6 +267,7 @@ def run_compare(
             runs, sequential = run(seeds, True), None
         else:
             runs, sequential = _in_rounds(design, run, metric, mode, options.paired, min_effect)
+            seeds = sequential.seeds  # the seeds the verdicts took, not the most allowed
         folder = options.folder or default_root()
         wall = time.monotonic() - started
         return compare_report(
