@@ -10,7 +10,8 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison
 from reprokit.checking.notes import report_notes
 from reprokit.checking.result import Report, RunSummary
-from reprokit.checking.runs import CheckOptions
+from reprokit.checking.runs import PAIRS, CheckOptions
+from reprokit.checking.search import search_result
 from reprokit.core.series import evenly
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Verdict
@@ -48,6 +49,7 @@ def build_report(
         notes=tuple(report_notes([t for t in traces.values() if not t.preempted], target, options.settings.model_file)),
         max_steps=target.max_steps,
         baseline=baseline_result,
+        search=search_result(traces, PAIRS),
     )
 
 

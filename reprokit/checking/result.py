@@ -18,13 +18,14 @@ from reprokit.checking.classify import Finding
 from reprokit.checking.comparison import Comparison
 from reprokit.checking.explain import Explanation
 from reprokit.checking.resume import ResumeResult
+from reprokit.checking.search import SearchComparison, SearchPair, SearchResult
 from reprokit.core import views
 from reprokit.core.errors import EXIT_FAILED_CHECK, ReprokitError
 from reprokit.core.files import finite, json_text
 from reprokit.core.refusals import Refusal
 from reprokit.core.vocabulary import FailOn, Source, Status, Verdict
 from reprokit.lint.engine import LintFinding
-from reprokit.run.trace import Pin, PipelineCall
+from reprokit.run.trace import Pin, PipelineCall, SearchTrial
 
 SCHEMA_VERSION = 1
 
@@ -68,6 +69,8 @@ class Report(views.Shown):
         reprokit_version: the version that produced the report.
         quick: whether only the controlled pair ran.
         wall_seconds: how long the whole check took.
+        search: the script's own hyperparameter searches (keras-tuner, Optuna)
+            compared between the runs; None when it ran none.
     """
 
     script: str
@@ -90,6 +93,7 @@ class Report(views.Shown):
     explanation: Explanation | None = None
     pipeline: tuple[PipelineCall, ...] = ()
     resume: ResumeResult | None = None
+    search: SearchResult | None = None
 
     @property
     def reproducible(self) -> bool:
@@ -164,6 +168,7 @@ class Report(views.Shown):
                 "explanation": dataclasses.asdict(self.explanation) if self.explanation is not None else None,
                 "pipeline": [dataclasses.asdict(c) for c in self.pipeline],
                 "resume": _resume_dict(self.resume) if self.resume is not None else None,
+                "search": _search_dict(self.search) if self.search is not None else None,
                 "wall_seconds": round(self.wall_seconds, 3),
             }
         )
@@ -269,6 +274,42 @@ def _resume_dict(r: ResumeResult) -> dict[str, Any]:
         "stopped_run_wrote": list(r.written),
         "evidence": r.evidence,
     }
+
+
+def _search_dict(r: SearchResult) -> dict[str, Any]:
+    return {"reproducible": r.reproducible, "pairs": [_search_pair_dict(p) for p in r.pairs]}
+
+
+def _search_pair_dict(p: SearchPair) -> dict[str, Any]:
+    return {
+        "name": p.pair.value,
+        "runs": list(p.runs),
+        "seeds": list(p.seeds),
+        "identical": p.identical,
+        "same_best": p.same_best,
+        "summary": p.summary,
+        "searches": [_search_comparison_dict(s) for s in p.searches],
+    }
+
+
+def _search_comparison_dict(s: SearchComparison) -> dict[str, Any]:
+    return {
+        "library": s.library,
+        "name": s.name,
+        "trials": list(s.trials),
+        "identical": s.identical,
+        "first_differing_trial": s.first_difference,
+        "differing": [_trial_dict(t) for t in s.differing] if s.first_difference is not None else None,
+        "best": [_trial_dict(t) for t in s.best],
+        "same_best": s.same_best,
+        "complete": s.complete,
+    }
+
+
+def _trial_dict(t: SearchTrial | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"trial": t.trial, "params": dict(t.params), "score": t.score, "status": t.status, "values": list(t.values)}
 
 
 def _baseline_dict(b: BaselineResult) -> dict[str, Any]:

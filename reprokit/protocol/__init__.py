@@ -14,25 +14,27 @@ messages across machines.
    happen, on the pipe ``WorkerConfig.events_fd`` (the script keeps stdout
    and stderr for itself). The ``"type"`` key names the event:
 
-   ===============  ========================  ===========================================================
-   ``type``         class                     sent
-   ===============  ========================  ===========================================================
-   ``setup_error``  :class:`SetupErrorEvent`  the worker could not prepare the run; nothing follows
-   ``start``        :class:`StartEvent`       the hooks are installed; the script starts now
-   ``init``         :class:`InitEvent`        a model's initial weights, before its first optimizer step
-   ``step``         :class:`StepEvent`        after every optimizer step, once per model it trains
-   ``history``      :class:`HistoryEvent`     when ``Model.fit`` returns: its per-epoch logs
-   ``evaluate``     :class:`EvaluateEvent`    when the script's ``Model.evaluate`` returns: its results
-   ``pin``          :class:`Pin`              the script fixed a seed or op determinism itself
-   ``pipeline``     :class:`PipelineCall`     the script asked tf.data to give up element order
-   ``replay``       :class:`ReplayEvent`      ``explain`` runs only, after each step up to
-                                              ``WorkerConfig.explain_step``: every layer call and gradient
-   ``error``        :class:`ErrorEvent`       the script failed (with a :class:`~reprokit.core.refusals.Refusal`
-                                              if TensorFlow refused op determinism); nothing follows
-   ``end``          :class:`EndEvent`         the script finished: a summary of every trained model (its
-                                              final weights and predictions are in
-                                              ``WorkerConfig.arrays_path``); nothing follows
-   ===============  ========================  ===========================================================
+   ================  =========================  ===========================================================
+   ``type``          class                      sent
+   ================  =========================  ===========================================================
+   ``setup_error``   :class:`SetupErrorEvent`   the worker could not prepare the run; nothing follows
+   ``start``         :class:`StartEvent`        the hooks are installed; the script starts now
+   ``init``          :class:`InitEvent`         a model's initial weights, before its first optimizer step
+   ``step``          :class:`StepEvent`         after every optimizer step, once per model it trains
+   ``history``       :class:`HistoryEvent`      when ``Model.fit`` returns: its per-epoch logs
+   ``evaluate``      :class:`EvaluateEvent`     when the script's ``Model.evaluate`` returns: its results
+   ``pin``           :class:`Pin`               the script fixed a seed or op determinism itself
+   ``pipeline``      :class:`PipelineCall`      the script asked tf.data to give up element order
+   ``replay``        :class:`ReplayEvent`       ``explain`` runs only, after each step up to
+                                                ``WorkerConfig.explain_step``: every layer call and gradient
+   ``search_trial``  :class:`SearchTrialEvent`  a trial of the script's own hyperparameter search ended
+                                                (keras-tuner or Optuna): its hyperparameters and score
+   ``error``         :class:`ErrorEvent`        the script failed (with a :class:`~reprokit.core.refusals.Refusal`
+                                                if TensorFlow refused op determinism); nothing follows
+   ``end``           :class:`EndEvent`          the script finished: a summary of every trained model (its
+                                                final weights and predictions are in
+                                                ``WorkerConfig.arrays_path``); nothing follows
+   ================  =========================  ===========================================================
 
    ``start`` precedes every other event but ``setup_error``, and a model's
    ``init`` precedes its ``step`` events. A study run (``WorkerConfig.study``)
@@ -40,7 +42,8 @@ messages across machines.
    ``setup_error``, ``start``, ``error`` and ``end``; its
    :class:`~reprokit.worker.recorder.Recorder` sends ``init`` and ``step``; the hooks
    of :mod:`reprokit.worker.instrument` send ``history``, ``evaluate`` and ``pin``, those of
-   :mod:`reprokit.worker.diagnose` ``pipeline`` and ``replay``. In the parent,
+   :mod:`reprokit.worker.diagnose` ``pipeline`` and ``replay``, those of :mod:`reprokit.worker.search`
+   ``search_trial``. In the parent,
    :mod:`reprokit.run.runner` parses them into a :class:`~reprokit.run.trace.TraceBuilder`
    and hands each to its ``on_event`` callback (:mod:`reprokit.cli.progress`).
    :class:`LaunchedEvent` (``launched``) never crosses the pipe: the parent
@@ -88,6 +91,7 @@ from reprokit.protocol.events import (
     PipelineCall,
     PreemptedEvent,
     ReplayEvent,
+    SearchTrialEvent,
     SetupErrorEvent,
     StartEvent,
     StepEvent,
@@ -114,6 +118,7 @@ __all__ = [
     "PreemptedEvent",
     "ProtocolError",
     "ReplayEvent",
+    "SearchTrialEvent",
     "SetupErrorEvent",
     "StartEvent",
     "StepEvent",

@@ -220,6 +220,35 @@ class ReplayEvent(Message):
 
 
 @dataclass(frozen=True)
+class SearchTrialEvent(Message):
+    """A trial of a hyperparameter search the script runs itself ended (a keras-tuner tuner's, an Optuna study's).
+
+    Attributes:
+        library: ``keras-tuner`` or ``optuna``.
+        search: the search's name: the tuner's ``project_name``, the study's
+            ``study_name`` (an unnamed study is ``study``, the next ``study #2``).
+        trial: the trial's id in its search (keras-tuner's ``trial_id``, Optuna's trial number).
+        params: its hyperparameters, each value as its ``repr()`` (floats compare exactly).
+        score: the value the search ranks trials by (None: none, as for a failed trial
+            or a search with several objectives).
+        status: the trial's end as the library names it (``COMPLETED``, ``FAILED``;
+            ``COMPLETE``, ``PRUNED``, ``FAIL``).
+        maximize: whether a higher score is better (None: not known, or several objectives).
+        values: the objectives' values of a search with several objectives (empty otherwise).
+    """
+
+    TYPE: ClassVar[str] = "search_trial"
+    library: str
+    search: str
+    trial: str
+    params: Mapping[str, str]
+    score: float | None
+    status: str
+    maximize: bool | None
+    values: tuple[float, ...] = field(default=(), metadata=wire(omit_default=True))
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Message):
     """The script failed: the error's last line, and TensorFlow's refusal of op determinism if it is one."""
 
@@ -288,6 +317,7 @@ Event: TypeAlias = (
     | EndEvent
     | CallbackStateEvent
     | PreemptedEvent
+    | SearchTrialEvent
 )
 """Any event a run reports (and :class:`LaunchedEvent`, which the parent adds): the one list of them."""
 

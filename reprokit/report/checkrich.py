@@ -20,6 +20,7 @@ from reprokit.checking.comparison import Comparison, short_name
 from reprokit.checking.explain import Explanation
 from reprokit.checking.result import Report
 from reprokit.checking.resume import Resumed, ResumeResult
+from reprokit.checking.search import SearchResult, params_words
 from reprokit.core.backends import Backend, framework_line, profile_line
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
@@ -37,6 +38,8 @@ def render_report(report: Report) -> Iterator[RenderableType]:
     if report.comparisons:
         yield _comparisons_table(report)
     yield from _why_weights(report)
+    if report.search is not None:
+        yield _search_panel(report.search)
     if report.resume is not None:
         yield _resume_panel(report.resume)
     if report.explanation is not None:
@@ -57,6 +60,39 @@ def _why_weights(report: Report) -> Iterator[RenderableType]:
     cause = f"the seed ({report.seed} vs {report.seed + 1})"
     for m in c.alignments:
         yield three_parts(m.alignment, cause, f"Why are the weights different? ({m.model}, seed pair)")
+
+
+def _search_panel(result: SearchResult) -> Panel:
+    """The script's own hyperparameter search: is it reproducible, and does the seed change what it chooses?"""
+    good = result.reproducible
+    style = "green" if good else ("yellow" if good is None else "red")
+    mark = "✔" if good else ("?" if good is None else "✘")
+    parts: list[RenderableType] = [Text(f"{mark} THE SEARCH IS {result.words.upper()}", style=f"bold {style}")]
+    for pair in result.pairs:
+        line = Text(f"\n{pair.pair.value} pair ({pair.label}): ", style="bold")
+        line.append(pair.summary, style="")
+        parts.append(line)
+    table = Table(title="Best trials", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+    several = len({(s.library, s.name) for pair in result.pairs for s in pair.searches}) > 1
+    if several:
+        table.add_column("search", no_wrap=True)
+    table.add_column("run", no_wrap=True, style="bold")
+    table.add_column("seed", justify="right", no_wrap=True)
+    table.add_column("trials", justify="right", no_wrap=True)
+    table.add_column("best hyperparameters", ratio=1, overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    shown = set()
+    for pair in result.pairs:
+        for s in pair.searches:
+            for run, seed, trials, best in zip(pair.runs, pair.seeds, s.trials, s.best):
+                if (s.library, s.name, run) in shown:
+                    continue
+                shown.add((s.library, s.name, run))
+                row = [run, str(seed), str(trials), "—" if best is None else params_words(best)]
+                row.append("—" if best is None else _num(best.score, 6))
+                table.add_row(*([f"{s.library} {s.name}"] if several else []), *row)
+    parts += [Text(""), table]
+    return Panel(Group(*parts), title="Hyperparameter search", border_style=style, box=box.ROUNDED)
 
 
 def _resume_panel(result: ResumeResult) -> Panel:

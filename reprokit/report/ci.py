@@ -17,6 +17,7 @@ from rich.console import Console, RenderableType
 from reprokit.checking.classify import Finding
 from reprokit.checking.result import Report
 from reprokit.checking.resume import ResumeResult
+from reprokit.checking.search import SearchResult
 from reprokit.core.vocabulary import FailOn, Source, Status, Word
 from reprokit.lint.engine import hazards_for
 
@@ -151,6 +152,8 @@ def markdown(report: Report, fail_on: FailOn) -> str:
             lines.append(
                 f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |"
             )
+        if report.search is not None:
+            lines += ["", *_search_lines(report.search)]
         if report.resume is not None:
             lines += ["", *_resume_lines(report.resume)]
         for f in report.findings:
@@ -166,6 +169,14 @@ def markdown(report: Report, fail_on: FailOn) -> str:
                     "</details>",
                 ]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(r: SearchResult) -> list[str]:
+    """The script's own hyperparameter search in Markdown: its answer, and each pair's sentences."""
+    icon = "✅" if r.reproducible else ("❔" if r.reproducible is None else "❌")
+    lines = [f"**Hyperparameter search**: {icon} {r.words}", ""]
+    lines += [f"- {p.pair.value} pair ({p.label}): {p.summary}" for p in r.pairs]
+    return lines
 
 
 def _resume_lines(r: ResumeResult) -> list[str]:

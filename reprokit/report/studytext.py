@@ -64,7 +64,8 @@ def seeds_explanation(report: SeedsReport) -> str:
             f"Run `reprokit check {variant.script}` to find it."
         )
     elif repeat is not None and repeat.identical:
-        parts.append(f"Seed {repeat.seed} run twice gave bit-identical results: the seed pins this script.")
+        searched = " (and the same trials of its own hyperparameter search)" if variant.searches else ""
+        parts.append(f"Seed {repeat.seed} run twice gave bit-identical results{searched}: the seed pins this script.")
     elif repeat is not None and repeat.differences and "environments" in repeat.differences[0]:
         parts.append(f"Whether the seed pins the script is not known: {repeat.differences[0]}.")
     elif repeat is not None:
@@ -93,6 +94,7 @@ def seeds_explanation(report: SeedsReport) -> str:
             f"Their hidden layers' linear CKA is {sim.mean:.2f} on average (lowest {sim.min:.2f}{reference}): "
             f"{seeds_features(sim.mean, sim.untrained)}."
         )
+    parts += [spread.sentence() for spread in variant.searches]
     if variant.failed:
         parts.append(f"{len(variant.failed)} run(s) failed and are left out (see below).")
     if report.automatic:

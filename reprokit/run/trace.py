@@ -1,12 +1,14 @@
 """What one run observed, rebuilt from the events its process streamed.
 
 The events are those of :mod:`reprokit.protocol.events`; :class:`Pin` and
-:class:`PipelineCall` are both events and parts of a :class:`RunTrace`.
+:class:`PipelineCall` are both events and parts of a :class:`RunTrace`. The trials
+of a hyperparameter search the script ran itself become :class:`SearchTrial`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,22 @@ from reprokit.protocol import (
     PipelineCall,
     PreemptedEvent,
     ReplayEvent,
+    SearchTrialEvent,
     SetupErrorEvent,
     StepEvent,
 )
 
-__all__ = ["ModelResult", "Pin", "PipelineCall", "Point", "RunSpec", "RunTrace", "TraceBuilder", "point_of"]
+__all__ = [
+    "ModelResult",
+    "Pin",
+    "PipelineCall",
+    "Point",
+    "RunSpec",
+    "RunTrace",
+    "SearchTrial",
+    "TraceBuilder",
+    "point_of",
+]
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,73 @@ class ModelResult:
 
 
 @dataclass(frozen=True)
+class SearchTrial:
+    """One finished trial of a hyperparameter search the script ran itself (keras-tuner or Optuna).
+
+    Attributes:
+        library: ``keras-tuner`` or ``optuna``.
+        search: the search's name in the run (see :class:`~reprokit.protocol.events.SearchTrialEvent`).
+        trial: the trial's id in its search.
+        params: its hyperparameters, each value as its ``repr()``.
+        score: the value the search ranks trials by (None: none).
+        status: the trial's end as the library names it (``COMPLETED``, ``COMPLETE``, ``FAILED``, ``PRUNED``, …).
+        maximize: whether a higher score is better (None: not known).
+        values: the objectives' values of a search with several objectives (empty otherwise).
+    """
+
+    library: str
+    search: str
+    trial: str
+    params: Mapping[str, str]
+    score: float | None
+    status: str
+    maximize: bool | None = None
+    values: tuple[float, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Which search of the run it belongs to: its library and name."""
+        return self.library, self.search
+
+    @classmethod
+    def of(cls, event: SearchTrialEvent) -> SearchTrial:
+        """The trial a ``search_trial`` event reports."""
+        return cls(
+            event.library,
+            event.search,
+            event.trial,
+            dict(event.params),
+            event.score,
+            event.status,
+            event.maximize,
+            event.values,
+        )
+
+
+COMPLETED = frozenset({"COMPLETED", "COMPLETE"})
+"""How keras-tuner (``COMPLETED``) and Optuna (``COMPLETE``) name a trial that ended normally."""
+
+
+def best_trial(trials: Sequence[SearchTrial]) -> SearchTrial | None:
+    """The trial the search would choose: the best finite score of a completed trial (the first of equals).
+
+    None where no completed trial has a score, or the direction is not known (several objectives).
+    """
+    best: SearchTrial | None = None
+    for t in trials:
+        if t.status not in COMPLETED or t.score is None or not math.isfinite(t.score) or t.maximize is None:
+            continue
+        if best is None or (t.score > best.score if t.maximize else t.score < best.score):  # type: ignore[operator]
+            best = t
+    return best
+
+
+def params_words(trial: SearchTrial) -> str:
+    """A trial's hyperparameters as ``units=16, lr=0.01`` (each value as its ``repr``)."""
+    return ", ".join(f"{k}={v}" for k, v in trial.params.items()) or "no hyperparameters"
+
+
+@dataclass(frozen=True)
 class RunTrace:
     """Everything one completed run reported, in the order it happened.
 
@@ -135,6 +215,13 @@ class RunTrace:
     """The run died after ``spec.preempt_after`` steps, as a preempted machine's would (no final results)."""
     callbacks: tuple[CallbackStateEvent, ...] = ()
     """The state of the script's ``fit`` callbacks as each epoch began (runs that observe the whole state)."""
+    searches: tuple[SearchTrial, ...] = ()
+    """The trials of the script's own hyperparameter searches, in the order they ended (every search's)."""
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run ended before its script did (``--max-steps``, an early exit, a preemption)."""
+        return self.stopped_at_max_steps or self.stopped_early or self.preempted
 
     @property
     def steps(self) -> int:
@@ -176,6 +263,7 @@ class TraceBuilder:
         self.steps = 0
         self.preempted: PreemptedEvent | None = None
         self.callbacks: list[CallbackStateEvent] = []
+        self.searches: list[SearchTrial] = []
 
     def add(self, event: Event) -> None:
         """Takes the run's next event (events that add nothing to a trace, like ``start``, are ignored)."""
@@ -209,6 +297,8 @@ class TraceBuilder:
                 self.preempted = event
             case CallbackStateEvent():
                 self.callbacks.append(event)
+            case SearchTrialEvent():
+                self.searches.append(SearchTrial.of(event))
 
     def build(self, wall_seconds: float, arrays_path: Path | None) -> RunTrace:
         end = self.end or EndEvent("script", (), {})
@@ -243,6 +333,7 @@ class TraceBuilder:
             evaluations=self.evaluations,
             preempted=self.preempted is not None,
             callbacks=tuple(self.callbacks),
+            searches=tuple(self.searches),
         )
 
 

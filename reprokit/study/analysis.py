@@ -31,6 +31,7 @@ from reprokit.study.result import (
 )
 from reprokit.study.rounds import Sequential
 from reprokit.study.running import VariantRuns
+from reprokit.study.searches import search_spreads
 from reprokit.study.stats import ALPHA, Effect, compare_samples, decide, differs_by_group, holm, summarize
 from reprokit.study.store import RunResult
 from reprokit.weights.similarity import Similarity, across, class_agreement
@@ -140,6 +141,7 @@ def variant_result(runs: VariantRuns, metric: str, mode: Mode | None = None) -> 
         same_model=len(ok) > 1 and len({tuple(sorted(r.weights.items())) for r in ok}) == 1,
         nodes=tuple(Counter(node_of(r) for r in runs.results if node_of(r)).items()),
         by_node=_by_node(ok, metrics),
+        searches=search_spreads(main),
     )
 
 
@@ -247,6 +249,11 @@ def _repeat_check(runs: VariantRuns) -> RepeatCheck | None:
         other = repeat.metrics.get(name)
         if other is None or not _same(value, other):
             differences.append(f"{name} {value:.6g} vs {other if other is None else format(other, '.6g')}")
+    searches = {(s.library, s.name): s for s in repeat.searches}
+    for s in original.searches:
+        again = searches.get((s.library, s.name))
+        if again is None or again.digest != s.digest:
+            differences.append(f"the trials of the {s.label}")
     pa, pb = runs.predictions(original), runs.predictions(repeat)
     if any(key not in pb or not np.array_equal(pa[key], pb[key], equal_nan=True) for key in pa):
         differences.append("predictions on the probe batch")

@@ -23,6 +23,7 @@ from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Outcome
 from reprokit.study.metrics import Mode
 from reprokit.study.rounds import Sequential
+from reprokit.study.searches import SearchSpread
 from reprokit.study.sequential import Verdict
 from reprokit.study.stats import Effect, Summary
 from reprokit.study.store import RunResult
@@ -109,6 +110,8 @@ class VariantResult:
     nodes: tuple[tuple[str, int], ...] = ()
     by_node: tuple[tuple[str, float], ...] = ()
     similarity: Similarity | None = None
+    searches: tuple[SearchSpread, ...] = ()
+    """What the script's own hyperparameter searches chose across the seeds (empty: it ran none)."""
 
     @property
     def failed(self) -> tuple[RunResult, ...]:
@@ -132,6 +135,7 @@ class VariantResult:
             "failed_runs": len(self.failed),
             "nodes": [{"node": name, "runs": count} for name, count in self.nodes],
             "differs_by_node": [{"metric": name, "p_value": p} for name, p in self.by_node],
+            "searches": [_spread_dict(s) for s in self.searches],
             "runs": [_run_dict(r) for r in self.runs],
         }
 
@@ -259,6 +263,17 @@ def _metric_dict(m: MetricStats) -> dict[str, Any]:
 
 
 _SUMMARY_KEYS = ("n", "mean", "std", "median", "min", "max", "ci_low", "ci_high", "ci_method")
+
+
+def _spread_dict(s: SearchSpread) -> dict[str, Any]:
+    return {
+        "library": s.library,
+        "name": s.name,
+        "seeds": s.seeds,
+        "stable": s.stable,
+        "choices": [{"best": c.best, "seeds": list(c.seeds)} for c in s.choices],
+        "summary": s.sentence(),
+    }
 
 
 def _repeat_dict(r: RepeatCheck) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from reprokit.run.script import require_training, validate_script
 from reprokit.run.settings import RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
 from reprokit.study.metrics import run_curves, run_metrics
+from reprokit.study.searches import search_records
 from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
 
 OnResult = Callable[[int, RunResult], None]
@@ -312,6 +313,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
         probes={m.name: m.probe for m in trace.models if m.probe is not None},
         environment=environment,
         retries=trace.retries,
+        searches=search_records(trace.searches),
     )
     return result, predictions
 

@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,32 @@ def default_root() -> Path:
     """``$XDG_CACHE_HOME/reprokit/studies`` (``~/.cache/reprokit/studies`` by default)."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "reprokit" / "studies"
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """What one run's own hyperparameter search (keras-tuner, Optuna) chose, kept with the run.
+
+    Attributes:
+        library: ``keras-tuner`` or ``optuna``.
+        name: the search's name in the run (the tuner's project, the study's name).
+        trials: how many trials ended.
+        best: the best trial's hyperparameters as ``units=32, learning_rate=0.01``
+            (None: no completed trial with a score).
+        digest: a fingerprint of every trial (hyperparameters, score, end, order):
+            two runs with the same digest ran the same search.
+    """
+
+    library: str
+    name: str
+    trials: int
+    best: str | None
+    digest: str
+
+    @property
+    def label(self) -> str:
+        """``keras-tuner search digits``."""
+        return f"{self.library} search {self.name}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class RunResult:
             from the start, exactly: every seed is fixed).
         curves: the learning curves of its ``fit`` histories, by metric
             name (one value per epoch).
+        searches: what the script's own hyperparameter searches chose.
     """
 
     seed: int
@@ -74,6 +101,7 @@ class RunResult:
     cached: bool = False
     retries: tuple[str, ...] = ()
     curves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    searches: tuple[SearchRecord, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,6 +131,7 @@ class RunResult:
             "environment": finite(dict(self.environment)),
             "retries": list(self.retries),
             "curves": {k: [_number(v) for v in values] for k, values in self.curves.items()},
+            "searches": [asdict(r) for r in self.searches],
         }
 
     @classmethod
@@ -123,6 +152,10 @@ class RunResult:
             cached=cached,
             retries=tuple(str(r) for r in data.get("retries", ())),
             curves={str(k): tuple(float(v) for v in values) for k, values in data.get("curves", {}).items()},
+            searches=tuple(
+                SearchRecord(str(r["library"]), str(r["name"]), int(r["trials"]), r["best"], str(r["digest"]))
+                for r in data.get("searches", ())
+            ),
         )
 
 

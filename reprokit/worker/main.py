@@ -2,7 +2,8 @@
 
 Started by :mod:`reprokit.run.runner` as ``python -m reprokit.worker.main`` in a fresh
 process, with a :class:`~reprokit.protocol.config.WorkerConfig` in its environment.
-It seeds everything, installs the hooks of :mod:`reprokit.worker.instrument`, runs
+It seeds everything, installs the hooks of :mod:`reprokit.worker.instrument` (and those
+of :mod:`reprokit.worker.search` on the script's own hyperparameter searches), runs
 the script as ``__main__`` with its own arguments, and streams what it
 observes to the parent as :mod:`reprokit.protocol.events` events, one JSON line
 each, on a pipe (the script keeps stdout and stderr for itself). Final
@@ -69,7 +70,7 @@ def main() -> int:
 
         backend = Backend.parse(os.environ.get("KERAS_BACKEND", "tensorflow"))  # set by the parent
         with _hidden("jax") if backend is Backend.TENSORFLOW else contextlib.nullcontext():
-            from reprokit.worker import backends, instrument  # Keras and the backend's framework are imported here
+            from reprokit.worker import backends, instrument, search  # Keras and the backend's framework here
             from reprokit.worker.recorder import Recorder
 
             framework = backends.load(backend)
@@ -88,6 +89,7 @@ def main() -> int:
             _listen(config.control_fd, recorder)
         framework.install(recorder, config)
         instrument.install(recorder, framework)
+        search.install(recorder.emit)  # keras-tuner and Optuna are patched when the script imports them
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a setup failure
         emit(SetupErrorEvent(f"{type(exc).__name__}: {exc}"))
         return EXIT_SETUP_FAILED

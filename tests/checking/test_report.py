@@ -26,6 +26,7 @@ TOP_LEVEL = {
     "explanation",
     "pipeline",
     "resume",
+    "search",
 }
 COMPARISON = {
     "name",

@@ -29,6 +29,7 @@ from reprokit.protocol import (
     PreemptedEvent,
     ProtocolError,
     ReplayEvent,
+    SearchTrialEvent,
     SetupErrorEvent,
     StartEvent,
     StepEvent,
@@ -60,6 +61,10 @@ EVENTS = [
     ErrorEvent("RuntimeError: Random ops require a seed", REFUSAL),
     CallbackStateEvent("sequential", 2, 8, {"EarlyStopping.wait": "1"}),
     PreemptedEvent(12, {"sequential": 12}),
+    SearchTrialEvent(
+        "keras-tuner", "digits", "0", {"units": "8", "lr": "0.0022584063478787337"}, 0.67, "COMPLETED", True
+    ),
+    SearchTrialEvent("optuna", "study #2", "3", {}, None, "FAIL", False),
     EndEvent(
         "script",
         (ModelSummary("sequential", 15, {"sequential/dense/kernel": "62bd"}, "9f"), ModelSummary("m#2", 0, {}, None)),

@@ -25,6 +25,7 @@ from reprokit.protocol import (
     PipelineCall,
     PreemptedEvent,
     ReplayEvent,
+    SearchTrialEvent,
     SetupErrorEvent,
     StartEvent,
     StepEvent,
@@ -187,6 +188,16 @@ EVENTS = [
     (
         PreemptedEvent(12, {"sequential": 12}),
         '{"type": "preempted", "step": 12, "models": {"sequential": 12}}',
+    ),
+    (
+        SearchTrialEvent("keras-tuner", "digits", "1", {"units": "32", "lr": "0.0157"}, 0.92, "COMPLETED", True),
+        '{"type": "search_trial", "library": "keras-tuner", "search": "digits", "trial": "1", '
+        '"params": {"units": "32", "lr": "0.0157"}, "score": 0.92, "status": "COMPLETED", "maximize": true}',
+    ),
+    (
+        SearchTrialEvent("optuna", "study", "0", {"act": "'relu'"}, None, "COMPLETE", None, (0.5, 2.0)),
+        '{"type": "search_trial", "library": "optuna", "search": "study", "trial": "0", '
+        '"params": {"act": "\'relu\'"}, "score": null, "status": "COMPLETE", "maximize": null, "values": [0.5, 2.0]}',
     ),
     (
         EndEvent(

@@ -21,7 +21,7 @@ from reprokit.run.trace import ModelResult, RunSpec, RunTrace
 from reprokit.study.analysis import compare_report, seeds_report
 from reprokit.study.metrics import direction, headline, resolve_mode, run_metrics
 from reprokit.study.running import StudyOptions, VariantRuns
-from reprokit.study.store import RunResult, StudyStore
+from reprokit.study.store import RunResult, SearchRecord, StudyStore
 
 ACCURACY_A = [0.958, 0.951, 0.962, 0.949, 0.960, 0.955, 0.957, 0.953]
 ACCURACY_B = [0.911, 0.902, 0.925, 0.899, 0.915, 0.908, 0.921, 0.905]
@@ -242,3 +242,25 @@ def test_unpaired_variants_must_all_have_seeds_a_process_can_take_checked_before
         reprokit.compare("a.py", "b.py", "c.py", seeds=10, seed=last - 25, paired=False)
     with pytest.raises(UsageError, match="script not found"):  # two blocks of 10 fit: the next check speaks
         reprokit.compare("a.py", "b.py", seeds=10, seed=last - 25, paired=False)
+
+
+def test_a_search_whose_trials_differ_in_the_repeat_unpins_the_seed_and_the_spread_of_its_choice_is_reported(
+    tmp_path,
+):
+    def searched(best: str, digest: str) -> dict:
+        return {"searches": (SearchRecord("optuna", "study", 2, best, digest),)}
+
+    runs = [
+        result(1234, 0.95, **searched("units=32", "t1")),
+        result(1235, 0.96, **searched("units=8", "t2")),
+        result(1236, 0.94, **searched("units=32", "t3")),
+        result(1234, 0.95, repeat=True, weights="w1234", **searched("units=32", "other trials")),
+    ]
+    report = seeds_report(stored(tmp_path, "s", runs), None, None, 1234, tmp_path, 9.0, 3)
+    assert report.pinned is False and report.variant.repeat.differences == ("the trials of the optuna search study",)
+    (spread,) = report.to_dict()["searches"]
+    assert spread["stable"] is False and spread["choices"] == [
+        {"best": "units=32", "seeds": [1234, 1236]},
+        {"best": "units=8", "seeds": [1235]},
+    ]
+    assert "the most frequent, units=32, under 2 of them (67%)" in words(plain(report))
