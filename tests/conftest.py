@@ -41,22 +41,27 @@ def checked_example(tmp_path_factory: pytest.TempPathFactory):
     return check
 
 
+TUNING = "examples/tuning.py"
+COMPARED = [f"{TUNING} --hidden 32 --lr 0.01", f"{TUNING} --hidden 8 --lr 0.01", f"{TUNING} --hidden 32 --lr 0.011"]
+"""The tuning example's comparison: 8 hidden units instead of 32 (worse), a learning rate of 0.011 instead of 0.01."""
+GRID = ["--grid", "hidden=32,8", "--grid", "lr=0.01,0.011,3.0"]
+"""The tuning example's grid: every configuration of COMPARED is one of its points (their runs are reused)."""
+
+
 @pytest.fixture(scope="session")
 def tuning_study(tmp_path_factory: pytest.TempPathFactory) -> StudiedExample:
-    """``reprokit seeds`` (2 seeds) and ``reprokit compare`` (3 variants, 7 seeds) of the tuning example, once.
+    """``reprokit seeds`` (2 seeds), ``compare`` (3 variants, ``--seeds auto``) and ``tune`` (3 x 2, 8 seeds) of the
+    tuning example, once.
 
-    JSON goes to stdout, HTML to ``seeds.html`` and ``compare.html`` in ``folder``.
+    JSON goes to stdout (the tuning's: the terminal report, and JSON in ``tune.json``), HTML to ``seeds.html``,
+    ``compare.html`` and ``tune.html`` in ``folder``. The tuning reuses the comparison's runs (``--resume``: 3 of
+    its 6 configurations are the compared variants).
     """
     folder = tmp_path_factory.mktemp("tuning")
     study = ["--study-dir", str(folder / "studies")]
-    seeds = reprokit(
-        "seeds", "examples/tuning.py", "--seeds", "2", *study, "-f", "json", "-f", f"html={folder / 'seeds.html'}"
-    )
-    variants = [
-        "examples/tuning.py --hidden 32",
-        "examples/tuning.py --hidden 8",
-        "examples/tuning.py --hidden 32 --lr 0.011",
-    ]
+    seeds = reprokit("seeds", TUNING, "--seeds", "2", *study, "-f", "json", "-f", f"html={folder / 'seeds.html'}")
     html = f"html={folder / 'compare.html'}"
-    compare = reprokit("compare", *variants, "--seeds", "7", *study, "-f", "json", "-f", html)
-    return StudiedExample(seeds, compare, folder)
+    compare = reprokit("compare", *COMPARED, "--seeds", "auto", *study, "-f", "json", "-f", html)
+    formats = ["-f", "rich", "-f", f"json={folder / 'tune.json'}", "-f", f"html={folder / 'tune.html'}"]
+    tune = reprokit("tune", TUNING, *GRID, "--seeds", "8", "--resume", *study, *formats)
+    return StudiedExample(seeds, compare, tune, folder)

@@ -81,11 +81,20 @@ class CheckedExample:
 
 @dataclass(frozen=True)
 class StudiedExample:
-    """A seed study and a comparison of an example through the CLI (JSON on stdout, HTML in ``folder``)."""
+    """A seed study, a comparison and a tuning of an example through the CLI (JSON on stdout, HTML in ``folder``).
+
+    Their runs are kept in ``studies`` (under ``folder``): a test that runs a
+    configuration already run there with ``--resume`` reuses its runs.
+    """
 
     seeds: CliResult
     compare: CliResult
+    tune: CliResult
     folder: Path
+
+    @property
+    def studies(self) -> Path:
+        return self.folder / "studies"
 
 
 def interruptible(*args: str | Path) -> list[str]:

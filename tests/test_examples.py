@@ -170,5 +170,10 @@ def test_the_tuning_example_tells_a_real_change_from_seed_noise(tuning_study):
     cka = json.loads(pinned.stdout)["hidden_cka"]  # two seeds: one pair of hidden layers compared
     assert cka["pairs"] == 1 and 0 < cka["untrained"] < cka["mean"] <= 1
     assert done.returncode == 0, done.stderr
-    outcomes = [c["outcome"] for c in json.loads(done.stdout)["comparisons"]]
+    compared = json.loads(done.stdout)
+    outcomes = [c["outcome"] for c in compared["comparisons"]]
     assert outcomes == ["worse", "within_seed_noise"]
+    # --seeds auto: both settled at the first look of a design of two comparisons (8 seeds), not at --max-seeds
+    assert compared["sequential"]["looks"] == [8] and compared["seeds"] == 8
+    assert [c["settled"]["reason"] for c in compared["comparisons"]] == ["significant", "futile"]
+    assert all(len(v["seeds"]) == 8 for v in compared["variants"])

@@ -79,7 +79,7 @@ def sequential_line(report: TuneReport) -> str | None:
 
 
 def rows(report: TuneReport) -> list[list[str]]:
-    """One row per configuration, best first: rank, label, n, mean ± std, 95 % CI, P(best), seed wins, tied."""
+    """One row per configuration, best first: rank, label, n, mean, std, 95 % CI, P(best), seed wins, tied."""
     r: Ranking | None = report.ranking
     if r is None:
         return []
@@ -94,7 +94,8 @@ def rows(report: TuneReport) -> list[list[str]]:
                 str(place),
                 report.label(i),
                 str(c.n),
-                f"{num(c.mean)} ± {num(std, '.2g')}",
+                num(c.mean),
+                num(std, ".2g"),
                 interval(c.ci_low, c.ci_high),
                 f"{c.p_best:.0%}",
                 str(c.seed_wins),
@@ -104,7 +105,7 @@ def rows(report: TuneReport) -> list[list[str]]:
     return found
 
 
-HEADER = ("#", "configuration", "n", "mean ± std", "95 % CI", "P(best)", "seed wins", "vs best")
+HEADER = ("#", "configuration", "n", "mean", "std", "95 % CI", "P(best)", "seed wins", "vs best")
 
 
 def tune_markdown(report: TuneReport) -> str:
@@ -114,7 +115,7 @@ def tune_markdown(report: TuneReport) -> str:
     sequential = sequential_line(report)
     if sequential:
         lines += [sequential, ""]
-    lines += ["| " + " | ".join(HEADER) + " |", "|---:|---|---:|---:|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(HEADER) + " |", "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(report)]
     return "\n".join(lines) + "\n"
 

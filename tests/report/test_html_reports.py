@@ -54,3 +54,15 @@ def test_the_html_reports_of_a_seed_study_and_a_comparison_show_every_seed_and_t
     compare = rendered(tuning_study.folder / "compare.html", tmp_path)
     assert set(plots(compare)) == {"study-values", "study-curves"}
     assert page_verdict(compare) == "B vs A: worse; C vs A: within seed noise"
+
+
+def test_the_html_report_of_a_tuning_shows_the_rank_of_every_configuration_by_seed_and_their_intervals(
+    tuning_study, tmp_path
+):
+    page = rendered(tuning_study.folder / "tune.html", tmp_path)
+    assert plots(page) == {
+        "tune-ranks": "Rank of each configuration under every seed",
+        "study-values": "evaluate_accuracy of every seed",
+    }
+    assert "BEST hidden=32 lr=0.01" in page_verdict(page)  # 0.01 or 0.011: the two lead together
+    assert "seeds per configuration" in page.dom
