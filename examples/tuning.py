@@ -9,11 +9,14 @@ beyond what another seed would give anyway:
     reprokit seeds examples/tuning.py
     reprokit compare "examples/tuning.py --hidden 32" "examples/tuning.py --hidden 8"
     reprokit compare "examples/tuning.py --hidden 32" "examples/tuning.py --hidden 32 --lr 0.011"
+    reprokit tune examples/tuning.py --grid hidden=32,8 --grid lr=0.01,0.011,3.0 --seeds 8
 
 What reprokit reports: the seed pins the script (the repeated seed is
 bit-identical); 8 hidden units are worse than 32 beyond seed noise; a learning
 rate of 0.011 instead of 0.01 is within seed noise (with the smallest
-difference the study could have detected).
+difference the study could have detected), and 3.0 is worse, settled at the
+first look of ``--seeds auto``. Tuned over the grid, 32 hidden units with a
+learning rate of 0.01 or 0.011 lead, statistically tied.
 """
 
 import argparse

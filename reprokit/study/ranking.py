@@ -107,7 +107,7 @@ class Ranking:
 
     @property
     def best(self) -> int:
-        """The index of the configuration with the best mean (the first listed among equal means)."""
+        """The index of the configuration with the best mean (among equal means, the one that wins more seeds)."""
         return self.order[0]
 
 
@@ -127,6 +127,20 @@ def _matrix(values: Sequence[Sequence[float]], seeds: Sequence[int], labels: Seq
     return np.asarray(rows, dtype=np.float64)
 
 
+RESOLUTION = 2.0**-23
+"""Means closer than this share of the largest value are equal (float32's epsilon): metrics arrive as float32, and
+the means of two configurations with the same total (the same correct predictions in all) differ in their last
+bits."""
+
+
+def _snap(means: Array, score: Array) -> Array:
+    """``means`` on a grid of :data:`RESOLUTION` times the largest ``|score|``: equal means compare equal."""
+    largest = float(np.max(np.abs(score))) if score.size else 0.0
+    step = RESOLUTION * largest if largest > 0 and np.isfinite(largest) else 1.0
+    snapped: Array = np.round(means / step)
+    return snapped
+
+
 def _bootstrap_means(score: Array, size: int, draws: int) -> Array:
     """Each configuration's mean over ``size`` seed columns drawn with replacement, ``draws`` times (k × draws).
 
@@ -136,7 +150,7 @@ def _bootstrap_means(score: Array, size: int, draws: int) -> Array:
     index = stats._rng().integers(0, n, size=(draws, size))
     block = max(1, _CHUNK // (k * size))
     parts = [np.mean(score[:, index[start : start + block]], axis=-1) for start in range(0, draws, block)]
-    return np.concatenate(parts, axis=1)
+    return _snap(np.concatenate(parts, axis=1), score)
 
 
 def _p_best(score: Array) -> Array:
@@ -238,11 +252,12 @@ def rank(
     summaries = [stats.summarize(row) for row in x]
     sign = 1.0 if higher_is_better else -1.0
     score = sign * x  # higher is better from here on
-    order = tuple(int(i) for i in np.argsort([-sign * s.mean for s in summaries], kind="stable"))
-    best = order[0]
     seed_winners = tuple(int(i) for i in np.argmax(score, axis=0))  # argmax: ties go to the first listed
     top_of_seed = score == score.max(axis=0)  # every configuration that ties for the best under a seed
     wins = top_of_seed.sum(axis=1)
+    means = _snap(np.array([sign * s.mean for s in summaries]), score)
+    order = tuple(int(i) for i in np.lexsort((np.arange(k), -wins, -means)))  # equal means: more seeds won first
+    best = order[0]
     p_best = _p_best(score)
     tied, possible = _tied(x, best, higher_is_better)
     kendall_w, friedman_p = _concordance(score)
