@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reprokit.core.fingerprint import rows_of
+from reprokit.run.arrays import release
 from reprokit.run.trace import Point, RunTrace
 from reprokit.weights.matching import ModelAlignment
 from reprokit.weights.similarity import class_agreement
@@ -273,6 +274,8 @@ def _variable_diffs(a: Arrays, b: Arrays) -> list[tuple[VariableDiff, float, flo
             largest = max(largest, float(d.max()))
             squared += float(np.sum(np.square(d)))
             norm += float(np.sum(np.square(np.nan_to_num(xs.astype(np.float64)))))
+            release(x)  # a mapped variable's pages go back once read: memory stays flat at any size
+            release(y)
         _, model, variable = key.split("/", 2)
         diff = VariableDiff(model, variable, largest, _ratio(math.sqrt(squared), math.sqrt(norm)))
         diffs.append((diff, squared, norm))

@@ -13,15 +13,28 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from reprokit.protocol import CONFIG_VAR, WorkerConfig
+
+
+class RunProcess(Protocol):
+    """What the runner needs of a run process: a :class:`subprocess.Popen`, or a run forked by a fork server."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
 class Started:
     """A run process, the read end of its event pipe and the write end of its control pipe."""
 
-    proc: subprocess.Popen[bytes]
+    proc: RunProcess
     events: int
     control: int
 
@@ -54,7 +67,7 @@ def start_worker(config: WorkerConfig, env: dict[str, str], output: Path, cwd: P
     return Started(proc, events_read, control_write)
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: RunProcess) -> None:
     """Kills the run process and every process in its group (the script's own children), then reaps it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -37,7 +37,8 @@ from reprokit.protocol import (
     WorkerConfig,
     parse_event,
 )
-from reprokit.run.process import kill_group, start_worker
+from reprokit.run.forkserver import start_run
+from reprokit.run.process import RunProcess, kill_group
 from reprokit.run.settings import RunSettings
 from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
 from reprokit.run.workdirs import carry, changes, mirror
@@ -139,7 +140,7 @@ class Runner:
         self.on_event = on_event
         self.settings = settings or RunSettings()
         self.monitor: Monitor | None = None
-        self._live: set[subprocess.Popen[bytes]] = set()
+        self._live: set[RunProcess] = set()
         self._stopping = False  # set by kill_all: no run starts after it
         self.folder = target.folder or Path.cwd()  # the user's folder, mirrored privately for each run
         self.carried: dict[str, RunTrace] = {}  # run name -> the run whose written files it starts with
@@ -285,14 +286,14 @@ class Runner:
         run_dir.mkdir(parents=True)
         return run_dir
 
-    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[RunProcess, int]:
         """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
         config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
         gpus = visible_gpus()
         gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
         controls = replace(spec.controls, backend=self.settings.backend)
         env = {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
-        started = start_worker(config, env, run_dir, cwd)
+        started = start_run(config, env, run_dir, cwd)  # forked from a pre-imported interpreter where proven safe
         proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from reprokit.core.controls import Controls
 from reprokit.core.refusals import Refusal
 from reprokit.protocol import (
@@ -34,6 +32,7 @@ from reprokit.protocol import (
     SetupErrorEvent,
     StepEvent,
 )
+from reprokit.run.arrays import open_arrays
 
 __all__ = [
     "ModelResult",
@@ -338,6 +337,6 @@ class TraceBuilder:
 
 
 def saved_arrays(trace: RunTrace) -> Any:
-    """The run's final arrays, loaded lazily (an ``NpzFile``, a context manager)."""
+    """The run's final arrays, memory-mapped as they are used (a context manager; see :mod:`reprokit.run.arrays`)."""
     assert trace.arrays_path is not None
-    return np.load(trace.arrays_path, allow_pickle=False)
+    return open_arrays(trace.arrays_path)

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 EXIT_SCRIPT_FAILED = 3
 EXIT_SETUP_FAILED = 4
 
+forked = False
+"""Set by a fork server (:mod:`reprokit.worker.zygote`) in a run it forked; False in a fresh process."""
+
 
 def main() -> int:
     config = WorkerConfig.from_json(os.environ.pop(CONFIG_VAR))
@@ -68,12 +71,10 @@ def main() -> int:
     try:
         from reprokit.core.controls import Controls
 
-        backend = Backend.parse(os.environ.get("KERAS_BACKEND", "tensorflow"))  # set by the parent
-        with _hidden("jax") if backend is Backend.TENSORFLOW else contextlib.nullcontext():
-            from reprokit.worker import backends, instrument, search  # Keras and the backend's framework here
-            from reprokit.worker.recorder import Recorder
+        backend, framework = prepare()  # first: the imports below are done (under its conditions) by then
+        from reprokit.worker import instrument, search
+        from reprokit.worker.recorder import Recorder
 
-            framework = backends.load(backend)
         framework.apply(Controls(config.seed, config.op_determinism, backend))
         recorder = Recorder(
             emit,
@@ -128,6 +129,20 @@ def main() -> int:
     )
     channel.close()
     return 0
+
+
+def prepare() -> tuple[Backend, Framework]:
+    """Imports what a run needs before its script runs: Keras, the backend's framework, reprokit's hooks.
+
+    Runs nothing and changes no setting: a fork server (:mod:`reprokit.worker.zygote`)
+    calls it once and forks runs that then call :func:`main`, as a fresh process does.
+    """
+    backend = Backend.parse(os.environ.get("KERAS_BACKEND", "tensorflow"))  # set by the parent
+    with _hidden("jax") if backend is Backend.TENSORFLOW else contextlib.nullcontext():
+        from reprokit.worker import backends, instrument, search  # noqa: F401 - Keras and the framework here
+        from reprokit.worker.recorder import Recorder  # noqa: F401
+
+        return backend, backends.load(backend)
 
 
 @contextlib.contextmanager
@@ -260,6 +275,7 @@ def environment(framework: Framework) -> dict[str, Any]:
         "cpu_flags": _cpu_flags(),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         **framework.environment(),
+        "process": "forked" if forked else "fresh",  # not in the signature: forked runs are bit-identical
         "env": {name: os.environ[name] for name in RECORDED_ENV_VARS if name in os.environ},
     }
 

@@ -33,14 +33,14 @@ def listing(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def workers() -> set[int]:
-    """The run processes alive now (``python -m reprokit.worker.main``)."""
+    """The run processes alive now (``python -m reprokit.worker.main``, and fork servers with their runs)."""
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"reprokit.worker.main" in command:
+        if b"reprokit.worker.main" in command or b"reprokit.worker.zygote" in command:
             found.add(int(pid))
     return found
 

@@ -100,6 +100,18 @@ def test_a_run_over_the_timeout_exits_3_and_leaves_no_process_behind(write_scrip
     time.sleep(0.5)
     assert leftovers(marker) == []
     assert leftovers(str(path)) == []
+    assert leftovers("reprokit.worker.zygote") == []  # the fork servers and the runs they forked
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    found = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
@@ -112,14 +124,16 @@ def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
     while not leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert leftovers(marker), "the script never started"
-    assert len(leftovers(str(path))) >= 2  # reprokit itself and its run process
+    family = psutil.Process(proc.pid).children(recursive=True)  # the run processes (fresh or forked), theirs
+    assert any("reprokit.worker" in " ".join(p.cmdline()) for p in alive(family))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "interrupted" in err
     time.sleep(0.5)
     assert leftovers(marker) == []
-    assert leftovers(str(path)) == []  # the run process itself is gone too
+    assert leftovers(str(path)) == []
+    assert alive(family) == []  # every run process (and fork server) is gone too
     assert "Traceback" not in err
 
 

@@ -1,0 +1,236 @@
+"""Runs forked from a pre-imported interpreter: the backend's import paid once per environment, not per run.
+
+Most of a short run is the import of TensorFlow and Keras (4.6 s of the 5.9 s
+of a run of the tuning example on 2 cores). Runs that must start with the same
+environment (the same hash seed, backend and determinism switches: everything
+that must be set before Python starts) can share one import: a fork server
+(:mod:`reprokit.worker.zygote`) imports once and forks each run, which then sets
+its own variables, folder and files and runs as a fresh process does. A check's
+controlled pair shares one; so do the variants of a comparison and the
+configurations of a tuning under each seed.
+
+Used only where forked runs are proven bit-identical to fresh ones (see the
+tests on every example): TensorFlow on the CPU, on Linux, for local runs. Other
+backends, visible NVIDIA GPUs, Ray, a server that finds a thread it cannot
+fork safely (it says ``unsafe``), or ``REPROKIT_FORK_SERVER=0`` get fresh
+processes, as before. :func:`serving` opens the servers of one command and
+ends them with it; outside it every run is a fresh process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from reprokit.core.backends import Backend
+from reprokit.core.controls import visible_gpus
+from reprokit.protocol import CONFIG_VAR, WorkerConfig
+from reprokit.run.process import Started, start_worker
+
+__all__ = ["FORK_SERVER_VAR", "Forked", "serving", "start_run"]
+
+FORK_SERVER_VAR = "REPROKIT_FORK_SERVER"
+"""``0``: every run is a fresh process (for comparing the two, and a way out)."""
+
+SCRIPT_ONLY_PREFIX = "REPROKIT_PARAM"
+"""Variables only the script reads (``tune --pass env``): set in the forked run, not in the server's key."""
+
+_SERVERS_PER_COMMAND = 4
+"""At most this many idle servers are kept (each holds an imported TensorFlow, ~0.4 GB)."""
+
+
+class Forked:
+    """A run forked by a server: what the runner needs of a :class:`subprocess.Popen` (pid, wait, returncode)."""
+
+    def __init__(self, pid: int, status: int, done: threading.Event) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._status = status
+        self._done = done
+        self._lock = threading.Lock()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Waits for the run to end (its status comes from the server); raises TimeoutExpired after ``timeout``."""
+        with self._lock:
+            if self.returncode is None:
+                ready, _, _ = select.select([self._status], [], [], timeout)
+                if not ready:
+                    raise subprocess.TimeoutExpired(f"run {self.pid}", timeout or 0.0)
+                line = _read_line(self._status)
+                os.close(self._status)
+                self.returncode = int(line) if line else -signal.SIGKILL  # the server ended first
+                self._done.set()
+            return self.returncode
+
+    def poll(self) -> int | None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.wait(0)
+        return None
+
+
+class _Server:
+    """One fork server (a pre-imported interpreter) for one environment."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reprokit.worker.zygote", str(theirs.fileno())],
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+        )
+        theirs.close()
+        self._ready: bool | None = None
+        self._lock = threading.Lock()
+        self.running: list[threading.Event] = []
+
+    def ready(self) -> bool:
+        """Whether it imported and may fork (waits for its answer the first time)."""
+        with self._lock:
+            if self._ready is None:
+                assert self.proc.stdout is not None
+                self._ready = self.proc.stdout.readline().decode().strip() == "ready"
+            return self._ready
+
+    def start(self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
+        """Forks one run: as :func:`reprokit.run.process.start_worker` starts a fresh one."""
+        events_read, events_write = os.pipe()
+        control_read, control_write = os.pipe()
+        status_read, status_write = os.pipe()
+        request = {"config": config.to_json(), "env": dict(env), "cwd": str(cwd)}
+        with open(output / "stdout", "wb") as out, open(output / "stderr", "wb") as err:
+            fds = [events_write, control_read, status_write, out.fileno(), err.fileno()]
+            try:
+                with self._lock:
+                    socket.send_fds(self._sock, [_json(request)], fds)
+            finally:
+                for fd in (events_write, control_read, status_write):
+                    os.close(fd)
+        line = _read_line(status_read)
+        if not line:
+            os.close(status_read)
+            os.close(events_read)
+            os.close(control_write)
+            raise OSError("the fork server ended before it forked the run")
+        done = threading.Event()
+        self.running.append(done)
+        return Started(Forked(int(line), status_read, done), events_read, control_write)
+
+    @property
+    def idle(self) -> bool:
+        return all(done.is_set() for done in self.running)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class _Servers:
+    """The fork servers of one command, by environment."""
+
+    def __init__(self) -> None:
+        self._servers: dict[frozenset[tuple[str, str]], _Server] = {}
+        self._unsafe: set[frozenset[tuple[str, str]]] = set()
+        self._lock = threading.Lock()
+
+    def start(self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
+        key = frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and not k.startswith(SCRIPT_ONLY_PREFIX))
+        script_only = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX)}
+        with self._lock:
+            server = None if key in self._unsafe else self._servers.get(key)
+            if server is None and key not in self._unsafe:
+                self._evict()
+                server = self._servers[key] = _Server(dict(key))
+        if server is None or not server.ready():
+            with self._lock:
+                self._unsafe.add(key)
+            return start_worker(config, dict(env), output, cwd)
+        return server.start(config, script_only, output, cwd)
+
+    def _evict(self) -> None:
+        """Ends idle servers beyond the limit (a server with a running child keeps it alive)."""
+        idle = [key for key, server in self._servers.items() if server.idle]
+        while len(self._servers) >= _SERVERS_PER_COMMAND and idle:
+            self._servers.pop(idle.pop(0)).close()
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.close()
+
+
+_active: list[_Servers] = []  # the servers of the commands under way, innermost last
+_active_lock = threading.Lock()
+
+
+def eligible(env: Mapping[str, str]) -> bool:
+    """Whether runs with this environment may be forked (TensorFlow on the CPU, on Linux, not switched off)."""
+    return (
+        sys.platform == "linux"
+        and env.get(FORK_SERVER_VAR, "1") != "0"
+        and env.get("KERAS_BACKEND", Backend.TENSORFLOW.value) == Backend.TENSORFLOW.value
+        and not visible_gpus(env)
+    )
+
+
+@contextlib.contextmanager
+def serving() -> Iterator[None]:
+    """Keeps fork servers for the runs started in this block (one command's); ends them all with it."""
+    servers = _Servers()
+    with _active_lock:
+        _active.append(servers)
+    try:
+        yield
+    finally:
+        with _active_lock:
+            _active.remove(servers)
+        servers.close()
+
+
+def start_run(config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
+    """Starts a run: forked from a server where :func:`serving` is open and the run is eligible, else fresh."""
+    with _active_lock:
+        servers = _active[-1] if _active else None
+    if servers is None or not eligible(env):
+        return start_worker(config, dict(env), output, cwd)
+    return servers.start(config, env, output, cwd)
+
+
+def _read_line(fd: int) -> str:
+    found = b""
+    while not found.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        found += chunk
+    return found.decode().strip()
+
+
+def _json(request: Mapping[str, object]) -> bytes:
+    import json
+
+    return json.dumps(request).encode()
