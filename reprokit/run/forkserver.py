@@ -95,6 +95,7 @@ class _Server:
         self._ready: bool | None = None
         self._lock = threading.Lock()
         self.running: list[threading.Event] = []
+        self.users = 0  # runs being started from it (counted by its :class:`_Servers`)
 
     def ready(self) -> bool:
         """Whether it imported and may fork (waits for its answer the first time)."""
@@ -130,7 +131,7 @@ class _Server:
 
     @property
     def idle(self) -> bool:
-        return all(done.is_set() for done in self.running)
+        return self.users == 0 and all(done.is_set() for done in self.running)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -164,11 +165,22 @@ class _Servers:
             if server is None and key not in self._unsafe:
                 self._evict()
                 server = self._servers[key] = _Server(dict(key))
-        if server is None or not server.ready():
-            with self._lock:
-                self._unsafe.add(key)
+            if server is not None:
+                server.users += 1  # not idle (never evicted) while a run is being started from it
+        if server is None:
             return start_worker(config, dict(env), output, cwd)
-        return server.start(config, script_only, output, cwd)
+        try:
+            if server.ready():
+                return server.start(config, script_only, output, cwd)
+        finally:
+            with self._lock:
+                server.users -= 1
+        with self._lock:  # it could not import, or found a thread it cannot fork: fresh processes from now on
+            self._unsafe.add(key)
+            if self._servers.get(key) is server:
+                del self._servers[key]
+        server.close()
+        return start_worker(config, dict(env), output, cwd)
 
     def _evict(self) -> None:
         """Ends idle servers beyond the limit (a server with a running child keeps it alive)."""
