@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -96,6 +97,7 @@ class _Server:
         self._lock = threading.Lock()
         self.running: list[threading.Event] = []
         self.users = 0  # runs being started from it (counted by its :class:`_Servers`)
+        self.ready_at = 0.0
 
     def ready(self) -> bool:
         """Whether it imported and may fork (waits for its answer the first time)."""
@@ -103,6 +105,7 @@ class _Server:
             if self._ready is None:
                 assert self.proc.stdout is not None
                 self._ready = self.proc.stdout.readline().decode().strip() == "ready"
+                self.ready_at = time.monotonic()
             return self._ready
 
     def start(self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
@@ -133,12 +136,16 @@ class _Server:
     def idle(self) -> bool:
         return self.users == 0 and all(done.is_set() for done in self.running)
 
-    def close(self) -> None:
+    def end(self) -> None:
+        """Tells it to end (it exits at once); :meth:`close` waits for it."""
         with contextlib.suppress(OSError):
             self._sock.close()
         with contextlib.suppress(OSError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
+
+    def close(self) -> None:
+        self.end()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -157,7 +164,9 @@ class _Servers:
         self._unsafe: set[frozenset[tuple[str, str]]] = set()
         self._lock = threading.Lock()
 
-    def start(self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
+    def start(
+        self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path, delay: float = 0.0
+    ) -> Started:
         key = frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and not k.startswith(SCRIPT_ONLY_PREFIX))
         script_only = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX)}
         with self._lock:
@@ -171,6 +180,8 @@ class _Servers:
             return start_worker(config, dict(env), output, cwd)
         try:
             if server.ready():
+                # ``delay`` after the server could first fork: runs waiting for one import keep their stagger
+                time.sleep(max(0.0, server.ready_at + delay - time.monotonic()))
                 return server.start(config, script_only, output, cwd)
         finally:
             with self._lock:
@@ -191,6 +202,8 @@ class _Servers:
     def close(self) -> None:
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
+        for server in servers:  # all told first: they end together
+            server.end()
         for server in servers:
             server.close()
 
@@ -223,13 +236,19 @@ def serving() -> Iterator[None]:
         servers.close()
 
 
-def start_run(config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
-    """Starts a run: forked from a server where :func:`serving` is open and the run is eligible, else fresh."""
+def start_run(config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path, delay: float = 0.0) -> Started:
+    """Starts a run: forked from a server where :func:`serving` is open and the run is eligible, else fresh.
+
+    ``delay``: a forked run starts at least this long after its server could
+    first fork (the runner already waited as long for a fresh one): a run
+    that must start later than another (``RunSpec.start_after``, a script that
+    reads the clock) still does when both waited for the same import.
+    """
     with _active_lock:
         servers = _active[-1] if _active else None
     if servers is None or not eligible(env):
         return start_worker(config, dict(env), output, cwd)
-    return servers.start(config, env, output, cwd)
+    return servers.start(config, env, output, cwd, delay)
 
 
 def _read_line(fd: int) -> str:

@@ -293,7 +293,8 @@ class Runner:
         gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
         controls = replace(spec.controls, backend=self.settings.backend)
         env = {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
-        started = start_run(config, env, run_dir, cwd)  # forked from a pre-imported interpreter where proven safe
+        # forked from a pre-imported interpreter where proven safe; the stagger of start_after kept
+        started = start_run(config, env, run_dir, cwd, spec.start_after)
         proc, read_end, control_write = started.proc, started.events, started.control
         with self._lock:
             self._live.add(proc)
