@@ -242,8 +242,9 @@ class Runner:
         proc, events = self._start(spec, run_dir, mirrored.root)
         reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
         reader.start()
-        try:
-            proc.wait(timeout=self.settings.timeout)
+        timeout = self.settings.timeout
+        try:  # the limit counts from the run's start, a fork server's import included
+            proc.wait(timeout=None if timeout is None else max(0.0, started + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
             kill_group(proc)
             raise self.timed_out(spec, run_dir) from None
