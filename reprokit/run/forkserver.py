@@ -20,6 +20,7 @@ ends them with it; outside it every run is a fresh process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -118,7 +119,7 @@ class _Server:
             fds = [events_write, control_read, status_write, out.fileno(), err.fileno()]
             try:
                 with self._lock:
-                    socket.send_fds(self._sock, [_json(request)], fds)
+                    socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
             finally:
                 for fd in (events_write, control_read, status_write):
                     os.close(fd)
@@ -259,9 +260,3 @@ def _read_line(fd: int) -> str:
             break
         found += chunk
     return found.decode().strip()
-
-
-def _json(request: Mapping[str, object]) -> bytes:
-    import json
-
-    return json.dumps(request).encode()

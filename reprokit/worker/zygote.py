@@ -22,6 +22,7 @@ when its stdin closes (its parent ended) or the socket closes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -58,7 +59,7 @@ def serve(sock: socket.socket) -> None:
         if pid == 0:
             sock.close()
             _become_run(request, fds)  # never returns
-        with _quiet():
+        with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # as the child does: its group exists before the parent may kill it
         status = fds[2]
         for fd in fds:
@@ -80,7 +81,7 @@ def _reap(statuses: dict[int, int]) -> None:
         status = statuses.pop(pid, None)
         if status is not None:
             returncode = os.waitstatus_to_exitcode(code)
-            with _quiet():
+            with contextlib.suppress(OSError):
                 os.write(status, f"{returncode}\n".encode())
             os.close(status)
 
@@ -113,19 +114,9 @@ def _become_run(request: dict[str, Any], fds: list[int]) -> None:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
         for stream in (sys.stdout, sys.stderr):
-            with _quiet():
+            with contextlib.suppress(OSError):
                 stream.flush()
         os._exit(code)
-
-
-class _quiet:
-    """Ignores an OSError (a descriptor already closed, a child already gone)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> bool:
-        return isinstance(value, OSError)
 
 
 def main() -> int:
