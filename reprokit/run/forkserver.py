@@ -2,12 +2,16 @@
 
 Most of a short run is the import of TensorFlow and Keras (4.6 s of the 5.9 s
 of a run of the tuning example on 2 cores). Runs that must start with the same
-environment (the same hash seed, backend and determinism switches: everything
-that must be set before Python starts) can share one import: a fork server
+environment (the same hash seed and backend: everything that must be set
+before Python starts) can share one import: a fork server
 (:mod:`reprokit.worker.zygote`) imports once and forks each run, which then sets
-its own variables, folder and files and runs as a fresh process does. A check's
-controlled pair shares one; so do the variants of a comparison and the
-configurations of a tuning under each seed.
+its own variables, folder and files and runs as a fresh process does. Op
+determinism is not part of a server's environment: TensorFlow's switch can be
+turned on (never off) in a process, and every run turns it on itself before
+its script runs (``enable_op_determinism``), so a server imports without it
+and a run that wants it gets its variables after the fork. A check's
+controlled and ops pairs share one server; so do the variants of a comparison
+and the configurations of a tuning under each seed.
 
 Used only where forked runs are proven bit-identical to fresh ones (see the
 tests on every example): TensorFlow on the CPU, on Linux, for local runs. Other
@@ -32,18 +36,22 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from reprokit.core.backends import Backend
+from reprokit.core.backends import PROFILES, Backend
 from reprokit.core.controls import visible_gpus
 from reprokit.protocol import CONFIG_VAR, WorkerConfig
 from reprokit.run.process import Started, start_worker
 
-__all__ = ["FORK_SERVER_VAR", "Forked", "serving", "start_run"]
+__all__ = ["FORK_SERVER_VAR", "Forked", "serving", "start_run", "warm"]
 
 FORK_SERVER_VAR = "REPROKIT_FORK_SERVER"
 """``0``: every run is a fresh process (for comparing the two, and a way out)."""
 
 SCRIPT_ONLY_PREFIX = "REPROKIT_PARAM"
 """Variables only the script reads (``tune --pass env``): set in the forked run, not in the server's key."""
+
+AFTER_FORK = frozenset(name for name, _ in PROFILES[Backend.TENSORFLOW].environment)
+"""TensorFlow's op-determinism variables: set in the forked run, which also turns the switch on itself
+(:meth:`reprokit.worker.backends.tensorflow.TensorFlow.apply`) before any op; a server imports without them."""
 
 _SERVERS_PER_COMMAND = 4
 """At most this many idle servers are kept (each holds an imported TensorFlow, ~0.4 GB)."""
@@ -98,6 +106,7 @@ class _Server:
         self._lock = threading.Lock()
         self.running: list[threading.Event] = []
         self.users = 0  # runs being started from it (counted by its :class:`_Servers`)
+        self.served = 0  # runs it forked
         self.ready_at = 0.0
 
     def ready(self) -> bool:
@@ -131,6 +140,7 @@ class _Server:
             raise OSError("the fork server ended before it forked the run")
         done = threading.Event()
         self.running.append(done)
+        self.served += 1
         return Started(Forked(int(line), status_read, done), events_read, control_write)
 
     @property
@@ -157,6 +167,12 @@ class _Server:
             self.proc.stdout.close()
 
 
+def server_key(env: Mapping[str, str]) -> tuple[frozenset[tuple[str, str]], dict[str, str]]:
+    """The environment a run's server starts with (its key), and the variables the forked run sets itself."""
+    late = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX) or k in AFTER_FORK}
+    return frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and k not in late), late
+
+
 class _Servers:
     """The fork servers of one command, by environment."""
 
@@ -168,8 +184,7 @@ class _Servers:
     def start(
         self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path, delay: float = 0.0
     ) -> Started:
-        key = frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and not k.startswith(SCRIPT_ONLY_PREFIX))
-        script_only = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX)}
+        key, late = server_key(env)
         with self._lock:
             server = None if key in self._unsafe else self._servers.get(key)
             if server is None and key not in self._unsafe:
@@ -183,7 +198,7 @@ class _Servers:
             if server.ready():
                 # ``delay`` after the server could first fork: runs waiting for one import keep their stagger
                 time.sleep(max(0.0, server.ready_at + delay - time.monotonic()))
-                return server.start(config, script_only, output, cwd)
+                return server.start(config, late, output, cwd)
         finally:
             with self._lock:
                 server.users -= 1
@@ -194,9 +209,28 @@ class _Servers:
         server.close()
         return start_worker(config, dict(env), output, cwd)
 
-    def _evict(self) -> None:
-        """Ends idle servers beyond the limit (a server with a running child keeps it alive)."""
-        idle = [key for key, server in self._servers.items() if server.idle]
+    def warm(self, env: Mapping[str, str]) -> None:
+        """Starts the server of a run that comes soon, so that its import overlaps the one runs now wait for.
+
+        Only while the limit allows it without ending a server that has not
+        served yet (one warmed for an earlier run).
+        """
+        key, _ = server_key(env)
+        with self._lock:
+            if key in self._servers or key in self._unsafe:
+                return
+            self._evict(spent_only=True)
+            if len(self._servers) < _SERVERS_PER_COMMAND:
+                self._servers[key] = _Server(dict(key))
+
+    def _evict(self, spent_only: bool = False) -> None:
+        """Ends idle servers beyond the limit (a server with a running child keeps it alive).
+
+        Servers that already served go first; ``spent_only``: only those.
+        """
+        idle = [key for key, server in self._servers.items() if server.idle and server.served]
+        if not spent_only:
+            idle += [key for key, server in self._servers.items() if server.idle and not server.served]
         while len(self._servers) >= _SERVERS_PER_COMMAND and idle:
             self._servers.pop(idle.pop(0)).close()
 
@@ -235,6 +269,14 @@ def serving() -> Iterator[None]:
         with _active_lock:
             _active.remove(servers)
         servers.close()
+
+
+def warm(env: Mapping[str, str]) -> None:
+    """Starts importing for a run with this environment that will start soon (where :func:`start_run` would fork it)."""
+    with _active_lock:
+        servers = _active[-1] if _active else None
+    if servers is not None and eligible(env):
+        servers.warm(env)
 
 
 def start_run(config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path, delay: float = 0.0) -> Started:

@@ -37,7 +37,7 @@ from reprokit.protocol import (
     WorkerConfig,
     parse_event,
 )
-from reprokit.run.forkserver import start_run
+from reprokit.run.forkserver import start_run, warm
 from reprokit.run.process import RunProcess, kill_group
 from reprokit.run.settings import RunSettings
 from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
@@ -287,13 +287,20 @@ class Runner:
         run_dir.mkdir(parents=True)
         return run_dir
 
-    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[RunProcess, int]:
-        """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
-        config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
+    def warm(self, spec: RunSpec) -> None:
+        """Prepares for ``spec`` to start soon: the import it will fork from begins now (see :func:`warm`)."""
+        warm(self._environment(spec))
+
+    def _environment(self, spec: RunSpec) -> dict[str, str]:
         gpus = visible_gpus()
         gpu = gpus[GPU_OF_PAIR.get(spec.role, 0) % len(gpus)] if len(gpus) > 1 else None
         controls = replace(spec.controls, backend=self.settings.backend)
-        env = {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
+        return {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
+
+    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[RunProcess, int]:
+        """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
+        config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
+        env = self._environment(spec)
         # forked from a pre-imported interpreter where proven safe; the stagger of start_after kept
         started = start_run(config, env, run_dir, cwd, spec.start_after)
         proc, read_end, control_write = started.proc, started.events, started.control

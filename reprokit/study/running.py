@@ -184,7 +184,9 @@ def _execute(
         ]
         execution = _Execution(runners, stores, done, on_result, min(2, len(todo)))
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="reprokit-study")
-        futures: list[Future[None]] = [pool.submit(execution.attempt, *key) for key in todo]
+        futures: list[Future[None]] = [
+            pool.submit(execution.attempt, *key, _next_seed(todo, i)) for i, key in enumerate(todo)
+        ]
         try:
             while True:
                 finished, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -203,6 +205,19 @@ def _execute(
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _spec(seed: int, repeat: bool) -> RunSpec:
+    return RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
+
+
+def _next_seed(todo: Sequence[tuple[int, int, bool]], position: int) -> tuple[int, int, bool] | None:
+    """The first run after ``todo[position]`` with another seed: its import can start while this seed's runs wait.
+
+    Runs of one seed share a hash seed, so their runs fork from one import (:mod:`reprokit.run.forkserver`).
+    """
+    seed = todo[position][1]
+    return next((key for key in todo[position + 1 :] if key[1] != seed), None)
 
 
 class _Execution:
@@ -224,8 +239,11 @@ class _Execution:
         self.stopping = threading.Event()  # the study ends early: runs killed then are no results
         self.recorded = threading.Condition(self.lock)  # notified whenever a result is recorded
 
-    def attempt(self, variant: int, seed: int, repeat: bool) -> None:
-        spec = RunSpec(f"seed-{seed}" + ("-repeat" if repeat else ""), ROLE, Controls(seed, True))
+    def attempt(self, variant: int, seed: int, repeat: bool, upcoming: tuple[int, int, bool] | None = None) -> None:
+        """Runs one seed of one variant; first warms the import of ``upcoming`` (the next seed's first run)."""
+        if upcoming is not None and not self.stopping.is_set():
+            self.runners[upcoming[0]].warm(_spec(upcoming[1], upcoming[2]))
+        spec = _spec(seed, repeat)
         runner = self.runners[variant]
         predictions: dict[str, np.ndarray] = {}
         node = self._original_node(variant, seed) if repeat and runner.settings.execution.ray else None
