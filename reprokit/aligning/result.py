@@ -22,6 +22,7 @@ import numpy as np
 
 from reprokit.core import views
 from reprokit.core.errors import InternalError, UsageError
+from reprokit.core.paths import kind, require_file
 from reprokit.run.process import kill_group
 from reprokit.weights.matching import Alignment, compare
 from reprokit.weights.similarity import class_agreement, loss_barrier
@@ -91,13 +92,15 @@ class AlignReport(views.Shown):
 def check_inputs(model_a: Path, model_b: Path, data: Path | None) -> None:
     """Raises :class:`UsageError` for a missing or unknown file, before any process starts."""
     for path in (model_a, model_b):
-        if not path.is_file():
+        if kind(path) == "missing":
             raise UsageError(f"no such model file: {path}")
+        require_file(path, "model file")
         if path.suffix not in MODEL_SUFFIXES:
             raise UsageError(f"expected a saved Keras model ({', '.join(MODEL_SUFFIXES)}); received {path}")
     if data is not None:
-        if not data.is_file():
+        if kind(data) == "missing":
             raise UsageError(f"no such data file: {data}")
+        require_file(data, "data file")
         if data.suffix not in DATA_SUFFIXES:
             raise UsageError(f"expected --data as .npz (x, and y for the loss barrier) or .npy (x); received {data}")
 

@@ -36,7 +36,7 @@ from reprokit.lint.engine import LintFinding, lint_source
 from reprokit.run.dispatch import executing
 from reprokit.run.environment import environment_differences
 from reprokit.run.runner import OnEvent, Target
-from reprokit.run.script import reads_clock
+from reprokit.run.script import reads_clock, validate_script
 from reprokit.run.trace import PipelineCall, RunSpec, RunTrace
 
 __all__ = ["CheckOptions", "make_baseline", "plan", "run_check"]
@@ -54,6 +54,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
         NoTrainingError: the script trained no Keras model.
         ScriptFailedError: the script failed or timed out in a run.
     """
+    validate_script(options.target.script)  # before anything reads it
     with executing(options.settings.execution, one_node=True):  # a pair never compares across machines
         if options.baseline is not None:
             return check_against_baseline(options, options.baseline, on_event)

@@ -17,6 +17,7 @@ from typing import Any
 
 from reprokit.checking.resume import Resumed
 from reprokit.core.errors import UsageError
+from reprokit.core.paths import kind, require_file
 
 SCHEMA_VERSION = 3  # 3: traced steps carry on-device digests (2: CRC-32 of every step; 1: BLAKE2b)
 KIND = "reprokit-baseline"
@@ -81,6 +82,8 @@ def load(
             schema version, has a field of the wrong type, or is for another
             script, arguments or step budget.
     """
+    if kind(Path(path)) not in (None, "missing"):
+        require_file(Path(path), "baseline")  # says what it is instead: a FIFO would block the read
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from reprokit.aligning.result import AlignReport, align_files
-from reprokit.cli.kit import emit, error_console, exit_codes, parse_outputs
+from reprokit.cli.kit import emit, error_console, exit_codes, guard_outputs, parse_outputs
 from reprokit.core.files import json_text
 from reprokit.report.ci import Format, plain_summary
 
@@ -49,6 +49,7 @@ def align_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output, FORMATS)
+        guard_outputs(outputs, inputs=[model_a, model_b, *([data] if data is not None else [])])
         report = align_files(model_a, model_b, data, timeout)
         emit(report, outputs, lambda chosen: _render(report, chosen), summary=False)
         if any(o.format is not Format.RICH or o.path is not None for o in outputs):

@@ -38,6 +38,7 @@ from reprokit.cli.kit import (
     emit,
     error_console,
     exit_codes,
+    guard_outputs,
     parse_outputs,
     print_report,
     run_options,
@@ -170,6 +171,10 @@ def check(
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, max_steps)
+        if update_baseline and baseline is not None:  # the baseline is rewritten on purpose: an output
+            guard_outputs([*outputs, Output(Format.JSON, baseline)], [script])
+        else:
+            guard_outputs(outputs, [script], [baseline] if baseline is not None else [])
         resume_point = resume_option(resume_at, resume)
         if update_baseline:
             if baseline is None:
@@ -230,6 +235,7 @@ def explain(
     with exit_codes():
         outputs = parse_outputs(output_format or [], None)
         target = _target(script, script_args, max_steps)
+        guard_outputs(outputs, [script])
         options = CheckOptions(target=target, seed=seed, explain=True, settings=settings)
         _check_and_exit(options, outputs, DEFAULT_FAIL_ON)
 
@@ -255,6 +261,7 @@ def baseline_command(
     """
     with exit_codes():
         target = _target(script, script_args, max_steps)
+        guard_outputs([Output(Format.JSON, output)], [script])
         options = CheckOptions(target=target, seed=seed, settings=settings, resume=resume_option(resume_at, resume))
         _write_baseline(options, output)
 

@@ -12,6 +12,7 @@ import inspect
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +24,16 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from reprokit.checking.result import NotReproducibleError
-from reprokit.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReprokitError, ScriptFailedError, UsageError
+from reprokit.core.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    ReprokitError,
+    ReprokitWarning,
+    ScriptFailedError,
+    UsageError,
+)
 from reprokit.core.files import write_atomic
+from reprokit.core.paths import check_outputs
 from reprokit.report.ci import Format, html_note, plain_summary
 from reprokit.run.execution import Execution, Executor
 from reprokit.run.settings import ModelFileOptions, RunSettings, backends_of
@@ -187,6 +196,15 @@ def parse_outputs(
     return outputs
 
 
+def guard_outputs(outputs: Sequence[Output], scripts: Sequence[Path] = (), inputs: Sequence[Path] = ()) -> None:
+    """Refuses, before any run, report paths that would write over a script, an input or the scripts' own files.
+
+    See :func:`reprokit.core.paths.check_outputs`; ``scripts`` are both inputs and the folders to protect.
+    """
+    paths = [o.path for o in outputs if o.path is not None]
+    check_outputs(paths, [*scripts, *inputs], [s.parent for s in scripts])
+
+
 def emit(
     report: RenderableType, outputs: Sequence[Output], rendered: Callable[[Format], str], summary: bool = True
 ) -> bool:
@@ -220,7 +238,8 @@ def exit_codes() -> Iterator[None]:
     """Turns every failure into a message on stderr and a documented exit code."""
     err = error_console()
     try:
-        yield
+        with _warnings_shown(err):
+            yield
     except ScriptFailedError as e:
         print_error(err, e.message)
         if e.details:
@@ -252,6 +271,23 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
+@contextmanager
+def _warnings_shown(err: Console) -> Iterator[None]:
+    """Prints each :class:`ReprokitWarning` raised in the block as one line, as it comes; others as Python would."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ReprokitWarning):
+            err.print(Text("reprokit: warning: ", style="yellow") + Text(str(message)))
+        else:
+            shown(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ReprokitWarning)
+        warnings.showwarning = show
+        yield
+
+
 def usage_error(message: str) -> None:
     print_error(error_console(), message)
 
@@ -261,12 +297,12 @@ def print_error(console: Console, message: str) -> None:
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # one line; user text is never markup
 
 
 def print_report(report: RenderableType) -> None:
     """A rich report (a check's or a study's) on stdout: colors on a terminal, plain text otherwise."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # paths, layer and metric names are text, never markup
     if console.is_terminal:
         console.print(report)
     else:

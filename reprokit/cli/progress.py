@@ -43,8 +43,8 @@ def progress(quiet: bool) -> Iterator[Any]:
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("[dim]{task.fields[status]}"),
+        TextColumn("{task.description}", markup=False),
+        TextColumn("{task.fields[status]}", style="dim", markup=False),
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -98,7 +98,7 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
         return
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -17,6 +19,7 @@ from reprokit.cli.kit import (
     ScriptArgs,
     emit,
     exit_codes,
+    guard_outputs,
     parse_outputs,
     run_options,
 )
@@ -105,6 +108,7 @@ def seeds_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
+        guard_outputs(outputs, [script])
         count = SeedCount.parse(n_seeds, max_seeds)
         total = (count.fixed or 0) + (0 if no_repeat else 1)
         with study_progress(total, [str(script)], metric, quiet(outputs)) as on_result:
@@ -162,6 +166,7 @@ def compare_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
+        guard_outputs(outputs, _scripts_of(variants))
         count = SeedCount.parse(n_seeds, max_seeds)
         failing = frozenset(o for f in fail_if or () for o in f.outcomes)
         variants_count = 2 if against is not None else len(variants)
@@ -183,6 +188,16 @@ def compare_command(
             )
         _emit(report, outputs, failing)
         raise typer.Exit(EXIT_FAILED_CHECK if report.outcomes() & failing else EXIT_OK)
+
+
+def _scripts_of(variants: Sequence[str]) -> list[Path]:
+    """The script of each variant's command line (one that does not parse is refused later, by its parser)."""
+    scripts = []
+    for variant in variants:
+        with contextlib.suppress(ValueError):
+            words = shlex.split(variant)
+            scripts += [Path(words[0])] if words else []
+    return scripts
 
 
 def quiet(outputs: Sequence[Output]) -> bool:

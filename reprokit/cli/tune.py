@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from reprokit.cli.kit import RUN_OPTIONS, FormatOpt, ScriptArg, ScriptArgs, emit, exit_codes, parse_outputs, run_options
+from reprokit.cli.kit import (
+    RUN_OPTIONS,
+    FormatOpt,
+    ScriptArg,
+    ScriptArgs,
+    emit,
+    exit_codes,
+    guard_outputs,
+    parse_outputs,
+    run_options,
+)
 from reprokit.cli.progress import study_progress
 from reprokit.cli.study import (
     FirstSeedOpt,
@@ -93,6 +103,7 @@ def tune_command(
     """
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
+        guard_outputs(outputs, [script])
         axes = parse_grid(grid or [])
         count = SeedCount.parse(n_seeds, max_seeds)
         failing = frozenset(Concern(f.value) for f in fail_if or ())

@@ -17,6 +17,13 @@ EXIT_INTERNAL = 4  # a bug in reprokit
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
+class ReprokitWarning(UserWarning):
+    """Something the user should know that does not stop the command (a damaged stored run set aside).
+
+    Library code warns with it; the CLI prints each as one line, ``reprokit: warning: …``.
+    """
+
+
 class ReprokitError(Exception):
     """An error the user can act on; its message is one line."""
 

@@ -8,8 +8,10 @@ import os
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def json_text(document: Any) -> str:
@@ -29,7 +31,14 @@ def finite(value: Any) -> Any:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` so that readers see the old or the new file, never half of one.
+    """Writes ``text`` (UTF-8) to ``path`` so that readers see the old or the new file, never half of one."""
+    with atomic_file(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` whole when the block ends (and is removed if it fails).
 
     The file gets the mode any other tool would give it: that of the file it
     replaces, else 0666 less the user's umask (not the 0600 of a temporary file).
@@ -37,8 +46,8 @@ def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reprokit.core.errors import UsageError
+from reprokit.core.paths import kind, require_file
 from reprokit.core.vocabulary import Source
 from reprokit.lint.registry import Rule
 from reprokit.lint.rules import REGISTRY
@@ -98,15 +99,23 @@ def _ignored(lines: Sequence[str], line: int, code: str) -> bool:
 
 
 def python_files(paths: Iterable[Path]) -> list[Path]:
-    """The .py files named or below the folders named, sorted; UsageError for a missing path."""
+    """The .py files named or below the folders named, sorted (only regular files).
+
+    Raises:
+        UsageError: a path is missing, or names a FIFO, device or other file that is not a regular file.
+    """
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.parts))
-        elif path.is_file():
-            files.append(path)
-        else:
+        found = kind(path)
+        if found == "a folder":
+            below = path.rglob("*.py")
+            # a FIFO or device named *.py in a folder is not a source: skipped (reading it would block)
+            files += sorted(p for p in below if not any(part.startswith(".") for part in p.parts) and kind(p) is None)
+        elif found == "missing":
             raise UsageError(f"no such file or folder: {path}")
+        else:
+            require_file(path, "file to lint")
+            files.append(path)
     return files
 
 

@@ -102,7 +102,9 @@ def render_align(report: AlignReport) -> Iterator[RenderableType]:
         )
     data = report.data or "random inputs"
     subtitle = f"{report.rows} examples of {data} · verified: matched B = B to {report.verification:.1g}"
-    yield Panel(body, title=f"reprokit align {report.model_a} {report.model_b}", subtitle=subtitle, expand=True)
+    yield Panel(
+        body, title=Text(f"reprokit align {report.model_a} {report.model_b}"), subtitle=Text(subtitle), expand=True
+    )
     yield three_parts(a, "the two trainings", "Why are the weights different?")
     yield layers_table(a)
     for warning in report.warnings:

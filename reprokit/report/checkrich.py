@@ -123,7 +123,7 @@ def _resume_panel(result: ResumeResult) -> Panel:
             lost.add_row(x.state.label, x.evidence)
         parts.append(lost)
     title = f"Resume: stopped after step {result.stopped_after} and run again"
-    return Panel(Group(*parts), title=title, border_style=style, box=box.ROUNDED)
+    return Panel(Group(*parts), title=Text(title), border_style=style, box=box.ROUNDED)
 
 
 def _verdict_panel(report: Report) -> Panel:
@@ -144,8 +144,8 @@ def _verdict_panel(report: Report) -> Panel:
     args = " " + " ".join(report.script_args) if report.script_args else ""
     return Panel(
         Group(headline, Text(""), Text(summary(report))),
-        title=f"reprokit check {report.script}{args}",
-        subtitle=f"seed {report.seed} · {runs} · {report.wall_seconds:.1f} s",
+        title=Text(f"reprokit check {report.script}{args}"),
+        subtitle=Text(f"seed {report.seed} · {runs} · {report.wall_seconds:.1f} s"),
         border_style=style,
         box=box.ROUNDED,
     )
@@ -348,7 +348,7 @@ def _fix_panel(finding: Finding) -> Panel:
             Syntax(finding.fix, "python", theme="ansi_dark", background_color="default"),
         ]
     style = "red" if finding.source is Source.UNCONTROLLED else "yellow"
-    return Panel(Group(*parts), title=f"{finding.title}: why, and the fix", border_style=style, box=box.ROUNDED)
+    return Panel(Group(*parts), title=Text(f"{finding.title}: why, and the fix"), border_style=style, box=box.ROUNDED)
 
 
 def _environment(report: Report) -> RenderableType:
@@ -385,8 +385,8 @@ def _baseline_parts(report: Report, result: BaselineResult) -> Iterator[Renderab
         lines.append(Text(result.update_command))
     yield Panel(
         Group(*lines),
-        title=f"reprokit check {report.script} --baseline {result.path}",
-        subtitle=f"{run.steps} steps · {report.wall_seconds:.1f} s",
+        title=Text(f"reprokit check {report.script} --baseline {result.path}"),
+        subtitle=Text(f"{run.steps} steps · {report.wall_seconds:.1f} s"),
         border_style=style,
         box=box.ROUNDED,
     )

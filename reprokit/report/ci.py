@@ -20,6 +20,7 @@ from reprokit.checking.resume import ResumeResult
 from reprokit.checking.search import SearchResult
 from reprokit.core.vocabulary import FailOn, Source, Status, Word
 from reprokit.lint.engine import hazards_for
+from reprokit.report import markdown as md
 
 
 class Format(Word):
@@ -124,14 +125,14 @@ def markdown(report: Report, fail_on: FailOn) -> str:
     icon = "✅" if report.verdict.good else "❌"
     env = report.environment
     lines = [
-        f"### {icon} reprokit check `{report.script}`: {report.verdict.words}",
+        f"### {icon} reprokit check {md.code(report.script)}: {report.verdict.words}",
         "",
         f"seed {report.seed} · {len(report.runs)} runs · {report.wall_seconds:.1f} s · "
         f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')}",
         "",
     ]
     if report.baseline is not None:
-        lines += [f"**Baseline** `{report.baseline.path}`: {report.baseline.message}", ""]
+        lines += [f"**Baseline** {md.code(report.baseline.path)}: {md.text(report.baseline.message)}", ""]
     else:
         failing = _failing(report, fail_on)
         lines += ["| source | result | evidence |", "|---|---|---|"]
@@ -146,7 +147,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
             d = c.divergence
             where = "—" if d is None else ("initial weights" if d.step == 0 else f"step {d.step}")
             if d is not None and d.variables:
-                where += f" (`{d.variables[0]}`)"
+                where += f" ({md.code(d.variables[0])})"
             agreement = "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}"
             max_abs = "—" if c.max_abs_diff is None else f"{c.max_abs_diff:.3g}"
             lines.append(
@@ -162,9 +163,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
                     "",
                     f"<details><summary>Fix: {f.title}</summary>",
                     "",
-                    "```python",
-                    f.fix,
-                    "```",
+                    *md.fence(f.fix, "python"),
                     "",
                     "</details>",
                 ]
@@ -174,15 +173,16 @@ def markdown(report: Report, fail_on: FailOn) -> str:
 def _search_lines(r: SearchResult) -> list[str]:
     """The script's own hyperparameter search in Markdown: its answer, and each pair's sentences."""
     icon = "✅" if r.reproducible else ("❔" if r.reproducible is None else "❌")
-    lines = [f"**Hyperparameter search**: {icon} {r.words}", ""]
-    lines += [f"- {p.pair.value} pair ({p.label}): {p.summary}" for p in r.pairs]
+    lines = [f"**Hyperparameter search**: {icon} {md.text(r.words)}", ""]
+    lines += [f"- {p.pair.value} pair ({md.text(p.label)}): {md.text(p.summary)}" for p in r.pairs]
     return lines
 
 
 def _resume_lines(r: ResumeResult) -> list[str]:
     """The resume check in Markdown: its verdict and evidence, and a row per state not restored."""
     icon = "✅" if r.verdict.good else "❌"
-    lines = [f"**Resume** (stopped after step {r.stopped_after} of {r.steps}): {icon} {r.verdict.words}. {r.evidence}"]
+    head = f"**Resume** (stopped after step {r.stopped_after} of {r.steps}): {icon} {r.verdict.words}."
+    lines = [f"{head} {md.text(r.evidence)}"]
     if r.lost:
         lines += ["", "| not restored | evidence |", "|---|---|"]
         lines += [f"| {x.state.label} | {_cell(x.evidence)} |" for x in r.lost]
@@ -204,7 +204,7 @@ def _result(f: Finding, failing: frozenset[Source | None]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md.cell(text)
 
 
 def github_annotations(report: Report, fail_on: FailOn) -> Iterator[str]:
@@ -239,7 +239,7 @@ def html_note(paths: Sequence[object]) -> str:
 def plain_summary(report: RenderableType, width: int = 100) -> str:
     """A terminal report (a check's or a study's) as plain text: no escape codes, no trailing spaces."""
     out = io.StringIO()
-    Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False).print(report)
+    Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False, markup=False).print(report)
     return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
 
 

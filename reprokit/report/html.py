@@ -98,7 +98,7 @@ def html_page(
     """
     from reprokit.report.svg import svg  # matplotlib: imported only when a page is made
 
-    console = Console(width=100, color_system="truecolor", force_terminal=False, record=False)
+    console = Console(width=100, color_system="truecolor", force_terminal=False, record=False, markup=False)
     parts = list(_parts(report, console))
     body = [
         f"<header><h1>{_e(title)}</h1>",
@@ -148,7 +148,7 @@ def _yielded(renderable: Any, console: Console) -> list[RenderableType]:
 def block(renderable: RenderableType, console: Console) -> str:
     """One renderable as HTML: panels, groups, paddings, tables, text and code; anything else as plain text."""
     if isinstance(renderable, str):
-        renderable = Text.from_markup(renderable)
+        renderable = Text(renderable)  # text from the report (paths, names), never markup
     if isinstance(renderable, Panel):
         tone = _color(renderable.border_style)
         style = f' style="--tone: {tone}"' if tone else ""
@@ -173,13 +173,15 @@ def block(renderable: RenderableType, console: Console) -> str:
 
 
 def inline(content: RenderableType | None, console: Console) -> str:
-    """Text (or console markup) as styled ``<span>`` elements, for a heading or a table cell."""
+    """Text (a string is plain text, never markup) as styled ``<span>`` elements, for a heading or a table cell."""
     if content is None:
         return ""
     if isinstance(content, str):
-        content = Text.from_markup(content)
+        content = Text(content)
     if not isinstance(content, Text):
         return block(content, console)
+    if content.style:  # its own style, which Text.render leaves to the container: a span here
+        content = Text().append_text(content)
     out = []
     for segment in content.render(console, end=""):
         text = _e(segment.text)

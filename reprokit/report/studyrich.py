@@ -49,7 +49,7 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
     runs = len(report.variant.runs)
     cached = sum(r.cached for r in report.variant.runs)
     subtitle = f"{runs} runs{_resumed(cached)} · {report.wall_seconds:.1f} s"
-    yield Panel(body, title=f"reprokit seeds {report.variant.label}", subtitle=subtitle, border_style=style)
+    yield Panel(body, title=Text(f"reprokit seeds {report.variant.label}"), subtitle=Text(subtitle), border_style=style)
     yield _metrics_table(report.variant)
     yield _per_seed_table(report.variant)
     yield from failures(report.variant)
@@ -142,8 +142,8 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     cached = sum(r.cached for v in report.variants for r in v.runs)
     yield Panel(
         body,
-        title=f"reprokit compare · {report.metric} ({'higher' if report.mode == 'max' else 'lower'} is better)",
-        subtitle=f"{runs} runs{_resumed(cached)} · seeds {report.first_seed}… · {report.wall_seconds:.1f} s",
+        title=Text(f"reprokit compare · {report.metric} ({'higher' if report.mode == 'max' else 'lower'} is better)"),
+        subtitle=Text(f"{runs} runs{_resumed(cached)} · seeds {report.first_seed}… · {report.wall_seconds:.1f} s"),
         border_style=worst_style(report),
     )
     yield _compare_table(report)

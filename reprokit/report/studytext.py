@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from reprokit.core.vocabulary import Outcome
+from reprokit.report import markdown as md
 from reprokit.report.ci import Case, junit_document
 from reprokit.study.result import CompareReport, Contrast, MetricStats, SeedsReport, VariantResult
 from reprokit.study.sequential import Reason
@@ -203,20 +204,28 @@ def worst_style(report: CompareReport) -> str:
 
 def seeds_markdown(report: SeedsReport) -> str:
     title, _ = seeds_headline(report)
-    lines = [f"### reprokit seeds `{report.variant.label}`", "", f"**{title}**", "", seeds_explanation(report), ""]
+    lines = [
+        f"### reprokit seeds {md.code(report.variant.label)}",
+        "",
+        f"**{md.text(title)}**",
+        "",
+        md.text(seeds_explanation(report)),
+        "",
+    ]
     lines += _metrics_markdown(report.variant.metrics)
     lines += _placement_markdown([report.variant])
     return "\n".join(lines) + "\n"
 
 
 def compare_markdown(report: CompareReport) -> str:
-    lines = [f"### reprokit compare: `{report.metric}`", ""]
+    lines = [f"### reprokit compare: {md.code(report.metric)}", ""]
     sequential = sequential_sentence(report)
     if sequential is not None:
-        lines += [sequential, ""]
+        lines += [md.text(sequential), ""]
     for c in report.contrasts:
         lines += [
-            f"- **{report.variants[c.variant].label}** vs `{report.variants[0].label}`: " + contrast_sentence(report, c)
+            f"- **{md.text(report.variants[c.variant].label)}** vs {md.code(report.variants[0].label)}: "
+            + md.text(contrast_sentence(report, c))
         ]
     lines += [
         "",
@@ -250,7 +259,7 @@ def compare_markdown(report: CompareReport) -> str:
 
 def _placement_markdown(variants: Sequence[VariantResult]) -> list[str]:
     found = placement(variants)
-    return ["", *[("⚠ " if warn else "") + line for line, warn in found]] if found else []
+    return ["", *[("⚠ " if warn else "") + md.text(line) for line, warn in found]] if found else []
 
 
 def _metrics_markdown(metrics: tuple[MetricStats, ...]) -> list[str]:
@@ -268,7 +277,7 @@ def _metrics_markdown(metrics: tuple[MetricStats, ...]) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return md.cell(text)
 
 
 def seeds_junit(report: SeedsReport) -> str:

@@ -35,9 +35,11 @@ def render_tune(report: TuneReport) -> Iterator[RenderableType]:
     better = "higher" if report.mode == "max" else "lower"
     yield Panel(
         body,
-        title=f"reprokit tune {report.script} · {report.metric} ({better} is better)",
-        subtitle=f"{len(report.configurations)} configurations × {report.seeds} seeds · {runs} runs{kept} · "
-        f"{report.wall_seconds:.0f} s",
+        title=Text(f"reprokit tune {report.script} · {report.metric} ({better} is better)"),
+        subtitle=Text(
+            f"{len(report.configurations)} configurations × {report.seeds} seeds · {runs} runs{kept} · "
+            f"{report.wall_seconds:.0f} s"
+        ),
         border_style=style,
     )
     yield _table(report)

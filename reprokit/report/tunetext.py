@@ -6,6 +6,7 @@ The terminal (:mod:`reprokit.report.tunerich`), Markdown, JUnit and HTML say the
 from __future__ import annotations
 
 from reprokit.core.files import json_text
+from reprokit.report import markdown as md
 from reprokit.report.ci import Case, Format, junit_document, plain_summary
 from reprokit.report.studytext import interval, num
 from reprokit.study.ranking import RELIABLE, Ranking
@@ -110,13 +111,13 @@ HEADER = ("#", "configuration", "n", "mean", "std", "95 % CI", "P(best)", "seed 
 
 def tune_markdown(report: TuneReport) -> str:
     title, _ = tune_headline(report)
-    lines = [f"### reprokit tune `{report.script}`: `{report.metric}`", "", f"**{title}**", ""]
-    lines += [seed_advice(report), "", stability_sentence(report), ""]
+    lines = [f"### reprokit tune {md.code(report.script)}: {md.code(report.metric)}", "", f"**{md.text(title)}**", ""]
+    lines += [md.text(seed_advice(report)), "", md.text(stability_sentence(report)), ""]
     sequential = sequential_line(report)
     if sequential:
-        lines += [sequential, ""]
+        lines += [md.text(sequential), ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(report)]
+    lines += ["| " + " | ".join(md.cell(cell) for cell in row) + " |" for row in rows(report)]
     return "\n".join(lines) + "\n"
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import traceback
 from pathlib import Path
 
 from reprokit.core.errors import NoTrainingError, ScriptFailedError, UsageError
+from reprokit.core.paths import require_file
 from reprokit.run.runner import Target
 from reprokit.run.trace import RunTrace
 
@@ -23,16 +23,11 @@ def validate_script(script: Path) -> None:
     """Fails before any run unless ``script`` is a readable Python file that compiles.
 
     Raises:
-        UsageError: missing, a folder, unreadable, or a data file (exit 2).
+        UsageError: missing, a folder or other non-regular file (a FIFO), unreadable, or a data file (exit 2).
         ScriptFailedError: it does not compile, with the error as Python
             reports it (exit 3, as if the first run had failed on it).
     """
-    if not script.exists():
-        raise UsageError(f"script not found: {script}")
-    if not script.is_file():
-        raise UsageError(f"expected a Python script, received a directory: {script}")
-    if not os.access(script, os.R_OK):
-        raise UsageError(f"script is not readable: {script}")
+    require_file(script, "script")  # before any read: a FIFO would block it
     if script.suffix.lower() in DATA_SUFFIXES:
         raise UsageError(f"expected a Python script (train.py), received a {script.suffix} file: {script}")
     try:

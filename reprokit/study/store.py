@@ -14,10 +14,12 @@ again). The default folder is in the user's cache
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import tempfile
+import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from reprokit.core.files import finite, write_atomic
+from reprokit.core.errors import ReprokitWarning
+from reprokit.core.files import atomic_file, finite, write_atomic
+from reprokit.core.paths import kind
 
 FORMAT = 1
 """The layout of a stored run; a stored run of another format is run again."""
@@ -159,6 +163,14 @@ class RunResult:
         )
 
 
+def _read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """A run's stored predictions; raises (OSError, BadZipFile, ValueError) when the file is missing or damaged."""
+    if kind(path) not in (None, "missing"):
+        raise ValueError(f"{path.name} is not a regular file")
+    with np.load(path, allow_pickle=False) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
 def _number(value: float) -> float | str:
     """JSON has no NaN: stored as the string ``"nan"`` (``inf`` likewise) so it is read back as it was."""
     return value if np.isfinite(value) else str(value)
@@ -171,19 +183,48 @@ class StudyStore:
         self.folder = root / key
 
     def load(self) -> dict[tuple[int, bool], RunResult]:
-        """Every whole run stored, by (seed, repeat); unreadable or foreign files are ignored."""
+        """Every whole run stored, by (seed, repeat).
+
+        A damaged run (a record that is not a run's, predictions that do
+        not read back) is moved to ``damaged/`` beside the records, kept for
+        inspection, and reported with a :class:`ReprokitWarning`: its run is
+        missing, so a resumed study trains it again. Records of an older
+        format and files that are not regular files are left alone.
+        """
         found: dict[tuple[int, bool], RunResult] = {}
         if not self.folder.is_dir():
             return found
         for path in sorted(self.folder.glob("seed-*.json")):
+            if kind(path) is not None:
+                continue  # a FIFO or folder named like a record: never opened
             try:
-                result = RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")), cached=True)
-            except (OSError, ValueError, KeyError, TypeError):
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and data.get("format") != FORMAT:
+                    continue  # another version's record: not ours to judge
+                if not isinstance(data, dict):
+                    raise ValueError(f"expected a JSON object, received {type(data).__name__}")
+                result = RunResult.from_dict(data, cached=True)
+                if result.ok:
+                    _read_predictions(self._npz(result))
+            except FileNotFoundError:
+                continue  # its predictions are missing (saved first, so it never finished): run it again
+            except Exception as e:  # noqa: BLE001 - any damage: set aside, run again
+                self._set_aside(path, e)
                 continue
-            if result.ok and not self._npz(result).exists():
-                continue  # its predictions are missing: run it again
             found[(result.seed, result.repeat)] = result
         return found
+
+    def _set_aside(self, record: Path, error: Exception) -> None:
+        aside = self.folder / "damaged"
+        aside.mkdir(exist_ok=True)
+        for path in (record, record.with_suffix(".npz")):
+            with contextlib.suppress(OSError):
+                os.replace(path, aside / path.name)
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        warnings.warn(
+            ReprokitWarning(f"a damaged stored run ({reason}) was set aside in {aside}; it is trained again"),
+            stacklevel=2,
+        )
 
     def clear(self) -> None:
         """Forgets every stored run (a study started afresh)."""
@@ -193,23 +234,15 @@ class StudyStore:
         """Keeps a finished run: its predictions first, then its record (so a record always has them)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if result.ok:
-            fd, tmp = tempfile.mkstemp(prefix=".seed-", suffix=".npz", dir=self.folder)
-            os.close(fd)
-            try:
-                with open(tmp, "wb") as f:
-                    np.savez(f, **dict(predictions))  # type: ignore[arg-type]
-                os.replace(tmp, self._npz(result))
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_file(self._npz(result)) as f:
+                np.savez(f, **dict(predictions))  # type: ignore[arg-type]
         write_atomic(self.folder / f"{result.file_stem}.json", json.dumps(result.to_dict(), indent=1) + "\n")
 
     def predictions(self, result: RunResult) -> dict[str, np.ndarray]:
         """The run's final predictions on its probe batch, by ``model/output``."""
         try:
-            with np.load(self._npz(result), allow_pickle=False) as arrays:
-                return {key: arrays[key] for key in arrays.files}
-        except (OSError, ValueError):
+            return _read_predictions(self._npz(result))
+        except (OSError, ValueError, zipfile.BadZipFile):
             return {}
 
     def _npz(self, result: RunResult) -> Path:

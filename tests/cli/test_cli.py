@@ -48,7 +48,7 @@ def test_a_missing_script_is_a_one_line_error_with_exit_code_2(capsys):
 
 def test_a_directory_instead_of_a_script_is_exit_code_2(capsys, tmp_path):
     assert main(["check", str(tmp_path)]) == 2
-    assert "expected a Python script, received a directory" in capsys.readouterr().err
+    assert "expected the script to be a regular file, received a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from helpers import recorded_arrays, recorded_report, recorded_trace
 from reprokit.aligning.result import AlignReport, Barrier
@@ -204,10 +205,12 @@ def test_rich_tables_and_panels_become_html_with_every_cell():
     table = Table(title="Comparisons")
     table.add_column("pair")
     table.add_column("result")
-    table.add_row("seed", "[red]differs[/red]")
+    table.add_row("seed", Text("differs", style="red"))
+    table.add_row("[bold red]layer[/]", "text from the user is never markup")
     html = block(Panel(table, title="a <panel>", border_style="red"), Console(width=100))
     assert "<h2>a &lt;panel&gt;</h2>" in html and "<caption>Comparisons</caption>" in html
     assert "<th>pair</th>" in html and re.search(r'<td><span style="color: #b00020[^"]*">differs</span></td>', html)
+    assert "<td>[bold red]layer[/]</td>" in html
 
 
 def test_a_long_run_keeps_the_losses_of_at_most_2000_evenly_spaced_steps():
