@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,25 @@ def check_inputs(model_a: Path, model_b: Path, data: Path | None) -> None:
         require_file(data, "data file")
         if data.suffix not in DATA_SUFFIXES:
             raise UsageError(f"expected --data as .npz (x, and y for the loss barrier) or .npy (x); received {data}")
+        _check_numbers(data)
+
+
+def _check_numbers(data: Path) -> None:
+    """Raises :class:`UsageError` unless every array in ``data`` reads without pickle and holds numbers."""
+    try:
+        loaded = np.load(data, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            arrays = {"": loaded}
+        else:
+            with loaded:
+                arrays = {key: loaded[key] for key in loaded.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"cannot read --data {data}: {reason}") from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            name = f" {key}" if key else ""
+            raise UsageError(f"expected numbers in --data {data}; received an array{name} of dtype {array.dtype}")
 
 
 def align_files(model_a: Path, model_b: Path, data: Path | None = None, timeout: float | None = None) -> AlignReport:

@@ -39,7 +39,8 @@ EXPLANATIONS = {  # what each source is, in plain words
     Source.UNCONTROLLED: (
         "Something in the training draws randomness that neither the global seeds "
         "nor op determinism reach: an unseeded np.random.default_rng() or "
-        "random.Random(), the clock, os.urandom, or file or set order. Two "
+        "random.Random(), random.SystemRandom() (which cannot be seeded), the "
+        "clock, os.urandom, or file or set order. Two "
         "trainings with every setting fixed still differ; only the script can fix it."
     ),
 }
@@ -66,7 +67,7 @@ FIXES = {  # the code that fixes each source ({seed}: the check's seed)
     Source.UNCONTROLLED: (
         "# seed every generator the script creates itself ...\n"
         "rng = np.random.default_rng({seed})  # not default_rng()\n"
-        "py_rng = random.Random({seed})       # not random.Random()\n"
+        "py_rng = random.Random({seed})       # not random.Random() or random.SystemRandom()\n"
         "# ... and keep the clock, os.urandom and unsorted\n"
         "# file lists out of training:\n"
         "files = sorted(os.listdir(data_dir))"

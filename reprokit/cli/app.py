@@ -8,10 +8,13 @@ to reprokit, 3 the script failed or timed out in a run, 4 a bug in reprokit,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -51,6 +54,7 @@ from reprokit.core.errors import (
     EXIT_FAILED_CHECK,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Terminated,
     UsageError,
 )
 from reprokit.core.files import json_text
@@ -344,11 +348,40 @@ def _emit(report: Report, outputs: Sequence[Output], fail_on: FailOn) -> None:
             print(line, file=stream)
 
 
+@contextlib.contextmanager
+def terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the command as Ctrl-C does (:class:`Terminated`), runs and folders cleaned up.
+
+    The first one raises; any later one is ignored while the clean-up runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    caught = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+    previous = {signum: signal.getsignal(signum) for signum in caught}
+
+    def stop(signum: int, frame: object) -> None:
+        for other in caught:
+            signal.signal(other, signal.SIG_IGN)
+        raise Terminated(signum, caught[signal.Signals(signum)])
+
+    for signum in caught:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI and returns its exit code (the console-script entry point)."""
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        result = app(args=args, prog_name="reprokit", standalone_mode=False)
+        with terminated_as_interrupted():
+            result = app(args=args, prog_name="reprokit", standalone_mode=False)
+    except Terminated as e:
+        return e.exit_code
     except USAGE_ERRORS as e:
         message = e.format_message()  # type: ignore[attr-defined]
         if type(e).__name__ == "NoSuchOption":

@@ -30,6 +30,7 @@ from reprokit.core.errors import (
     ReprokitError,
     ReprokitWarning,
     ScriptFailedError,
+    Terminated,
     UsageError,
 )
 from reprokit.core.files import write_atomic
@@ -253,6 +254,9 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(e.exit_code) from None
     except ReprokitError as e:
         print_error(err, str(e))
+        raise typer.Exit(e.exit_code) from None
+    except Terminated as e:
+        err.print(f"reprokit: stopped by {e.name}; every run was stopped")
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
         err.print("reprokit: interrupted; every run was stopped")

@@ -17,6 +17,23 @@ EXIT_INTERNAL = 4  # a bug in reprokit
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: the command stops as on Ctrl-C (every run killed, every temporary folder removed).
+
+    A :class:`KeyboardInterrupt`, so that every clean-up Ctrl-C gets it gets
+    too; the exit code is 128 + the signal's number, as a shell reports it.
+    """
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.name = name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 class ReprokitWarning(UserWarning):
     """Something the user should know that does not stop the command (a damaged stored run set aside).
 

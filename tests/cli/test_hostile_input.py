@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import replace
 
@@ -18,8 +20,8 @@ import numpy as np
 import pytest
 
 from helpers import recorded_report
-from reprokit.cli.app import main
-from reprokit.core.errors import ReprokitWarning
+from reprokit.cli.app import main, terminated_as_interrupted
+from reprokit.core.errors import ReprokitWarning, Terminated
 from reprokit.core.vocabulary import fail_on_sources
 from reprokit.report.ci import markdown
 from reprokit.study.store import FORMAT, RunResult, StudyStore
@@ -153,3 +155,28 @@ def test_every_file_of_the_study_store_gets_the_users_umask(tmp_path):
         os.umask(previous)
     modes = {p.suffix: p.stat().st_mode & 0o777 for p in (tmp_path / "v").iterdir()}
     assert modes == {".json": 0o644, ".npz": 0o644}
+
+
+def test_sighup_stops_a_command_as_ctrl_c_does_and_exits_128_plus_its_number():
+    before = signal.getsignal(signal.SIGHUP)
+    with pytest.raises(KeyboardInterrupt) as caught, terminated_as_interrupted():
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(5)  # the handler raises at once
+    assert isinstance(caught.value, Terminated) and caught.value.exit_code == 129
+    assert signal.getsignal(signal.SIGHUP) == before  # the command's handlers end with it
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.array([{"a": 1}], dtype=object)}, "cannot read --data .*Object arrays cannot be loaded"),
+        ({"x": np.array(["a", "b"])}, "expected numbers in --data .*an array x of dtype <U1"),
+    ],
+)
+def test_align_data_holding_objects_or_text_is_bad_input_before_any_process(tmp_path, capsys, arrays, message):
+    for name in ("a.keras", "b.keras"):
+        (tmp_path / name).write_bytes(b"not read: the data is refused first")
+    np.savez(tmp_path / "data.npz", **arrays)
+    args = ["align", str(tmp_path / "a.keras"), str(tmp_path / "b.keras"), "--data", str(tmp_path / "data.npz")]
+    assert main(args) == 2
+    assert re.search(message, capsys.readouterr().err)

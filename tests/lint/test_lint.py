@@ -16,6 +16,8 @@ CASES = {
             "from numpy.random import default_rng\nrng = default_rng()",
             "import numpy as np\nstate = np.random.RandomState()",
             "import random\nr = random.Random()",
+            "import random\nr = random.SystemRandom()",
+            "from random import SystemRandom\nr = SystemRandom(42)  # the seed is ignored",
             "import numpy as np\ng = np.random.Generator(np.random.PCG64())",
         ],
         [

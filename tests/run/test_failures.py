@@ -114,26 +114,44 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return found
 
 
-def test_ctrl_c_stops_the_check_and_leaves_no_process_behind(write_script):
+@pytest.mark.parametrize(
+    ("command", "stop", "code", "said"),
+    [
+        ("check", signal.SIGINT, 130, "interrupted"),
+        ("seeds", signal.SIGTERM, 143, "stopped by SIGTERM"),  # as Ctrl-C: the same clean-up, 128 + 15
+    ],
+)
+def test_ctrl_c_or_sigterm_stops_the_command_and_leaves_no_process_and_no_folder_behind(
+    write_script, tmp_path, command, stop, code, said
+):
     marker = f"reprokit-test-{uuid.uuid4().hex}"
     path = write_script(sleeper(marker))
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     proc = subprocess.Popen(
-        interruptible("check", path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        interruptible(command, path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
     )
     deadline = time.monotonic() + 90
     while not leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert leftovers(marker), "the script never started"
+    assert list(temporary.iterdir()), "the runs' folders are in TMPDIR"
     family = psutil.Process(proc.pid).children(recursive=True)  # the run processes (fresh or forked), theirs
     assert any("reprokit.worker" in " ".join(p.cmdline()) for p in alive(family))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert "interrupted" in err
+    assert proc.returncode == code, err
+    assert said in err
     time.sleep(0.5)
     assert leftovers(marker) == []
     assert leftovers(str(path)) == []
     assert alive(family) == []  # every run process (and fork server) is gone too
+    assert list(temporary.iterdir()) == []  # no copy of the user's files left behind
     assert "Traceback" not in err
 
 

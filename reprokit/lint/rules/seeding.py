@@ -22,6 +22,8 @@ def unseeded_generators(tree: ast.Module) -> Iterator[Detection]:
                 yield call, f"{name}() without a seed draws fresh OS entropy in every run.", f"{last}(seed)"
         elif name in ("random.Random", "Random") and no_seed(call):
             yield call, "random.Random() without a seed is seeded from OS entropy.", "random.Random(seed)"
+        elif name in ("random.SystemRandom", "SystemRandom", "secrets.SystemRandom"):
+            yield call, f"{name}() reads OS entropy and cannot be seeded at all.", "random.Random(seed)"
         elif named(name, "random.Generator") and call.args and isinstance(call.args[0], ast.Call):
             bit = call.args[0]
             if named(dotted_name(bit.func), "PCG64", "MT19937", "Philox", "SFC64", "PCG64DXSM") and no_seed(bit):
@@ -82,13 +84,15 @@ RULES = (
         name="unseeded-random-generator",
         family=Family.SEEDING,
         message="an unseeded generator: `np.random.default_rng()`, `np.random.RandomState()`, "
-        "`np.random.SeedSequence()`, `random.Random()`, `np.random.Generator(PCG64())`",
-        fix="pass the generator a seed: `np.random.default_rng(seed)`, `random.Random(seed)`, `PCG64(seed)`",
+        "`np.random.SeedSequence()`, `random.Random()`, `random.SystemRandom()`, `np.random.Generator(PCG64())`",
+        fix="pass the generator a seed: `np.random.default_rng(seed)`, `random.Random(seed)` (also in place of "
+        "`random.SystemRandom()`, which ignores any seed), `PCG64(seed)`",
         rationale="Without a seed these generators draw fresh OS entropy in every run, and "
         "`keras.utils.set_random_seed` does not reach them: it seeds `random`, NumPy's legacy global generator, "
         "TensorFlow's global seed and Keras' SeedGenerator only. Measured (TensorFlow 2.21, Keras 3.15.1, CPU): "
         "`np.random.default_rng()` (also inside a `py_function`) and a new `random.Random()` gave 3 different "
-        "results in 3 processes, with the seeds fixed, with op determinism on and off alike.",
+        "results in 3 processes, with the seeds fixed, with op determinism on and off alike. "
+        "`random.SystemRandom()` reads `os.urandom` for every draw: no seed reaches it.",
         source=Source.UNCONTROLLED,
         gpu_only=False,
         detect=unseeded_generators,
