@@ -2,7 +2,7 @@
 
 JAX's random numbers are functional: every draw takes a key, and a key made
 from ``int(time.time())`` differs from run to run whatever Keras seeds (reprokit
-starts the two controlled runs 1.5 s apart, so that whole seconds differ too).
+starts the two controlled runs 3 s apart, so that whole seconds differ too).
 Here it draws the Gaussian noise added to the training images. It needs JAX
 installed; Keras may train on JAX or TensorFlow (the same mistake in
 TensorFlow code is ``tf.random.Generator.from_non_deterministic_state()``).

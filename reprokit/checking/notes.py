@@ -79,6 +79,12 @@ def report_notes(traces: Sequence[RunTrace], target: Target, model_file: ModelFi
             "each other's files, and your folder is as it was."
         )
     for t in traces:
+        if t.processes_left:
+            n = t.processes_left
+            notes.append(
+                f"Run {t.spec.name}: the script left {n} process{'es' if n != 1 else ''} running; "
+                f"{'they were' if n != 1 else 'it was'} stopped."
+            )
         if t.user_files_changed:
             notes.append(
                 f"Run {t.spec.name} changed your own {', '.join(t.user_files_changed)} (too large to copy into its "

@@ -64,6 +64,10 @@ class WorkerConfig(Message):
         preempt_after: the run dies as a preempted machine's would, once
             optimizer step ``preempt_after`` is done and the next one runs
             (killed: no ``finally``, no ``atexit``, no ``on_train_end``).
+        script_copy: the copy of ``script`` in the run's private folder, which
+            runs as ``__file__`` and ``sys.argv[0]`` (files written next to it
+            land there, not beside the user's script); tracebacks and the
+            lines reprokit reports still name ``script`` (None: run ``script``).
     """
 
     WIRE_ORDER: ClassVar[tuple[str, ...]] = (
@@ -84,6 +88,7 @@ class WorkerConfig(Message):
         "alignment",
         "whole_state",
         "preempt_after",
+        "script_copy",
     )
 
     script: str
@@ -103,6 +108,7 @@ class WorkerConfig(Message):
     alignment: bool = False
     whole_state: bool = False
     preempt_after: int | None = None
+    script_copy: str | None = None
 
 
 @dataclass(frozen=True)

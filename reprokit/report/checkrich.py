@@ -10,7 +10,6 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +24,7 @@ from reprokit.core.backends import Backend, framework_line, profile_line
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
 from reprokit.report.alignrich import three_parts
+from reprokit.report.code import FoldedCode
 
 
 def render_report(report: Report) -> Iterator[RenderableType]:
@@ -345,7 +345,7 @@ def _fix_panel(finding: Finding) -> Panel:
         parts += [
             Text(""),
             Text("Fix:", style="bold"),
-            Syntax(finding.fix, "python", theme="ansi_dark", background_color="default"),
+            FoldedCode(finding.fix),  # folded to the panel's width, never clipped: a pasted fix runs
         ]
     style = "red" if finding.source is Source.UNCONTROLLED else "yellow"
     return Panel(Group(*parts), title=Text(f"{finding.title}: why, and the fix"), border_style=style, box=box.ROUNDED)

@@ -14,6 +14,7 @@ from pathlib import Path
 from reprokit.core.controls import default_jobs
 from reprokit.run.execution import Execution
 from reprokit.run.forkserver import serving
+from reprokit.run.process import subreaping
 from reprokit.run.ray import session as raysession
 from reprokit.run.ray.runner import RayRunner
 from reprokit.run.runner import OnEvent, Runner, Target
@@ -35,7 +36,8 @@ def executing(execution: Execution, one_node: bool = False) -> Iterator[None]:
     never across machines).
     """
     if not execution.ray:
-        with serving():  # runs that share an environment share one import of the backend
+        # runs that share an environment share one import of the backend; what a run leaves running is found
+        with serving(), subreaping():
             yield
         return
     with raysession.session(execution, one_node):

@@ -39,7 +39,7 @@ from pathlib import Path
 from reprokit.core.backends import PROFILES, Backend
 from reprokit.core.controls import visible_gpus
 from reprokit.protocol import CONFIG_VAR, WorkerConfig
-from reprokit.run.process import Started, start_worker
+from reprokit.run.process import RUN_VAR, Started, start_worker
 
 __all__ = ["FORK_SERVER_VAR", "Forked", "serving", "start_run", "warm"]
 
@@ -169,7 +169,7 @@ class _Server:
 
 def server_key(env: Mapping[str, str]) -> tuple[frozenset[tuple[str, str]], dict[str, str]]:
     """The environment a run's server starts with (its key), and the variables the forked run sets itself."""
-    late = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX) or k in AFTER_FORK}
+    late = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX) or k in AFTER_FORK or k == RUN_VAR}
     return frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and k not in late), late
 
 

@@ -38,13 +38,16 @@ from reprokit.protocol import (
     parse_event,
 )
 from reprokit.run.forkserver import start_run, warm
-from reprokit.run.process import RunProcess, kill_group
+from reprokit.run.process import RUN_VAR, RunProcess, kill_group, stop_leftovers
 from reprokit.run.settings import RunSettings
 from reprokit.run.trace import Point, RunSpec, RunTrace, TraceBuilder
 from reprokit.run.workdirs import carry, changes, mirror
 
 OnEvent = Callable[[RunSpec, Event], None]
 """Called with every event of every run as it arrives (see :mod:`reprokit.protocol.events`)."""
+
+ARRAYS = "arrays.npz"
+"""The file of a run's final arrays in its folder."""
 
 
 class Monitor(Protocol):
@@ -239,7 +242,7 @@ class Runner:
         earlier = self.carried.get(spec.name)
         if earlier is not None and earlier.folder is not None:
             carry(earlier.files_written, earlier.folder, mirrored.root)
-        proc, events = self._start(spec, run_dir, mirrored.root)
+        proc, events = self._start(spec, run_dir, mirrored.root, self._script_copy(mirrored.root, run_dir))
         reader = threading.Thread(target=self._read, args=(events, builder), daemon=True)
         reader.start()
         timeout = self.settings.timeout
@@ -250,6 +253,7 @@ class Runner:
             raise self.timed_out(spec, run_dir) from None
         finally:
             kill_group(proc)  # the script's own children too, whatever happened
+            left = stop_leftovers(str(run_dir))  # and those that left its group (their RUN_VAR names the run)
             with self._lock:
                 self._live.discard(proc)
                 control = self._control.pop(spec.name)
@@ -260,7 +264,7 @@ class Runner:
             self.monitor.finish(spec.name)
         raise_for_failure(spec, builder, proc.returncode, run_dir)
         found = changes(mirrored)
-        trace = builder.build(time.monotonic() - started, run_dir / "arrays.npz")
+        trace = builder.build(time.monotonic() - started, run_dir / ARRAYS)
         environment = {**trace.environment, "node": platform.node()}
         return replace(
             trace,
@@ -268,6 +272,7 @@ class Runner:
             files_written=found.written,
             user_files_changed=found.user_files_changed,
             folder=mirrored.root,
+            processes_left=left,
         )
 
     def timed_out(self, spec: RunSpec, run_dir: Path) -> ScriptFailedError:
@@ -297,10 +302,27 @@ class Runner:
         controls = replace(spec.controls, backend=self.settings.backend)
         return {**child_environment(controls, os.environ, gpu), **dict(self.target.env)}
 
-    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path) -> tuple[RunProcess, int]:
+    def _script_copy(self, cwd: Path, run_dir: Path) -> str | None:
+        """The script's copy in the run's private folders (it runs as that file; None: a function runs).
+
+        A script inside the user's folder runs from that folder's mirror; one
+        elsewhere gets its own folder mirrored too. Files it writes next to
+        itself (``Path(__file__).parent / "best.keras"``) stay the run's.
+        """
+        if self.target.function is not None:
+            return None
+        script = self.target.script.resolve()
+        folder = self.folder.resolve()
+        if script.is_relative_to(folder):
+            copy = cwd / script.relative_to(folder)
+        else:
+            copy = mirror(script.parent, run_dir / "script", skip=self.workdir).root / script.name
+        return str(copy) if copy.is_file() else None
+
+    def _start(self, spec: RunSpec, run_dir: Path, cwd: Path, copy: str | None = None) -> tuple[RunProcess, int]:
         """Starts the run process in ``cwd``; returns it and the read end of its event pipe."""
-        config = self._config(spec, -1, None, str(run_dir / "arrays.npz"))
-        env = self._environment(spec)
+        config = replace(self._config(spec, -1, None, str(run_dir / ARRAYS)), script_copy=copy)
+        env = {**self._environment(spec), RUN_VAR: str(run_dir)}
         # forked from a pre-imported interpreter where proven safe; the stagger of start_after kept
         started = start_run(config, env, run_dir, cwd, spec.start_after)
         proc, read_end, control_write = started.proc, started.events, started.control

@@ -205,6 +205,8 @@ class RunTrace:
     files_written: tuple[str, ...] = ()
     user_files_changed: tuple[str, ...] = ()
     folder: Path | None = None
+    processes_left: int = 0
+    """Processes the script left running when the run ended (they were stopped)."""
     retries: tuple[str, ...] = ()
     """Why Ray lost earlier attempts of this run (each retried from the start; empty: none)."""
     xla_steps: bool = False

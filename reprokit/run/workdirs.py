@@ -11,8 +11,9 @@ large files and folders beyond a budget (data sets, virtual environments,
 what the run wrote, and which linked files of the user's it changed (a link
 cannot stop that; the report says so).
 
-Writes relative to the script's own folder (``Path(__file__).parent / ...``)
-are not redirected when that folder is not the current one.
+The script itself runs from its copy in the mirror (its own folder is mirrored
+too when it is not below the current one), so writes relative to the script
+(``Path(__file__).parent / ...``) land in the run's folder as well.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,7 +171,7 @@ def _train(config: WorkerConfig, script: str, recorder: Recorder) -> str:
     if config.function:
         _call_function(config.function, script)
         return "function"
-    namespace = _run_script(script, config.args)
+    namespace = _run_script(script, config.args, config.script_copy)
     if recorder.total_steps == 0 and _is_model_file(namespace):
         _train_model_file(namespace, config.epochs, config.batch_size)
         return "model-file"
@@ -191,10 +192,30 @@ def summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _run_script(script: str, args: tuple[str, ...]) -> dict[str, Any]:
-    sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(script)
-    return runpy.run_path(script, run_name="__main__")
+def _run_script(script: str, args: tuple[str, ...], copy: str | None = None) -> dict[str, Any]:
+    """Runs the script as ``python script args`` would; from its private ``copy`` if there is one.
+
+    The copy is what the script sees of itself (``__file__``, ``sys.argv[0]``,
+    the folder its own modules are imported from); its code keeps the
+    user's path, so that tracebacks and reported lines name the user's file.
+    """
+    runs_as = copy or script
+    sys.argv = [runs_as, *args]
+    sys.path[0] = os.path.dirname(runs_as)
+    if copy is None:
+        return runpy.run_path(script, run_name="__main__")
+    with open(copy, "rb") as f:
+        code = compile(f.read(), script, "exec", dont_inherit=True)
+    module = types.ModuleType("__main__")
+    module.__dict__.update(__file__=copy, __cached__=None, __loader__=None, __package__=None, __spec__=None)
+    previous = sys.modules.get("__main__")
+    sys.modules["__main__"] = module  # as runpy does: pickling and multiprocessing find the script's names
+    try:
+        exec(code, module.__dict__)
+    finally:
+        if previous is not None:
+            sys.modules["__main__"] = previous
+    return module.__dict__
 
 
 def _call_function(spec: FunctionTarget, script: str) -> None:

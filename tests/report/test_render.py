@@ -95,3 +95,23 @@ def test_a_seed_driven_report_says_why_the_weights_differ_in_three_parts():
 def test_the_three_parts_are_not_shown_when_the_seed_is_not_what_makes_runs_differ():
     text = render(with_alignment(recorded_report("uncontrolled")))
     assert "Why are the weights different?" not in text
+
+
+def test_a_fix_too_wide_for_an_80_column_panel_is_folded_so_that_the_pasted_code_still_runs():
+    from reprokit.checking.evidence import FIXES
+    from reprokit.core.vocabulary import Source
+    from reprokit.report.ci import plain_summary
+
+    report = recorded_report("seed")
+    fix = FIXES[Source.WRITTEN_FILES]
+    assert max(len(line) for line in fix.splitlines()) > 76  # wider than the panel's inside
+    seed = next(f for f in report.findings if f.source is Source.SEED)
+    findings = tuple(dataclasses.replace(f, fix=fix) if f is seed else f for f in report.findings)
+    text = plain_summary(dataclasses.replace(report, findings=findings), width=80)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip("│ ") == "Fix:") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("╰"))
+    pasted = "\n".join(line[2:].rstrip().removesuffix("│").rstrip() for line in lines[start:end])
+    assert max(len(line) for line in lines) <= 80
+    compile(pasted, "pasted fix", "exec")  # whole: nothing cut at the panel's edge
+    assert "save_weights_only=True)" in pasted

@@ -181,3 +181,34 @@ def test_a_keras_error_is_summed_up_by_its_type_and_first_line_then_the_tracebac
     assert re.fullmatch(r"reprokit: error: the script failed in run controlled-\d: ValueError: \S.*", first), first
     assert "•" not in first and "kwargs" not in first  # not the last line of Keras' message
     assert f'File "{path}", line 4, in <module>' in result.stderr
+
+
+DETACHED = """
+import os, subprocess, sys
+import keras, numpy as np
+# outside the run's process group
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)", "{marker}"], start_new_session=True)
+x = np.random.default_rng(0).random((64, 4)).astype("float32")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+model.fit(x, x.sum(axis=1), epochs=1, batch_size=16, verbose=0)
+model.save(os.path.join(os.path.dirname(__file__), "best.keras"))  # next to the script, a common pattern
+"""
+
+
+def test_a_script_that_leaves_detached_children_and_writes_next_to_itself_leaves_nothing_of_either(
+    write_script, tmp_path
+):
+    marker = f"reprokit-test-{uuid.uuid4().hex}"
+    ps = ["ps", "-eo", "pid,args"]
+    assert marker not in subprocess.run(ps, capture_output=True, text=True, check=True).stdout
+    script = write_script(DETACHED.replace("{marker}", marker))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = reprokit("check", script, "--quick", "-f", "json")  # from the repository: the script's folder is not cwd
+    assert result.returncode == 0, result.stderr[-2000:]
+    time.sleep(0.5)
+    assert marker not in subprocess.run(ps, capture_output=True, text=True, check=True).stdout  # none left
+    notes = result.report["notes"]
+    assert "Run controlled-1: the script left 1 process running; it was stopped." in notes
+    assert "Run controlled-2: the script left 1 process running; it was stopped." in notes
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # best.keras went to each run's private copy
