@@ -58,6 +58,7 @@ from reprokit.core.errors import (
     UsageError,
 )
 from reprokit.core.files import json_text
+from reprokit.core.paths import check_outputs
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import FailOn, Source, fail_on_sources
 from reprokit.lint.docs import rule_table, rules_document
@@ -175,8 +176,9 @@ def check(
         outputs = parse_outputs(output_format or [], output)
         fail = fail_on_sources(f.value for f in fail_on) if fail_on else DEFAULT_FAIL_ON
         target = _target(script, script_args, max_steps)
-        if update_baseline and baseline is not None:  # the baseline is rewritten on purpose: an output
-            guard_outputs([*outputs, Output(Format.JSON, baseline)], [script])
+        if update_baseline and baseline is not None:  # named to be rewritten, so it may be an existing file
+            guard_outputs(outputs, [script], [baseline])
+            check_outputs([baseline], [script])
         else:
             guard_outputs(outputs, [script], [baseline] if baseline is not None else [])
         resume_point = resume_option(resume_at, resume)

@@ -45,6 +45,7 @@ def snapshot(folder):
         ["compare", "{s} --lr 0.1", "{s}", "-f", "markdown=data.csv"],
         ["tune", "{s}", "--grid", "lr=1,2", "-f", "json={s}"],
         ["check", "{s}", "--baseline", "data.csv", "-f", "json=data.csv"],
+        ["check", "{s}", "--baseline", "{s}", "--update-baseline"],  # rewritten on purpose, but never a source
     ],
 )
 def test_no_command_writes_over_the_script_or_a_file_of_its_folder_and_it_says_so_before_any_run(
