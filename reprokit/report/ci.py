@@ -137,7 +137,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
         failing = _failing(report, fail_on)
         lines += ["| source | result | evidence |", "|---|---|---|"]
         for f in report.shown_findings:
-            lines.append(f"| {f.title} | {_result(f, failing)} | {_cell(f.evidence)} |")
+            lines.append(f"| {f.title} | {_result(f, failing)} | {md.cell(f.evidence)} |")
         lines += [
             "",
             "| pair | result | first divergence | max \\|Δw\\| | prediction agreement |",
@@ -185,7 +185,7 @@ def _resume_lines(r: ResumeResult) -> list[str]:
     lines = [f"{head} {md.text(r.evidence)}"]
     if r.lost:
         lines += ["", "| not restored | evidence |", "|---|---|"]
-        lines += [f"| {x.state.label} | {_cell(x.evidence)} |" for x in r.lost]
+        lines += [f"| {x.state.label} | {md.cell(x.evidence)} |" for x in r.lost]
     return lines
 
 
@@ -201,10 +201,6 @@ def _result(f: Finding, failing: frozenset[Source | None]) -> str:
     if f.status is Status.DETECTED:
         return "❌ detected" if f.source in failing else "⚠️ detected"
     return _RESULT_TEXT[f.status]
-
-
-def _cell(text: str) -> str:
-    return md.cell(text)
 
 
 def github_annotations(report: Report, fail_on: FailOn) -> Iterator[str]:

@@ -236,7 +236,7 @@ def compare_markdown(report: CompareReport) -> str:
         stats = v.metric(report.metric)
         s = stats.summary if stats is not None else None
         row = [
-            _cell(v.label),
+            md.cell(v.label),
             str(s.n) if s else "0",
             f"{num(s.mean)} ± {num(s.std)}" if s else "—",
             interval(s.ci_low, s.ci_high) if s else "—",
@@ -267,17 +267,13 @@ def _metrics_markdown(metrics: tuple[MetricStats, ...]) -> list[str]:
     for m in metrics:
         s = m.summary
         if s is None:
-            lines.append(f"| {_cell(m.name)} | 0 | — | — | — | — | — |")
+            lines.append(f"| {md.cell(m.name)} | 0 | — | — | — | — | — |")
         else:
             lines.append(
-                f"| {_cell(m.name)} | {s.n} | {num(s.mean)} | {num(s.std)} | {num(s.min)} | {num(s.max)} "
+                f"| {md.cell(m.name)} | {s.n} | {num(s.mean)} | {num(s.std)} | {num(s.min)} | {num(s.max)} "
                 f"| {interval(s.ci_low, s.ci_high)} |"
             )
     return lines
-
-
-def _cell(text: str) -> str:
-    return md.cell(text)
 
 
 def seeds_junit(report: SeedsReport) -> str:
