@@ -163,12 +163,16 @@ class RunResult:
         )
 
 
-def _read_predictions(path: Path) -> dict[str, np.ndarray]:
-    """A run's stored predictions; raises (OSError, BadZipFile, ValueError) when the file is missing or damaged."""
+def _read_predictions(path: Path, arrays: bool = True) -> dict[str, np.ndarray]:
+    """A run's stored predictions; raises (OSError, BadZipFile, ValueError) when the file is missing or damaged.
+
+    ``arrays=False`` only opens the archive (its directory, at its end: a truncated file fails here) and
+    reads no array, for checking every stored run cheaply.
+    """
     if kind(path) not in (None, "missing"):
         raise ValueError(f"{path.name} is not a regular file")
-    with np.load(path, allow_pickle=False) as arrays:
-        return {key: arrays[key] for key in arrays.files}
+    with np.load(path, allow_pickle=False) as stored:
+        return {key: stored[key] for key in stored.files} if arrays else {}
 
 
 def _number(value: float) -> float | str:
@@ -205,7 +209,7 @@ class StudyStore:
                     raise ValueError(f"expected a JSON object, received {type(data).__name__}")
                 result = RunResult.from_dict(data, cached=True)
                 if result.ok:
-                    _read_predictions(self._npz(result))
+                    _read_predictions(self._npz(result), arrays=False)  # read whole only when analysed
             except FileNotFoundError:
                 continue  # its predictions are missing (saved first, so it never finished): run it again
             except Exception as e:  # noqa: BLE001 - any damage: set aside, run again
