@@ -76,7 +76,7 @@ def check_outputs(outputs: Sequence[Path], inputs: Iterable[Path] = (), folders:
             reprokit did not write, twice the same path, or lies in a folder
             that does not exist or cannot be written.
     """
-    protected = {_identity(p): p for p in inputs if _identity(p) is not None}
+    protected = {identity: p for p in inputs if (identity := _identity(p)) is not None}
     roots = [Path(f).resolve() for f in folders]
     seen: dict[Path, Path] = {}
     for output in outputs:
