@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,6 +45,14 @@ class Divergence:
         input_change: how the inputs differ: ``order`` (the same examples,
             in another order), ``values`` (other examples or other values),
             or None (inputs identical or not observed).
+        after: where the runs fingerprinted their weights at sampled steps
+            only (``Target.sampled``) and steps between the last equal sample
+            and ``step`` went unfingerprinted: that last equal step (the first
+            divergence lies in ``after + 1 … step``, and ``variables`` are
+            those that differ at ``step``); None: ``step`` is exact.
+        located: ``step`` was found by replaying the pair's training up to
+            the sample it was first seen at, with every step fingerprinted
+            (:mod:`reprokit.checking.locate`).
     """
 
     model: str
@@ -52,10 +60,21 @@ class Divergence:
     variables: tuple[str, ...]
     inputs_differ: bool | None
     input_change: str | None = None
+    after: int | None = None
+    located: bool = False
+
+    @property
+    def steps(self) -> str:
+        """Where, in words: ``initial weights``, ``step 7``, or ``steps 65–128`` (between two samples)."""
+        if self.after is not None:
+            return f"steps {self.after + 1}–{self.step}"
+        return "initial weights" if self.step == 0 else f"step {self.step}"
 
     @property
     def stage(self) -> str | None:
-        """Where training first went apart: initialization, input pipeline or computation."""
+        """Where training first went apart: initialization, input pipeline or computation (None: unknown)."""
+        if self.after is not None:
+            return None
         if self.step == 0:
             return "initialization"
         if self.inputs_differ is None:
@@ -139,6 +158,9 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
     finals_b = {m.name: dict(m.weights) for m in b.models}
     if divergence is None and finals_a != finals_b:
         divergence = _final_divergence(finals_a, finals_b, a, b)
+        last = _last_fingerprinted(a.points, b.points, divergence.model)
+        if last is not None and last < divergence.step:
+            divergence = replace(divergence, after=last)
     if (a.stopped_early or b.stopped_early) and a.steps != b.steps:
         # Stopped early at different steps: the final arrays are not of the same moment.
         arrays_a = arrays_b = {}
@@ -177,16 +199,24 @@ def first_divergence(a: Sequence[Point], b: Sequence[Point], final: bool = True)
     """
     index_b = {(p.model, p.step): p for p in b}
     index_a = {(p.model, p.step) for p in a}
+    equal: dict[str, int] = {}  # per model, the last step its weights were fingerprinted equal at,
+    skipped: set[str] = set()  # and whether steps after it were not fingerprinted (sampled)
     for point in a:
         other = index_b.get((point.model, point.step))
         if other is None:
             return Divergence(point.model, point.step, (), None)
+        if not (point.weights and other.weights):
+            skipped.add(point.model)
+            continue
         if point.weights != other.weights:
             names = sorted(set(point.weights) | set(other.weights))
             changed = tuple(n for n in names if point.weights.get(n) != other.weights.get(n))
             inputs = None if not (point.inputs and other.inputs) else point.inputs != other.inputs
             change = input_change(a, b, point.model, point.step, final) if inputs else None
-            return Divergence(point.model, point.step, changed, inputs, change)
+            after = equal.get(point.model) if point.model in skipped else None
+            return Divergence(point.model, point.step, changed, inputs, change, after)
+        equal[point.model] = point.step
+        skipped.discard(point.model)
     for point in b:  # b went on where a stopped (more steps, or another model)
         if (point.model, point.step) not in index_a:
             return Divergence(point.model, point.step, (), None)
@@ -218,6 +248,14 @@ def input_change(a: Sequence[Point], b: Sequence[Point], model: str, step: int, 
 def _rows(points: Sequence[Point], model: str, low: int, high: int) -> set[str]:
     steps = [p for p in points if p.model == model and low <= p.step <= high]
     return {row for p in steps for text in p.input_rows for row in rows_of(text)}
+
+
+def _last_fingerprinted(a: Sequence[Point], b: Sequence[Point], model: str) -> int | None:
+    """The last step both runs fingerprinted ``model``'s weights at, if a step after it went unfingerprinted."""
+    steps_b = {p.step for p in b if p.model == model and p.weights}
+    last = max((p.step for p in a if p.model == model and p.weights and p.step in steps_b), default=0)
+    skipped = any(not p.weights and p.step > last for p in (*a, *b) if p.model == model)
+    return last if skipped else None
 
 
 def _last_step(points: Sequence[Point], model: str) -> int:

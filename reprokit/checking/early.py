@@ -92,8 +92,8 @@ class EarlyExit:
         partner = pair.b if run == pair.a else pair.a
         if pair.divergence is None:
             other = self._index.get(partner, {}).get((point.model, point.step))
-            if other is None or other.weights == point.weights:
-                return
+            if other is None or not (point.weights and other.weights) or other.weights == point.weights:
+                return  # nothing new: its weights are equal, or not fingerprinted at this step (sampled)
         a, b = self._common(pair.a, pair.b)
         pair.divergence = first_divergence(a, b, final=False)
         pair.settled = pair.divergence is not None and pair.divergence.input_change != PENDING

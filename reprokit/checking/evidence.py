@@ -80,7 +80,11 @@ def where(c: Comparison, started_from: str = "") -> str:
     d = c.divergence
     if d is None:
         return ""
-    at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
+    if d.after is not None:
+        at = f"between steps {d.after} and {d.step} (their weights were fingerprinted at sampled steps only)"
+    else:
+        at = "in the initial weights (before the first step)" if d.step == 0 else f"from step {d.step}"
+        at += " (located by a replay that fingerprinted every step)" if d.located else ""
     names = [short_name(d.model, v) for v in d.variables]
     variables = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     stage = f" {started_from}" if started_from and d.stage == "initialization" else stage_sentence(d, c.xla_steps)
@@ -125,7 +129,7 @@ def step_of(c: Comparison) -> str:
     """``step 7 of sequential``: where a pair that differs first differs."""
     d = c.divergence
     assert d is not None
-    return f"step {d.step} of {d.model}"
+    return f"{d.steps} of {d.model}"
 
 
 def pins_text(pins: Sequence[Pin], kind: str) -> str:

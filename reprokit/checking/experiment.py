@@ -24,6 +24,7 @@ from reprokit.checking.explain import (
     not_reproduced,
     nothing_to_explain,
 )
+from reprokit.checking.locate import locate
 from reprokit.checking.reporting import build_report, pins
 from reprokit.checking.result import Report
 from reprokit.checking.resuming import resume_check, resume_runs, with_resume_finding
@@ -63,6 +64,7 @@ def run_check(options: CheckOptions, on_event: OnEvent | None = None) -> Report:
 
 def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
     started = time.monotonic()
+    options = replace(options, target=replace(options.target, sampled=True))  # see reprokit.checking.locate
     resume = options.resume
     pairs = plan(options.seed, options.quick, clock=reads_clock(options.target.script))
     options, specs = resume_runs(options, resume, pairs)
@@ -85,6 +87,7 @@ def _check(options: CheckOptions, on_event: OnEvent | None) -> Report:
         if written:
             comparisons, second = second_training(options, comparisons, traces, on_event)
             more += second
+        comparisons = locate(options, comparisons, traces | {t.spec.name: t for t in more}, on_event)
         if resume is not None and runs.refusal is None:
             controlled = next((c for c in comparisons if c.name == Pair.CONTROLLED), None)
             resumed = resume_check(options, resume, runs, controlled, on_event)
@@ -182,7 +185,7 @@ def _explain(
         found = _replay_sequential(options, pair.name, d, random_maps, controls, window, on_event)
         if found is not None:
             return found
-    replay_target = replace(options.target, max_steps=window, explain_step=window)
+    replay_target = replace(options.target, max_steps=window, explain_step=window, sampled=False)
     for attempt in range(1, REPLAY_ATTEMPTS + 1):
         specs = [RunSpec(f"replay-{attempt}a", "replay", controls), RunSpec(f"replay-{attempt}b", "replay", controls)]
         with run_batch(replace(options, target=replay_target), specs, on_event) as runs:
@@ -208,7 +211,7 @@ def _replay_sequential(
     map's random draws are the cause; this also works where XLA-compiled
     steps cannot be probed. None if the replays still differ.
     """
-    target = replace(options.target, max_steps=window, sequential_maps=True)
+    target = replace(options.target, max_steps=window, sequential_maps=True, sampled=False)
     specs = [RunSpec("sequential-a", "replay", controls), RunSpec("sequential-b", "replay", controls)]
     with run_batch(replace(options, target=target), specs, on_event) as runs:
         a, b = (runs.traces.get(s.name) for s in specs)

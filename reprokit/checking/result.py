@@ -217,6 +217,8 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
         "inputs_differ_at_divergence": d.inputs_differ if d else None,
         "first_divergence_stage": d.stage if d else None,
         "input_change": d.input_change if d else None,
+        "first_divergence_after": d.after if d else None,
+        "first_divergence_located": d.located if d else False,
         "max_abs_diff": c.max_abs_diff,
         "relative_l2": c.relative_l2,
         "prediction_agreement": c.prediction_agreement,

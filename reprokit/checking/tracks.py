@@ -22,13 +22,16 @@ Arrays = Mapping[str, np.ndarray]
 
 
 def first_steps(a: Sequence[Point], b: Sequence[Point]) -> dict[tuple[str, str], int]:
-    """The first step at which each variable's fingerprints differ, by (model, variable); absent: never."""
+    """The first step at which each variable's fingerprints differ, by (model, variable); absent: never.
+
+    Where the runs fingerprinted their weights at sampled steps only, that is the first sampled step.
+    """
     index_b = {(p.model, p.step): p for p in b}
     found: dict[tuple[str, str], int] = {}
     for point in sorted(a, key=lambda p: (p.model, p.step)):
         other = index_b.get((point.model, point.step))
-        if other is None or other.weights == point.weights:
-            continue
+        if other is None or not (point.weights and other.weights) or other.weights == point.weights:
+            continue  # absent, not fingerprinted at this step (sampled), or equal
         for name in set(point.weights) | set(other.weights):
             if point.weights.get(name) != other.weights.get(name):
                 found.setdefault((point.model, name), point.step)

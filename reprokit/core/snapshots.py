@@ -80,3 +80,23 @@ def key(model: str, step: int, variable: str) -> str:
 def sampled(size: int) -> bool:
     """Whether a variable of ``size`` values is snapshotted as a sample."""
     return size > SAMPLE
+
+
+SAMPLE_EVERY = 64
+"""A run with sampled fingerprints fingerprints its weights at least every this many steps."""
+
+
+def sampled_step(last: int, step: int) -> bool:
+    """Whether a run with sampled fingerprints (``Target.sampled``) fingerprints its weights after ``step``.
+
+    It does at steps 1, 2, 4, 8, … (where the snapshots are taken: a
+    divergence early in training is located exactly) and every
+    :data:`SAMPLE_EVERY`-th step, or at the first step recorded past one of
+    them when steps jump (``steps_per_execution``); ``last`` is the step it
+    last fingerprinted them at (0: the initial weights, always fingerprinted,
+    as are the final ones).
+    """
+    if step <= last:
+        return False
+    power = 1 << last.bit_length()  # the next power of two after last (1 after 0)
+    return power <= step or (last // SAMPLE_EVERY + 1) * SAMPLE_EVERY <= step

@@ -68,6 +68,9 @@ class WorkerConfig(Message):
             runs as ``__file__`` and ``sys.argv[0]`` (files written next to it
             land there, not beside the user's script); tracebacks and the
             lines reprokit reports still name ``script`` (None: run ``script``).
+        sampled: a ``step`` event fingerprints the weights only at the steps
+            :func:`reprokit.core.series.sampled_step` names (its ``weights``
+            are empty at the others); its batches and loss at every step.
     """
 
     WIRE_ORDER: ClassVar[tuple[str, ...]] = (
@@ -89,6 +92,7 @@ class WorkerConfig(Message):
         "whole_state",
         "preempt_after",
         "script_copy",
+        "sampled",
     )
 
     script: str
@@ -109,6 +113,7 @@ class WorkerConfig(Message):
     whole_state: bool = False
     preempt_after: int | None = None
     script_copy: str | None = None
+    sampled: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,7 @@ def divergence_marks(comparisons: Sequence[Comparison], model: str | None = None
         d = c.divergence
         if c.identical or d is None or (model is not None and d.model != model):
             continue
-        where = "initial weights" if d.step == 0 else f"step {d.step}"
-        marks.append(Mark(d.step, f"{c.name} pair first differs ({where})", PAIR_STYLE.get(c.name, 4)))
+        marks.append(Mark(d.step, f"{c.name} pair first differs ({d.steps})", PAIR_STYLE.get(c.name, 4)))
     return tuple(marks)
 
 

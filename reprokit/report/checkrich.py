@@ -216,6 +216,8 @@ def _divergence_words(c: Comparison | None) -> str:
     if c is None or c.divergence is None:
         return "only in the final weights"
     d = c.divergence
+    if d.after is not None:
+        return f"between steps {d.after} and {d.step}"
     return "from initialization on" if d.step == 0 else f"from step {d.step}"
 
 
@@ -311,7 +313,9 @@ def _first_divergence(c: Comparison) -> Text:
     d = c.divergence
     if d is None:
         return Text(f"none ({c.steps[0]} steps)", style="dim")
-    text = Text("initial weights" if d.step == 0 else f"step {d.step}")
+    text = Text(d.steps)
+    if d.located:
+        text.append("\nlocated by a replay", style="dim")
     if d.variables:
         more = f" +{len(d.variables) - 1}" if len(d.variables) > 1 else ""
         text.append(f"\n{short_name(d.model, d.variables[0])}{more}", style="dim")

@@ -145,7 +145,7 @@ def markdown(report: Report, fail_on: FailOn) -> str:
         ]
         for c in report.comparisons:
             d = c.divergence
-            where = "—" if d is None else ("initial weights" if d.step == 0 else f"step {d.step}")
+            where = "—" if d is None else d.steps
             if d is not None and d.variables:
                 where += f" ({md.code(d.variables[0])})"
             agreement = "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}"

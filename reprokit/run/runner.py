@@ -90,6 +90,11 @@ class Target:
         env: variables added to every run's environment (``reprokit tune``
             passes a configuration's values this way to scripts without
             command-line options).
+        sampled: fingerprint the weights only at sampled steps (1, 2, 4, 8,
+            …, every 64th, see :func:`reprokit.core.series.sampled_step`),
+            the batches and the loss at every step: a check's pairs, whose
+            divergence between two samples a replay then locates
+            (:mod:`reprokit.checking.locate`).
     """
 
     script: Path
@@ -102,6 +107,7 @@ class Target:
     folder: Path | None = None
     whole_state: bool = False
     env: tuple[tuple[str, str], ...] = ()
+    sampled: bool = False
 
     @property
     def label(self) -> str:
@@ -355,6 +361,7 @@ class Runner:
             alignment=spec.alignment or self.target.study,  # a study compares every seed's activations
             whole_state=self.target.whole_state,
             preempt_after=spec.preempt_after,
+            sampled=self.target.sampled and not self.target.whole_state,
         )
 
     def _function_target(self) -> FunctionTarget | None:

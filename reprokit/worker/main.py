@@ -84,6 +84,7 @@ def main() -> int:
             light=config.study,
             alignment=config.alignment,
             whole_state=config.whole_state,
+            sampled=config.sampled,
             preempt_after=config.preempt_after,
             preempted=None if config.preempt_after is None else (lambda event: _die(emit, event, channel)),
         )

@@ -96,6 +96,10 @@ class Recorder:
             on the probe batch at the end (the seed pair's runs, a study's).
         whole_state: fingerprint the whole training state, not only the
             weights (a resume check, see :mod:`reprokit.worker.state`).
+        sampled: fingerprint the weights only after the steps
+            :func:`~reprokit.core.snapshots.sampled_step` names (and, in a
+            traced TensorFlow step, whenever the step log is read); the
+            batches and the loss after every step.
         preempt_after: die after this many optimizer steps, as a preempted
             machine would: ``preempted`` is called (it never returns) when
             the next step is recorded.
@@ -109,6 +113,7 @@ class Recorder:
         light: bool = False,
         alignment: bool = False,
         whole_state: bool = False,
+        sampled: bool = False,
         preempt_after: int | None = None,
         preempted: Callable[[PreemptedEvent], None] | None = None,
     ) -> None:
@@ -117,8 +122,9 @@ class Recorder:
         self._alignment = alignment
         self._losses: dict[str, float] = {}  # light: the last loss of each model, by label
         self._last_loss: float | None = None
-        self._events = Emitter(emit, whole_state)
+        self._events = Emitter(emit, whole_state, sampled and not whole_state)
         self.whole_state = whole_state
+        self.sampled = sampled and not whole_state
         self._preempted = preempted
         self._models = ModelRegistry()
         self.buffers = StepBuffers()

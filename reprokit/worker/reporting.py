@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from reprokit.core.fingerprint import combine, fingerprint, step_fingerprint
-from reprokit.core.snapshots import Snapshots
+from reprokit.core.snapshots import Snapshots, sampled_step
 from reprokit.protocol import Event, InitEvent, ModelSummary, StepEvent
 from reprokit.worker import anatomy, state
 from reprokit.worker.buffers import Seen
@@ -34,11 +34,16 @@ class Emitter:
         whole_state: the events fingerprint the whole training state
             (:mod:`reprokit.worker.state`), all of it on the host with one
             hash, so that any two points of two runs compare.
+        sampled: a step the host fingerprints is fingerprinted only where
+            :func:`~reprokit.core.snapshots.sampled_step` says so (its event's
+            ``weights`` are empty elsewhere).
     """
 
-    def __init__(self, emit: Emit, whole_state: bool = False) -> None:
+    def __init__(self, emit: Emit, whole_state: bool = False, sampled: bool = False) -> None:
         self._emit = emit
         self._whole = whole_state
+        self._sampled = sampled
+        self._fingerprinted: dict[str, int] = {}  # sampled: the step each model's weights were last fingerprinted at
         self.snapshots = Snapshots()
 
     def send(self, event: Event) -> None:
@@ -92,7 +97,11 @@ class Emitter:
         variables: list[Any] = []
         if names is None:
             names, variables = self.observed(tracked)
-        if digests is None:
+        skipped = self._sampled and not sampled_step(self._fingerprinted.get(tracked.label, 0), tracked.step)
+        if digests is None and skipped:
+            fingerprints = {}  # not a sampled step: its batches and loss only
+        elif digests is None:
+            self._fingerprinted[tracked.label] = tracked.step
             values = [np.asarray(v) for v in variables] if values is None else values
             fingerprints = {n: step_fingerprint(a) for n, a in zip(names, values)}
         else:

@@ -9,7 +9,10 @@ the batch's rows, and the loss (:mod:`reprokit.worker.graphprint`). A
 the weights' snapshots and the model's probe batch), and at every step from
 half the ``--max-steps`` budget on (so the budget ends the run at its exact
 step). A few bytes per variable leave the device, and Python runs once per
-:data:`EVERY` steps instead of once per step.
+:data:`EVERY` steps instead of once per step. A run with sampled
+fingerprints (``Target.sampled``) digests its weights only at the steps the
+buffer is read after (their record's weights are empty at the others), so
+a step costs no pass over the weights.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ from reprokit.protocol import WorkerConfig
 from reprokit.worker import backends, instrument
 from reprokit.worker.recorder import Recorder
 
-kind = sys.argv[1]
+kind, sampled = sys.argv[1], sys.argv[2] == "sampled"
 rng = np.random.default_rng(0)
 
 def build():
@@ -109,8 +109,9 @@ def epoch(model):
 
 plain = warmed()  # traced before the hooks exist: its steps are never observed
 framework = backends.load(Backend.TENSORFLOW)
-recorder = Recorder(lambda event: None, framework.tensors)
-framework.install(recorder, WorkerConfig("x.py", (), seed=1, op_determinism=False, events_fd=-1, arrays_path=""))
+recorder = Recorder(lambda event: None, framework.tensors, sampled=sampled)
+config = WorkerConfig("x.py", (), seed=1, op_determinism=False, events_fd=-1, arrays_path="", sampled=sampled)
+framework.install(recorder, config)
 instrument.install(recorder, framework)
 observed = warmed()  # traced with them: every step observed
 times = {"plain": [], "observed": []}
@@ -120,7 +121,10 @@ for _ in range(epochs):  # interleaved epochs in this one process
 median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 print(median["observed"] / median["plain"], plain.count_params())
 """
-"""Median epoch time of ``fit`` with reprokit's per-step observation ÷ without, in one process."""
+"""Median epoch time of ``fit`` with reprokit's per-step observation ÷ without, in one process.
+
+Its arguments: the model (``mlp``, ``conv`` or an MLP's width) and ``sampled`` (the weights fingerprinted at sampled
+steps, as a check's runs do) or ``every`` (at every step, as a baseline's and a resume check's runs do)."""
 
 BIG_MODEL = """
 import keras, numpy as np
@@ -174,10 +178,11 @@ def reprokit_check(*args: str) -> float:
     return wall([sys.executable, "-m", "reprokit", "check", *args])
 
 
-def fit_overhead(model: str) -> tuple[float, int]:
+def fit_overhead(model: str, sampled: bool = True) -> tuple[float, int]:
     """Per-step overhead (see ``OVERHEAD``) and the model's parameters."""
+    how = "sampled" if sampled else "every"
     out = subprocess.run(
-        [sys.executable, "-c", OVERHEAD, model], check=True, env=ENV, capture_output=True, text=True
+        [sys.executable, "-c", OVERHEAD, model, how], check=True, env=ENV, capture_output=True, text=True
     ).stdout.split()
     return float(out[0]), int(out[1])
 
@@ -232,14 +237,26 @@ def gpu_figures(repeat: int) -> None:
     print(f"  verdict and comparisons the same as --jobs 1: {verdicts[0] == verdicts[1]} ({verdicts[0][0]})")
 
 
-WIDTHS = (1000, 3150, 10000)
-"""MLP widths of about 1 M, 10 M and 100 M parameters."""
+SIZES = "1M,10M,100M"
+"""The MLP sizes measured by default (``--sizes``): about 1 M, 10 M and 100 M parameters."""
+
+
+def widths(sizes: str) -> list[int]:
+    """The MLP widths for ``--sizes`` (``1M,10M,300M``: parameters, with an optional k, M or G)."""
+    found = []
+    for given in sizes.split(","):
+        size = given.strip().upper()
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(size[-1:], 1)
+        params = float(size.rstrip("KMG")) * scale
+        found.append(max(8, round((params - 80) ** 0.5 - 38)))  # width² + 76·width + … parameters
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--gpu", action="store_true", help="the GPU figures even where no NVIDIA GPU is visible")
+    parser.add_argument("--sizes", default=SIZES, help=f"MLP sizes in parameters (default {SIZES}; up to 300M)")
     arguments = parser.parse_args()
     repeat = arguments.repeat
     measures: dict[str, Callable[[], float]] = {
@@ -250,6 +267,7 @@ def main() -> None:
         "reprokit check --full, ops example": lambda: reprokit_check("--full", str(OPS)),
         "fit overhead, digits MLP": lambda: fit_overhead("mlp")[0],
         "fit overhead, conv net": lambda: fit_overhead("conv")[0],
+        "fit overhead every step, digits MLP": lambda: fit_overhead("mlp", sampled=False)[0],
     }
     samples: dict[str, list[float]] = {name: [] for name in measures}
     for i in range(repeat):  # interleaved: every measure once per round
@@ -257,7 +275,10 @@ def main() -> None:
             samples[name].append(measure())
             print(f"round {i + 1}: {name}: {samples[name][-1]:.3f}", file=sys.stderr)
     median = {name: statistics.median(values) for name, values in samples.items()}
-    sizes = [(fit_overhead(str(width)), parent_memory(width)) for width in WIDTHS]
+    sizes = [
+        (fit_overhead(str(width)), fit_overhead(str(width), sampled=False)[0], parent_memory(width))
+        for width in widths(arguments.sizes)
+    ]
 
     cpu = platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {repeat} rounds, medians")
@@ -270,6 +291,7 @@ def main() -> None:
         ("full check ÷ hand-written pair (target ≤ 1.0)", median["reprokit check, digits"] / hand),
         ("per-step overhead, digits MLP (target ≤ 1.05)", median["fit overhead, digits MLP"]),
         ("per-step overhead, ~1.2M conv net (target ≤ 1.05)", median["fit overhead, conv net"]),
+        ("per-step overhead every step, digits MLP (baseline)", median["fit overhead every step, digits MLP"]),
         (
             "time to verdict ÷ --full, ops example",
             median["reprokit check, ops example"] / median["reprokit check --full, ops example"],
@@ -278,10 +300,12 @@ def main() -> None:
     print("ratios:")
     for name, ratio in rows:
         print(f"  {name:52s} {ratio:6.2f}")
-    print("per model size (MLPs; overhead: fit with per-step observation ÷ without, one process; target ≤ 1.05):")
-    print(f"  {'parameters':>12s} {'overhead':>9s} {'parent peak (check --quick)':>28s} {'parent imported TF':>19s}")
-    for (overhead, params), (mib, imported_tf, _) in sizes:
-        print(f"  {params / 1e6:11.1f}M {overhead:9.2f} {mib:24.0f} MiB {imported_tf!s:>19s}")
+    print("per model size (MLPs; overhead: fit observed ÷ not, one process; target ≤ 1.05, sampled as in a check;")
+    print("  every step: a baseline's or resume check's runs; parent peak: ≤ 250 MiB, flat in size):")
+    header = f"{'parameters':>12s} {'overhead':>9s} {'every step':>11s} {'parent peak (check --quick)':>28s}"
+    print(f"  {header} {'parent imported TF':>19s}")
+    for (overhead, params), every, (mib, imported_tf, _) in sizes:
+        print(f"  {params / 1e6:11.1f}M {overhead:9.2f} {every:11.2f} {mib:24.0f} MiB {imported_tf!s:>19s}")
     from reprokit.core.controls import visible_gpus
 
     if visible_gpus() or arguments.gpu:

@@ -38,6 +38,8 @@ COMPARISON = {
     "inputs_differ_at_divergence",
     "first_divergence_stage",
     "input_change",
+    "first_divergence_after",
+    "first_divergence_located",
     "max_abs_diff",
     "relative_l2",
     "prediction_agreement",

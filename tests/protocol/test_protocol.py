@@ -179,11 +179,12 @@ def test_the_worker_configuration_reads_what_the_runner_sends():
         "whole_state": True,
         "preempt_after": 40,
         "script_copy": "/tmp/run/cwd/train.py",
+        "sampled": True,
     }
     config = WorkerConfig.from_json(json.dumps(sent))
     assert config.args == ("--epochs", "1") and config.control_fd == 6 and config.max_steps is None
     assert config.study and config.alignment and config.whole_state and config.preempt_after == 40
-    assert config.script_copy == "/tmp/run/cwd/train.py"
+    assert config.script_copy == "/tmp/run/cwd/train.py" and config.sampled
     assert config.function == FunctionTarget("__main__", "train", "/tmp/call.pkl", ("/x",))
     assert json.loads(config.to_json()) == sent  # the same keys, in the same order
     assert list(json.loads(config.to_json())) == list(sent)

@@ -50,7 +50,7 @@ CONFIGS = [
         '{"script": "/x/train.py", "args": ["--epochs", "1"], "seed": 1234, "op_determinism": true, "events_fd": 7, '
         '"control_fd": 9, "arrays_path": "/tmp/run/arrays.npz", "epochs": 5, "batch_size": 32, "max_steps": null, '
         '"explain_step": null, "function": null, "sequential_maps": false, "study": false, "alignment": false, '
-        '"whole_state": false, "preempt_after": null, "script_copy": null}',
+        '"whole_state": false, "preempt_after": null, "script_copy": null, "sampled": false}',
     ),
     (
         WorkerConfig(
@@ -72,12 +72,14 @@ CONFIGS = [
             True,
             12,
             "/tmp/run/cwd/train.py",
+            True,
         ),
         '{"script": "/x/train.py", "args": [], "seed": 1235, "op_determinism": false, "events_fd": 7, '
         '"control_fd": null, "arrays_path": "/tmp/a.npz", "epochs": 2, "batch_size": 8, "max_steps": 30, '
         '"explain_step": 12, "function": {"module": "tests.training_functions", "qualname": "train", '
         '"call_path": "/tmp/run/call.pkl", "sys_path": ["/src", "/lib"]}, "sequential_maps": true, "study": true, '
-        '"alignment": true, "whole_state": true, "preempt_after": 12, "script_copy": "/tmp/run/cwd/train.py"}',
+        '"alignment": true, "whole_state": true, "preempt_after": 12, "script_copy": "/tmp/run/cwd/train.py", '
+        '"sampled": true}',
     ),
 ]
 

@@ -101,7 +101,9 @@ class GraphTap:
         Called right after the optimizer's update in the traced function. The
         step's record — the digest of every updated weight and of every batch
         and its rows, computed on the device, and the loss — is appended to
-        the step log; a ``tf.py_function`` reads the log only when a flush is
+        the step log (with sampled fingerprints, the weights' digests only
+        when the log is read after the step: steps 1, 2, 4, … and every
+        64th); a ``tf.py_function`` reads the log only when a flush is
         due (every 64 steps, at steps 1, 2, 4, 8, … with the weights' values
         for their snapshots and the batch for the probe, and at the end of
         a ``--max-steps`` budget). Skipped inside XLA, which cannot call
@@ -121,9 +123,17 @@ class GraphTap:
         inputs = traced.inputs[:MAX_INPUTS_PER_STEP]
         weights = [tf.convert_to_tensor(w) for t in state.tracked for w in self._observed(t)]
         iterations = tf.convert_to_tensor(state.optimizer.iterations)
-        appended = self._log.append(number, iterations, weights, traced.loss, [ts for _, ts, _ in inputs])
+        batches = [ts for _, ts, _ in inputs]
+        due = self._log.due(iterations)
+        if self._recorder.sampled:  # the weights are digested only when the log is read (see steplog)
+            appended = tf.cond(
+                due,
+                lambda: _done(self._log.append(number, iterations, weights, traced.loss, batches)),
+                lambda: _done(self._log.append(number, iterations, [], traced.loss, batches)),
+            )
+        else:
+            appended = self._log.append(number, iterations, weights, traced.loss, batches)
         with tf.control_dependencies([appended]):
-            due = self._log.due(iterations)
             tf.cond(due, lambda: self._flush_graph(state, iterations, weights, inputs), lambda: tf.constant(0))
 
     def _flush_graph(self, state: OptimizerRecord, iterations: Any, weights: list[Any], inputs: list[Any]) -> Any:
@@ -294,6 +304,12 @@ def _hook_gradients(recorder: Recorder) -> None:
         return gradient(self, target, *args, **kwargs)
 
     tf.GradientTape.gradient = tape_gradient
+
+
+def _done(op: Any) -> tf.Tensor:
+    """Graph code: a tensor computed after ``op`` (a ``tf.cond`` branch returns tensors, not operations)."""
+    with tf.control_dependencies([op]):
+        return tf.constant(0)
 
 
 def _gpu_model(device: Any) -> str:
