@@ -45,23 +45,41 @@ TUNING = "examples/tuning.py"
 COMPARED = [f"{TUNING} --hidden 32 --lr 0.01", f"{TUNING} --hidden 8 --lr 0.01", f"{TUNING} --hidden 32 --lr 0.011"]
 """The tuning example's comparison: 8 hidden units instead of 32 (worse), a learning rate of 0.011 instead of 0.01."""
 GRID = ["--grid", "hidden=32,8", "--grid", "lr=0.01,0.011,3.0"]
-"""The tuning example's grid: every configuration of COMPARED is one of its points (their runs are reused)."""
+"""The tuning example's grid: every configuration of COMPARED is one of its points (the comparison reuses them)."""
 
 
 @pytest.fixture(scope="session")
 def tuning_study(tmp_path_factory: pytest.TempPathFactory) -> StudiedExample:
-    """``reprokit seeds`` (2 seeds), ``compare`` (3 variants, ``--seeds auto``) and ``tune`` (3 x 2, 8 seeds) of the
+    """``reprokit seeds`` (2 seeds), ``tune`` (3 x 2, 8 seeds) and ``compare`` (3 variants, ``--seeds auto``) of the
     tuning example, once.
 
     JSON goes to stdout (the tuning's: the terminal report, and JSON in ``tune.json``), HTML to ``seeds.html``,
-    ``compare.html`` and ``tune.html`` in ``folder``. The tuning reuses the comparison's runs (``--resume``: 3 of
-    its 6 configurations are the compared variants).
+    ``compare.html`` and ``tune.html`` in ``folder``. The comparison reuses the tuning's runs (``--resume``: its 3
+    variants are configurations of the grid, and the tuning's 8 seeds are its first look's), so it trains nothing.
     """
     folder = tmp_path_factory.mktemp("tuning")
     study = ["--study-dir", str(folder / "studies")]
     seeds = reprokit("seeds", TUNING, "--seeds", "2", *study, "-f", "json", "-f", f"html={folder / 'seeds.html'}")
-    html = f"html={folder / 'compare.html'}"
-    compare = reprokit("compare", *COMPARED, "--seeds", "auto", *study, "-f", "json", "-f", html)
     formats = ["-f", "rich", "-f", f"json={folder / 'tune.json'}", "-f", f"html={folder / 'tune.html'}"]
-    tune = reprokit("tune", TUNING, *GRID, "--seeds", "8", "--resume", *study, *formats)
+    tune = reprokit("tune", TUNING, *GRID, "--seeds", "8", *study, *formats)
+    html = f"html={folder / 'compare.html'}"
+    compare = reprokit("compare", *COMPARED, "--seeds", "auto", "--resume", *study, "-f", "json", "-f", html)
     return StudiedExample(seeds, compare, tune, folder)
+
+
+SHARED = {"checked_example": "examples", "tuning_study": "examples"}
+"""Session fixtures, by the xdist group of the tests that use them: each is made once, on one worker."""
+
+ONE_AT_A_TIME = {"test_ray.py": "ray", "test_align.py": "align"}
+"""Files whose tests share the machine's Ray processes or a module fixture: on one worker, in order."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (``--dist loadgroup``)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keeps the tests that share an expensive fixture, or Ray, on one ``pytest-xdist`` worker."""
+    for item in items:
+        group = ONE_AT_A_TIME.get(item.path.name) or next(
+            (SHARED[name] for name in getattr(item, "fixturenames", ()) if name in SHARED), None
+        )
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 
 import pytest
@@ -22,7 +23,8 @@ def script(tmp_path):
 
 def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script, tmp_path):
     lock = tmp_path / "reprokit.lock.json"
-    created = reprokit("baseline", script, "--output", lock, *BUDGET, cwd=tmp_path)
+    fresh = {**os.environ, "REPROKIT_FORK_SERVER": "0"}  # recorded by fresh processes, checked by a forked one
+    created = reprokit("baseline", script, "--output", lock, *BUDGET, cwd=tmp_path, env=fresh)
     assert created.returncode == 0, created.stderr
     assert "wrote baseline" in created.stderr
     document = json.loads(lock.read_text())
@@ -39,6 +41,7 @@ def test_a_baseline_round_trip_passes_then_names_the_first_differing_step(script
     assert unchanged.report["verdict"] == "matches_baseline"
     assert result["script_changed"] is False
     assert [r["name"] for r in unchanged.report["runs"]] == ["controlled-1"]
+    assert unchanged.report["environment"]["process"] == "forked"  # bit-identical to fresh processes (test_forkserver)
     installed = unchanged.report["environment"]["tensorflow"]
 
     script.write_text(script.read_text().replace('"--lr", type=float, default=3.0', '"--lr", type=float, default=3.1'))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,26 +33,29 @@ def listing(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
 
 
-def workers() -> set[int]:
-    """The run processes alive now (``python -m reprokit.worker.main``, and fork servers with their runs)."""
+def workers(mark: str) -> set[int]:
+    """The run processes alive now (``python -m reprokit.worker.main``, and fork servers with their runs) of the
+    command whose environment held ``TEST_MARK=mark`` (not those of tests running beside this one)."""
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            environment = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if b"reprokit.worker.main" in command or b"reprokit.worker.zygote" in command:
+        ours = f"TEST_MARK={mark}".encode() in environment.split(b"\0")
+        if ours and (b"reprokit.worker.main" in command or b"reprokit.worker.zygote" in command):
             found.add(int(pid))
     return found
 
 
 def resume_check(folder: Path, *args: str, code: int = 0) -> dict:
     """``reprokit check --quick`` with ``args`` in ``folder``: its JSON report, the folder and processes checked."""
-    before, running = listing(folder), workers()
-    result = reprokit("check", "--quick", "-f", "json", *args, cwd=folder)
+    before, mark = listing(folder), uuid.uuid4().hex
+    result = reprokit("check", "--quick", "-f", "json", *args, cwd=folder, env={**os.environ, "TEST_MARK": mark})
     assert result.returncode == code, result.stderr
     assert listing(folder) == before  # the checkpoints went to the runs' private folders
-    assert workers() <= running  # the killed run took its process group with it
+    assert workers(mark) == set()  # the killed run took its process group with it
     return result.report["resume"]
 
 

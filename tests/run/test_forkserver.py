@@ -22,8 +22,7 @@ from helpers import EXAMPLES, reprokit
 
 pytestmark = pytest.mark.e2e
 
-SHAPES = [
-    "seed_question.py",
+SHAPES = [  # seed_question.py: proven by tests/checking/test_baseline.py's round trip, which does the same
     "tuning.py",
     "custom_loop.py",
     "model_file.py",
