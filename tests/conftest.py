@@ -1,4 +1,5 @@
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,12 +75,13 @@ ONE_AT_A_TIME = {"test_ray.py": "ray", "test_align.py": "align"}
 """Files whose tests share the machine's Ray processes or a module fixture: on one worker, in order."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (``--dist loadgroup``)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keeps the tests that share an expensive fixture, or Ray, on one ``pytest-xdist`` worker."""
+@pytest.hookimpl(wrapper=True)  # before every plugin's hook, pytest-xdist's (which reads the groups) among them
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """Keeps the tests that share an expensive fixture, or Ray, on one xdist worker (``--dist loadgroup``)."""
     for item in items:
         group = ONE_AT_A_TIME.get(item.path.name) or next(
             (SHARED[name] for name in getattr(item, "fixturenames", ()) if name in SHARED), None
         )
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    return (yield)

@@ -84,7 +84,10 @@ def test_seeds_and_a_cross_backend_compare_run_on_jax(tmp_path):
     seeds = reprokit("seeds", script, "--backend", "jax", "--seeds", "1", *study)
     assert seeds.returncode == 0, seeds.stderr[-2000:]
     assert json.loads(seeds.stdout)["pinned"] is True  # the repeat of seed S on JAX matched it
-    compare = reprokit("compare", script, "--backend", "tensorflow", "--backend", "jax", "--seeds", "6", *study)
+    # --resume: the JAX variant's seed S is the seed study's run
+    compare = reprokit(
+        "compare", script, "--backend", "tensorflow", "--backend", "jax", "--seeds", "6", "--resume", *study
+    )
     assert compare.returncode == 0, compare.stderr[-2000:]
     document = json.loads(compare.stdout)
     labels = [v["label"] for v in document["variants"]]

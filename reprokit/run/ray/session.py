@@ -168,10 +168,23 @@ def _ray_messages_to_stderr() -> Callable[[], None]:
 
 
 def _disconnect() -> None:
+    """Disconnects; the processes of an instance started for the command (GCS, raylet, workers) end with it.
+
+    ``ray.shutdown()`` kills them but does not wait for every worker to notice: on a busy machine some
+    outlived the command by a second. They are this process's descendants; they are waited for (and
+    killed if they linger), so nothing of the command's Ray is left when it returns.
+    """
+    import psutil
     import ray
 
+    ours = psutil.Process().children(recursive=True)
     with contextlib.suppress(Exception):
         ray.shutdown()
+    _, alive = psutil.wait_procs(ours, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 def _local_cpus() -> int:
