@@ -69,8 +69,9 @@ class WorkerConfig(Message):
             land there, not beside the user's script); tracebacks and the
             lines reprokit reports still name ``script`` (None: run ``script``).
         sampled: a ``step`` event fingerprints the weights only at the steps
-            :func:`reprokit.core.series.sampled_step` names (its ``weights``
-            are empty at the others); its batches and loss at every step.
+            :func:`reprokit.core.snapshots.sampled_step` names (its ``weights``
+            are empty at the others); its batches and loss at every step
+            (ignored with ``whole_state``, which fingerprints every step).
     """
 
     WIRE_ORDER: ClassVar[tuple[str, ...]] = (

@@ -91,7 +91,7 @@ class Target:
             passes a configuration's values this way to scripts without
             command-line options).
         sampled: fingerprint the weights only at sampled steps (1, 2, 4, 8,
-            …, every 64th, see :func:`reprokit.core.series.sampled_step`),
+            …, every 64th, see :func:`reprokit.core.snapshots.sampled_step`),
             the batches and the loss at every step: a check's pairs, whose
             divergence between two samples a replay then locates
             (:mod:`reprokit.checking.locate`).
@@ -361,7 +361,7 @@ class Runner:
             alignment=spec.alignment or self.target.study,  # a study compares every seed's activations
             whole_state=self.target.whole_state,
             preempt_after=spec.preempt_after,
-            sampled=self.target.sampled and not self.target.whole_state,
+            sampled=self.target.sampled,  # the recorder ignores it where it observes the whole state
         )
 
     def _function_target(self) -> FunctionTarget | None:
