@@ -109,6 +109,15 @@ class Target:
     env: tuple[tuple[str, str], ...] = ()
     sampled: bool = False
 
+    def __post_init__(self) -> None:
+        # converted where they enter: a path given as a str, arguments as a list, variables as a dict
+        object.__setattr__(self, "script", Path(self.script))
+        object.__setattr__(self, "args", tuple(str(a) for a in self.args))
+        if self.folder is not None:
+            object.__setattr__(self, "folder", Path(self.folder))
+        env = self.env.items() if isinstance(self.env, dict) else self.env
+        object.__setattr__(self, "env", tuple((str(k), str(v)) for k, v in env))
+
     @property
     def label(self) -> str:
         """How reports name the target: the script, or ``module:function``."""

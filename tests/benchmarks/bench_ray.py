@@ -27,9 +27,12 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from bench_seeds import study
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "tuning.py"
@@ -37,19 +40,28 @@ QUIET = ("--include-dashboard=false", "--disable-usage-stats")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def study(seeds: int, jobs: int, *executor: str) -> float:
-    with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "reprokit", "seeds", str(SCRIPT), "--seeds", str(seeds), "--no-repeat"]
-        command += ["--jobs", str(jobs), "--study-dir", folder, "-f", "json", *executor]
-        started = time.monotonic()
-        subprocess.run(command, check=True, capture_output=True, env=ENV, cwd=ROOT)
-        return time.monotonic() - started
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def cluster(cpus: int) -> Iterator[None]:
+    """A Ray cluster on this machine (``ray start --head``) while the block runs; killed whole at its end."""
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--block", f"--port={free_port()}", f"--num-cpus={cpus}", *QUIET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=ENV,
+    )
+    try:
+        time.sleep(8)  # the cluster comes up
+        yield
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the cluster and everything under it
+        head.wait()
 
 
 def main() -> None:
@@ -61,28 +73,14 @@ def main() -> None:
     from reprokit.core.controls import default_jobs
 
     jobs = default_jobs(args.seeds)
-    port = free_port()
-    head = subprocess.Popen(
-        ["ray", "start", "--head", "--block", f"--port={port}", f"--num-cpus={jobs}", *QUIET],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=ENV,
-    )
-    try:
-        time.sleep(8)  # the cluster comes up
-        rounds: dict[str, list[float]] = {"local": [], "cluster": [], "instance": []}
+    rounds: dict[str, list[float]] = {"local": [], "cluster": [], "instance": []}
+    with cluster(jobs):
         for _ in range(args.repeat):  # interleaved, so that drifts of the machine hit all alike
-            rounds["local"].append(study(args.seeds, jobs))
-            rounds["cluster"].append(study(args.seeds, jobs, "--executor", "ray"))  # finds the cluster running here
-        os.killpg(head.pid, signal.SIGKILL)  # the cluster and everything under it
-        head.wait()
-        for _ in range(args.repeat):
-            rounds["local"].append(study(args.seeds, jobs))
-            rounds["instance"].append(study(args.seeds, jobs, "--executor", "ray"))
-    finally:
-        if head.poll() is None:
-            os.killpg(head.pid, signal.SIGKILL)
+            rounds["local"].append(study(args.seeds, jobs, repeat=False))
+            rounds["cluster"].append(study(args.seeds, jobs, "--executor", "ray", repeat=False))  # finds the cluster
+    for _ in range(args.repeat):
+        rounds["local"].append(study(args.seeds, jobs, repeat=False))
+        rounds["instance"].append(study(args.seeds, jobs, "--executor", "ray", repeat=False))
     median = {k: statistics.median(v) for k, v in rounds.items()}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {jobs} runs at once")
     print(f"script: {SCRIPT.relative_to(ROOT)}, {args.seeds} seeds, --no-repeat, median of {args.repeat} rounds")

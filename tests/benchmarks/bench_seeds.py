@@ -43,11 +43,12 @@ def plain_runs(count: int, jobs: int) -> float:
     return time.monotonic() - started
 
 
-def study(seeds: int, jobs: int, repeat: bool = True) -> float:
+def study(seeds: int, jobs: int, *options: str, repeat: bool = True) -> float:
+    """The wall time of ``reprokit seeds SCRIPT`` in a fresh study folder (``options``: more of its options)."""
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "reprokit", "seeds", str(SCRIPT), "--seeds", str(seeds)]
         command += [] if repeat else ["--no-repeat"]
-        command += ["--jobs", str(jobs), "--study-dir", folder, "-f", "json"]
+        command += ["--jobs", str(jobs), "--study-dir", folder, "-f", "json", *options]
         started = time.monotonic()
         subprocess.run(command, check=True, capture_output=True, env=ENV, cwd=ROOT)
         return time.monotonic() - started

@@ -57,3 +57,12 @@ def test_the_runner_reads_the_settings_it_enforces(tmp_path):
     config = runner._config(RunSpec("controlled-1", "controlled", Controls(1234, True)), -1, None, "arrays.npz")
     assert (config.epochs, config.batch_size) == (2, 16)
     assert Runner(Target(Path("train.py")), tmp_path).settings == RunSettings()
+
+
+def test_a_target_given_plain_python_values_holds_them_as_paths_and_tuples(tmp_path: Path) -> None:
+    target = Target("train.py", ["--lr", 0.1], folder=str(tmp_path), env={"A": 1})  # type: ignore[arg-type]
+    assert target.script == Path("train.py")
+    assert target.args == ("--lr", "0.1")
+    assert target.folder == tmp_path
+    assert target.env == (("A", "1"),)
+    assert target.label == "train.py"

@@ -1,9 +1,10 @@
 """A connected Ray cluster as one command uses it: tasks submitted, and their messages.
 
-Each run is one task (``max_calls=1``: the task's worker process is never
-reused) that starts the reprokit worker as a fresh subprocess on its node
-(:func:`reprokit.run.ray.task.train`) and streams its events back
-(:class:`Task`). A task that Ray loses (its worker or its node died) raises
+Each run is one task that starts the reprokit worker as a fresh subprocess
+on its node (:func:`reprokit.run.ray.task.train`) and streams its events back
+(:class:`Task`). The task's own Ray worker process never imports TensorFlow or
+runs a script, so Ray may reuse it for the next run on CPUs (no Python and Ray
+start per run); a run given GPUs gets a fresh one. A task that Ray loses (its worker or its node died) raises
 :class:`RunLost`; the runner retries it (:mod:`reprokit.run.ray.runner`). The
 connection itself is :mod:`reprokit.run.ray.session`'s.
 """
@@ -53,7 +54,10 @@ class Cluster:
         self.node = node  # every run goes to this node (a check: its pairs never compare across machines)
         self._packages: dict[tuple[str, str], tuple[Any, str]] = {}
         self._lock = threading.Lock()
-        self._remote = ray.remote(max_calls=1)(train)  # a fresh worker process per task: none is reused
+        # Ray's worker processes never import TensorFlow (the training is their fresh subprocess), so CPU runs
+        # reuse them: no Python and Ray start per run. Runs given GPUs get fresh ones (Ray's default for GPU
+        # tasks), whose CUDA_VISIBLE_DEVICES no earlier task set.
+        self._remote = ray.remote(max_calls=1 if execution.gpus_per_run else 0)(train)
         nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         self.others = _other_machines(nodes)
         self.slots = sum(slots_of(n["Resources"], execution) for n in nodes if node is None or n["NodeID"] == node)

@@ -125,16 +125,16 @@ class GraphTap:
         iterations = tf.convert_to_tensor(state.optimizer.iterations)
         batches = [ts for _, ts, _ in inputs]
         due = self._log.due(iterations)
-        if self._recorder.sampled:  # the weights are digested only when the log is read (see steplog)
-            appended = tf.cond(
-                due,
-                lambda: _done(self._log.append(number, iterations, weights, traced.loss, batches)),
-                lambda: _done(self._log.append(number, iterations, [], traced.loss, batches)),
-            )
-        else:
-            appended = self._log.append(number, iterations, weights, traced.loss, batches)
-        with tf.control_dependencies([appended]):
-            tf.cond(due, lambda: self._flush_graph(state, iterations, weights, inputs), lambda: tf.constant(0))
+
+        def read() -> Any:  # the record (with the weights' digests), then the log read back
+            with tf.control_dependencies([self._log.append(number, iterations, weights, traced.loss, batches)]):
+                return self._flush_graph(state, iterations, weights, inputs)
+
+        def record() -> Any:  # the record alone (sampled: without the weights' digests)
+            kept = [] if self._recorder.sampled else weights
+            return _done(self._log.append(number, iterations, kept, traced.loss, batches))
+
+        tf.cond(due, read, record)  # one conditional a step
 
     def _flush_graph(self, state: OptimizerRecord, iterations: Any, weights: list[Any], inputs: list[Any]) -> Any:
         """Graph code: reads the step log back (with the weights and batches at steps 1, 2, 4, …), then empties it."""
