@@ -55,7 +55,7 @@ def tuning_study(tmp_path_factory: pytest.TempPathFactory) -> StudiedExample:
     tuning example, once.
 
     JSON goes to stdout (the tuning's: the terminal report, and JSON in ``tune.json``), HTML to ``seeds.html``,
-    ``compare.html`` and ``tune.html`` in ``folder``. The comparison reuses the tuning's runs (``--resume``: its 3
+    ``compare.html`` and ``tune.html`` in ``folder``. The comparison reuses the tuning's runs (the study folder's: its 3
     variants are configurations of the grid, and the tuning's 8 seeds are its first look's), so it trains nothing.
     """
     folder = tmp_path_factory.mktemp("tuning")
@@ -64,7 +64,7 @@ def tuning_study(tmp_path_factory: pytest.TempPathFactory) -> StudiedExample:
     formats = ["-f", "rich", "-f", f"json={folder / 'tune.json'}", "-f", f"html={folder / 'tune.html'}"]
     tune = reprokit("tune", TUNING, *GRID, "--seeds", "8", *study, *formats)
     html = f"html={folder / 'compare.html'}"
-    compare = reprokit("compare", *COMPARED, "--seeds", "auto", "--resume", *study, "-f", "json", "-f", html)
+    compare = reprokit("compare", *COMPARED, "--seeds", "auto", *study, "-f", "json", "-f", html)
     return StudiedExample(seeds, compare, tune, folder)
 
 

@@ -177,3 +177,4 @@ def test_the_tuning_example_tells_a_real_change_from_seed_noise(tuning_study):
     assert compared["sequential"]["looks"] == [8] and compared["seeds"] == 8
     assert [c["settled"]["reason"] for c in compared["comparisons"]] == ["significant", "futile"]
     assert all(len(v["seeds"]) == 8 for v in compared["variants"])
+    assert (compared["runs_trained"], compared["runs_reused"]) == (0, 24)  # tune's runs: the comparison trained none

@@ -86,7 +86,7 @@ def study_progress(total: int, labels: list[str], metric: str | None, quiet: boo
             return f"{who}{result.name}: failed: {result.error}"
         shown = metric if metric in result.metrics else (headline(result.metrics) if result.metrics else None)
         value = f"{shown} {result.metrics[shown]:.4g}" if shown is not None else "no metric"
-        when = "kept from the study folder" if result.cached else f"{result.wall_seconds:.1f} s"
+        when = "reused from the study folder" if result.cached else f"{result.wall_seconds:.1f} s"
         return f"{who}{result.name}: {value} ({when})"
 
     if not err.is_terminal:

@@ -77,7 +77,14 @@ FolderOpt = Annotated[
     typer.Option("--study-dir", help="Where finished runs are kept. [default: ~/.cache/reprokit/studies]"),
 ]
 ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Keep the runs the study folder holds; run only missing or failed ones.")
+    bool, typer.Option("--resume", hidden=True, help="No effect: the runs the study folder holds are always reused.")
+]
+FreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Train every run again, even those the study folder holds (stored runs are reused by default).",
+    ),
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file instead.")]
 
@@ -97,6 +104,7 @@ def seeds_command(
     output_format: FormatOpt = None,
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
+    fresh: FreshOpt = False,
     resume: ResumeOpt = False,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
@@ -106,6 +114,7 @@ def seeds_command(
     seed S runs twice to show that the seed pins the script (exit 1 if it
     does not). The script's own arguments go after --.
     """
+    del resume  # stored runs are always reused: --resume is accepted for the commands written before
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         guard_outputs(outputs, [script])
@@ -114,7 +123,7 @@ def seeds_command(
         with study_progress(total, [str(script)], metric, quiet(outputs)) as on_result:
             report = run_seeds(
                 Target(script, tuple(script_args or ())),
-                StudyOptions(count.fixed or 1, seed, True, not no_repeat, study_dir, resume, settings),
+                StudyOptions(count.fixed or 1, seed, True, not no_repeat, study_dir, fresh, settings),
                 metric,
                 None if mode is None else mode.value,
                 on_result=on_result,
@@ -154,6 +163,7 @@ def compare_command(
     output_format: FormatOpt = None,
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
+    fresh: FreshOpt = False,
     resume: ResumeOpt = False,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
@@ -164,6 +174,7 @@ def compare_command(
     with the first: better, worse, within seed noise, or equivalent (with
     --min-effect). Arguments after -- go to every variant.
     """
+    del resume  # stored runs are always reused: --resume is accepted for the commands written before
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         guard_outputs(outputs, _scripts_of(variants))
@@ -177,7 +188,7 @@ def compare_command(
         with study_progress((count.fixed or 0) * variants_count, labels, metric, quiet(outputs)) as on_result:
             report = run_compare(
                 variants,
-                StudyOptions(count.fixed or 1, seed, not unpaired, False, study_dir, resume, settings),
+                StudyOptions(count.fixed or 1, seed, not unpaired, False, study_dir, fresh, settings),
                 args=common_args or (),
                 against_ref=against,
                 metric=metric,

@@ -22,6 +22,7 @@ from reprokit.cli.progress import study_progress
 from reprokit.cli.study import (
     FirstSeedOpt,
     FolderOpt,
+    FreshOpt,
     MaxSeedsOpt,
     MetricOpt,
     ModeOpt,
@@ -89,6 +90,7 @@ def tune_command(
     output_format: FormatOpt = None,
     output: OutputOpt = None,
     study_dir: FolderOpt = None,
+    fresh: FreshOpt = False,
     resume: ResumeOpt = False,
     settings: RunSettings = RUN_OPTIONS,
 ) -> None:
@@ -101,6 +103,7 @@ def tune_command(
     overall winner, rank stability (Kendall's W), the configurations tied
     with the best, and how many seeds a reliable choice needs.
     """
+    del resume  # stored runs are always reused: --resume is accepted for the commands written before
     with exit_codes():
         outputs = parse_outputs(output_format or [], output)
         guard_outputs(outputs, [script])
@@ -114,7 +117,7 @@ def tune_command(
                 tuple(script_args or ()),
                 axes,
                 Passing(passing.value),
-                StudyOptions(count.fixed or 1, seed, True, False, study_dir, resume, settings),
+                StudyOptions(count.fixed or 1, seed, True, False, study_dir, fresh, settings),
                 count,
                 metric,
                 None if mode is None else mode.value,

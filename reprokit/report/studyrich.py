@@ -16,6 +16,7 @@ from rich.text import Text
 
 from reprokit.core.vocabulary import Outcome
 from reprokit.report.studytext import (
+    REUSED_NOTE,
     contrast_sentence,
     interval,
     letter,
@@ -56,11 +57,12 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
     yield from _placement([report.variant])
     seed = report.variant.seeds[0] if report.variant.seeds else report.first_seed
     yield Text(f"Replay a seed exactly: {report.replay_command(seed)}", style="dim")
-    yield Text(f"Runs kept in {report.folder} (add seeds with --resume: only new runs are made)", style="dim")
+    yield Text(f"Runs kept in {report.folder} ({REUSED_NOTE})", style="dim")
 
 
 def _resumed(cached: int) -> str:
-    return f" ({cached} kept from the study folder)" if cached else ""
+    """How many of a study's runs were reused rather than trained ("" when none was)."""
+    return f" ({cached} reused from the study folder)" if cached else ""
 
 
 def _metrics_table(variant: VariantResult) -> Table:
@@ -99,7 +101,7 @@ def _per_seed_table(variant: VariantResult) -> Table:
             table.add_row(seed, *["failed"] * len(shown), "—", f"{r.wall_seconds:.1f} s")
             continue
         cells = [num(r.metrics.get(name)) for name in shown]
-        time = "resumed" if r.cached else f"{r.wall_seconds:.1f} s"
+        time = "reused" if r.cached else f"{r.wall_seconds:.1f} s"
         table.add_row(seed, *cells, str(r.steps), time)
     return table
 
@@ -150,7 +152,7 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
     for v in report.variants:
         yield from failures(v)
     yield from _placement(report.variants)
-    yield Text(f"Runs kept in {report.folder}", style="dim")
+    yield Text(f"Runs kept in {report.folder} ({REUSED_NOTE})", style="dim")
 
 
 def _compare_table(report: CompareReport) -> Table:

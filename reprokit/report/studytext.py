@@ -18,6 +18,9 @@ from reprokit.study.sequential import Reason
 from reprokit.study.stats import MIN_SEEDS
 from reprokit.weights.words import seeds_features
 
+REUSED_NOTE = "any study of the same command line reuses them; --fresh trains them again"
+"""What the study folder does for the next study, said under every study report."""
+
 
 def num(value: float | None, spec: str = ".3g") -> str:
     """A figure as reports show it: NaN as NaN, a missing one as an em dash."""
@@ -101,8 +104,8 @@ def seeds_explanation(report: SeedsReport) -> str:
     if report.automatic:
         parts.append(
             f"--seeds auto ran {report.seeds} seeds: the first look of a comparison's sequential design, the "
-            "fewest with which a change can be shown beyond seed noise; `reprokit compare --resume` with the "
-            "same study folder reuses these runs."
+            "fewest with which a change can be shown beyond seed noise; a `reprokit compare` of this command "
+            "line with the same study folder reuses these runs."
         )
     return " ".join(parts)
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reprokit.report.studyrich import failures
+from reprokit.report.studytext import REUSED_NOTE
 from reprokit.report.tunetext import HEADER, rows, seed_advice, sequential_line, stability_sentence, tune_headline
 from reprokit.study.tuneresult import TuneReport
 
@@ -31,7 +32,7 @@ def render_tune(report: TuneReport) -> Iterator[RenderableType]:
         body.append("\n\n" + sequential, style="dim")
     runs = sum(len(v.runs) for v in report.variants)
     cached = sum(r.cached for v in report.variants for r in v.runs)
-    kept = f" ({cached} reused)" if cached else ""
+    kept = f" ({cached} reused from the study folder)" if cached else ""
     better = "higher" if report.mode == "max" else "lower"
     yield Panel(
         body,
@@ -45,7 +46,7 @@ def render_tune(report: TuneReport) -> Iterator[RenderableType]:
     yield _table(report)
     for v in report.variants:
         yield from failures(v)
-    yield Text(f"Runs kept in {report.folder} (add seeds with --resume: only new runs are made)", style="dim")
+    yield Text(f"Runs kept in {report.folder} ({REUSED_NOTE})", style="dim")
 
 
 def _table(report: TuneReport) -> Table:

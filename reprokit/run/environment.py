@@ -35,7 +35,7 @@ SIGNATURE_FIELDS = (
 )
 """Environment fields that must be equal for a bitwise comparison."""
 
-_CONTROLLED_ENV = (
+CONTROLLED_ENV = (
     "PYTHONHASHSEED",
     "KERAS_BACKEND",
     *(name for profile in PROFILES.values() for name, _ in profile.environment if name != "XLA_FLAGS"),
@@ -50,7 +50,7 @@ def signature(environment: Mapping[str, Any]) -> dict[str, Any]:
     ``XLA_FLAGS`` counts without reprokit's determinism flag.
     """
     found = {name: environment.get(name) for name in SIGNATURE_FIELDS}
-    env = {k: v for k, v in (environment.get("env") or {}).items() if k not in _CONTROLLED_ENV}
+    env = {k: v for k, v in (environment.get("env") or {}).items() if k not in CONTROLLED_ENV}
     if "XLA_FLAGS" in env:
         env["XLA_FLAGS"] = without_determinism_flag(env["XLA_FLAGS"])
         if not env["XLA_FLAGS"]:

@@ -19,6 +19,7 @@ import numpy as np
 from reprokit.core.vocabulary import Outcome
 from reprokit.run.environment import environment_differences
 from reprokit.study.metrics import Mode, all_names, direction, headline, resolve_mode
+from reprokit.study.replay import Replay
 from reprokit.study.result import (
     Agreement,
     CompareReport,
@@ -47,11 +48,16 @@ def seeds_report(
     wall: float,
     seeds: int,
     automatic: bool = False,
+    replay: Replay | None = None,
 ) -> SeedsReport:
-    """The report of a one-variant study (raises UsageError for an unknown ``--metric``)."""
+    """The report of a one-variant study (raises UsageError for an unknown ``--metric``).
+
+    ``replay`` is what the study ran with, for the command that replays a seed.
+    """
     names = all_names(r.metrics for r in runs.results if r.ok)
     metric = headline(names, requested) if names or requested else ""
-    return SeedsReport(variant_result(runs, metric, mode), metric, first_seed, folder, wall, seeds, automatic)
+    variant = variant_result(runs, metric, mode)
+    return SeedsReport(variant, metric, first_seed, folder, wall, seeds, automatic, replay)
 
 
 def compare_report(

@@ -20,6 +20,7 @@ from reprokit.run.runner import OnEvent, Target
 from reprokit.run.settings import RunSettings
 from reprokit.study.analysis import compare_report, contrast_samples, seeds_report
 from reprokit.study.metrics import Mode, resolve_mode
+from reprokit.study.replay import Replay
 from reprokit.study.result import CompareReport, SeedsReport
 from reprokit.study.rounds import DEFAULT_MAX_SEEDS, SeedCount, Sequential, in_rounds
 from reprokit.study.running import OnResult, StudyOptions, VariantRuns, run_study
@@ -55,6 +56,7 @@ def seeds(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     backend: str | None = None,
+    fresh: bool = False,
 ) -> SeedsReport:
     """How much does the seed matter for a training script?
 
@@ -67,8 +69,8 @@ def seeds(
         args: its command-line arguments.
         seeds: how many seeds (runs, besides the repeat), or ``"auto"``: as
             many as the first look of a comparison's sequential design
-            (:mod:`reprokit.study.sequential`), so that a later ``compare
-            --resume`` of the same script reuses them.
+            (:mod:`reprokit.study.sequential`), so that a later ``compare``
+            of the same script reuses them.
         seed: the first seed S.
         max_seeds: the most seeds an automatic study runs.
         metric: the headline metric (default: see :func:`reprokit.study.metrics.headline`).
@@ -80,8 +82,11 @@ def seeds(
         timeout: seconds one run may take.
         epochs: epochs for a model file.
         batch_size: batch size for a model file.
-        folder: the study folder (default: in the user's cache).
-        resume: keep the runs the study folder holds; run only missing ones.
+        folder: the study folder (default: in the user's cache). A run it
+            holds, made by any study of the same script, arguments, settings
+            and environment with the same seed, is reused, not trained again.
+        resume: no effect (stored runs are always reused); kept so that
+            existing calls work.
         on_event: called with every event of every run (progress).
         on_result: called with each run's result as it is known.
         executor: ``"local"`` (processes on this machine) or ``"ray"`` (Ray
@@ -92,6 +97,8 @@ def seeds(
         gpus_per_run: GPUs Ray gives each run (a fraction shares a GPU).
         backend: the Keras backend (``"tensorflow"``, ``"jax"``, ``"torch"``;
             None: the one Keras would use).
+        fresh: train every run again, even those the study folder holds
+            (each replaces its stored run).
 
     Returns:
         The report (``report.variant.metrics``, ``report.pinned``, ``report.to_dict()``).
@@ -112,7 +119,8 @@ def seeds(
         backend=backend,
     )
     count = SeedCount.parse(seeds, max_seeds)
-    options = StudyOptions(count.fixed or 1, seed, True, repeat, _folder(folder), resume, settings.one_backend())
+    del resume  # stored runs are always reused
+    options = StudyOptions(count.fixed or 1, seed, True, repeat, _folder(folder), fresh, settings.one_backend())
     return run_seeds(Target(Path(script), tuple(args)), options, metric, mode, on_event, on_result, count)
 
 
@@ -143,7 +151,8 @@ def run_seeds(
     (runs,) = run_study([target], options, on_event, on_result)
     wall = time.monotonic() - started
     folder = options.folder or default_root()
-    return seeds_report(runs, metric, mode, options.seed, folder, wall, options.seeds, automatic is not None)
+    replay = Replay.of(options, target.folder or Path.cwd(), metric, mode)
+    return seeds_report(runs, metric, mode, options.seed, folder, wall, options.seeds, automatic is not None, replay)
 
 
 def compare(
@@ -170,6 +179,7 @@ def compare(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     backend: str | Sequence[str] | None = None,
+    fresh: bool = False,
 ) -> CompareReport:
     """Did a change move the metric beyond seed noise?
 
@@ -192,7 +202,8 @@ def compare(
         paired: every variant runs the same seeds.
         min_effect: the largest difference that does not matter (for "equivalent").
         jobs, timeout, epochs, batch_size, folder, resume, on_event, on_result,
-        executor, ray_address, cpus_per_run, gpus_per_run: as for :func:`seeds`.
+        executor, ray_address, cpus_per_run, gpus_per_run, fresh: as for
+        :func:`seeds` (a run that :func:`seeds` stored is reused here, and the other way round).
         backend: the Keras backend, or several: every variant then runs on
             each (``compare("train.py", backend=["tensorflow", "jax"])``
             answers whether the result depends on the backend beyond seed noise).
@@ -212,7 +223,8 @@ def compare(
         backend=backend,
     )
     count = SeedCount.parse(seeds, max_seeds)
-    options = StudyOptions(count.fixed or 1, seed, paired, False, _folder(folder), resume, settings)
+    del resume  # stored runs are always reused
+    options = StudyOptions(count.fixed or 1, seed, paired, False, _folder(folder), fresh, settings)
     specs = [str(v) for v in variants]
     return run_compare(specs, options, args, against_ref, metric, mode, min_effect, on_event, on_result, count)
 
@@ -259,7 +271,7 @@ def run_compare(
         on = [v.backend for v in named if v.backend]
 
         def run(seeds: int, first: bool) -> list[VariantRuns]:
-            step = replace(options, seeds=seeds, resume=options.resume or not first)
+            step = replace(options, seeds=seeds, fresh=options.fresh and first)  # later rounds reuse earlier ones
             runs = run_study(targets, step, on_event, on_result, identities, on)
             return [replace(r, label=v.label, commit=v.commit) for r, v in zip(runs, named)]
 

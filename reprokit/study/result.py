@@ -12,7 +12,6 @@ finite values, say how many, and list what was left out and why.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from reprokit.core import views
 from reprokit.core.version import __version__
 from reprokit.core.vocabulary import Outcome
 from reprokit.study.metrics import Mode
+from reprokit.study.replay import Replay
 from reprokit.study.rounds import Sequential
 from reprokit.study.searches import SearchSpread
 from reprokit.study.sequential import Verdict
@@ -151,6 +151,8 @@ class SeedsReport(views.Shown):
     wall_seconds: float
     seeds: int
     automatic: bool = False  # --seeds auto: the first look of a comparison's sequential design
+    replay: Replay | None = None
+    """What the study ran with, for :meth:`replay_command` (None: only the study folder is known)."""
 
     @property
     def pinned(self) -> bool | None:
@@ -158,8 +160,9 @@ class SeedsReport(views.Shown):
         return None if self.variant.repeat is None else self.variant.repeat.identical
 
     def replay_command(self, seed: int) -> str:
-        """The command that runs seed ``seed`` again, exactly."""
-        return _replay(self.variant, seed)
+        """The shell command that trains seed ``seed`` again, exactly (see :mod:`reprokit.study.replay`)."""
+        replay = self.replay or Replay(self.folder)
+        return replay.command(self.variant.script, self.variant.args, seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +179,7 @@ class SeedsReport(views.Shown):
             **self.variant.to_dict(),
             "replay_command": self.replay_command(self.first_seed),
             "study_folder": str(self.folder),
+            **_run_counts(self.variant.runs),
             "wall_seconds": self.wall_seconds,
             "environment": _environment(self.variant.runs),
         }
@@ -238,6 +242,7 @@ class CompareReport(views.Shown):
             "variants": [v.to_dict() for v in self.variants],
             "comparisons": [_contrast_dict(c, self.variants[c.variant], first) for c in self.contrasts],
             "study_folder": str(self.folder),
+            **_run_counts([r for v in self.variants for r in v.runs]),
             "wall_seconds": self.wall_seconds,
             "environment": _environment([r for v in self.variants for r in v.runs]),
         }
@@ -324,16 +329,15 @@ def sequential_dict(s: Sequential) -> dict[str, Any]:
     }
 
 
+def _run_counts(runs: Sequence[RunResult]) -> dict[str, int]:
+    """How many of a study's runs were trained, and how many were reused from the study folder."""
+    reused = sum(r.cached for r in runs)
+    return {"runs_trained": len(runs) - reused, "runs_reused": reused}
+
+
 def _environment(runs: Sequence[RunResult]) -> dict[str, Any]:
     seen = [dict(r.environment) for r in runs if r.ok and r.environment]
     return seen[0] if seen else {}
-
-
-def _replay(variant: VariantResult, seed: int) -> str:
-    words = ["reprokit", "seeds", variant.script, "--seed", str(seed), "--seeds", "1"]
-    if variant.args:
-        words += ["--", *variant.args]
-    return shlex.join(words)
 
 
 def node_of(run: RunResult) -> str:

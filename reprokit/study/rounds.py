@@ -6,7 +6,7 @@ study runs the seeds of the first look of its group-sequential design
 seeds of the next look only while a comparison is still open, up to
 ``--max-seeds``. Every round keeps the runs of the rounds before it (the
 study folder), so a study that stops early costs only the runs it needed, and
-a later ``--resume`` with more seeds runs only the new ones.
+a later study with more seeds trains only the new ones.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ the final loss, final fingerprints and predictions on the probe batch
 concurrently (as many as :func:`reprokit.run.dispatch.jobs_for` allows),
 interleaved by seed so that an interrupted study holds whole pairs; each
 finished run is kept at once in the study folder (:mod:`reprokit.study.store`).
+A run the folder already holds, stored by any study with the same key
+(:func:`variant_key`) and seed, is reused instead of trained again (unless
+``StudyOptions.fresh``); ``RunResult.cached`` tells reused runs from trained ones.
 
 A failed run is recorded with its error and the study goes on, unless the
 first two runs to finish both failed (or the only one did): then the script
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -31,10 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from reprokit.core.backends import Backend, installed_version
-from reprokit.core.controls import DEFAULT_SEED, Controls
+from reprokit.core.controls import DEFAULT_SEED, RECORDED_ENV_VARS, Controls
 from reprokit.core.errors import NoTrainingError, ScriptFailedError
 from reprokit.core.fingerprint import combine
+from reprokit.core.machine import cpu_model
 from reprokit.run.dispatch import executing, jobs_for, runner_for
+from reprokit.run.environment import CONTROLLED_ENV
 from reprokit.run.runner import OnEvent, Runner, Target
 from reprokit.run.script import require_training, validate_script
 from reprokit.run.settings import RunSettings
@@ -61,8 +67,11 @@ class StudyOptions:
         repeat: run the first seed of each variant a second time, to show that
             the seed pins the script.
         folder: the study folder (None: :func:`reprokit.study.store.default_root`).
-        resume: keep the runs a study folder already holds and run only the
-            missing (or failed) ones; without it a study starts afresh.
+        fresh: train every run again, even those the study folder holds
+            (each replaces its stored run as it ends); without it a run that
+            the study folder holds, made by any study with the same key
+            (:func:`variant_key`) and seed, is reused and only missing (or
+            failed) runs are trained.
         settings: how every run runs: how many at once, the model-file
             options, where they execute (on a Ray cluster runs may land on
             any node).
@@ -76,7 +85,7 @@ class StudyOptions:
     paired: bool = True
     repeat: bool = False
     folder: Path | None = None
-    resume: bool = False
+    fresh: bool = False
     settings: RunSettings = field(default_factory=RunSettings)
     stride: int | None = None
 
@@ -136,10 +145,8 @@ def run_study(
         wanted.append([(s, False) for s in seeds] + ([(seeds[0], True)] if options.repeat else []))
     done: list[dict[tuple[int, bool], RunResult]] = []
     for store, keys in zip(stores, wanted):
-        if not options.resume:
-            store.clear()
-        kept = {k: r for k, r in store.load().items() if k in keys and r.ok}
-        done.append(kept)
+        stored = {} if options.fresh else store.load()
+        done.append({k: r for k, r in stored.items() if k in keys and r.ok})
     for i, kept in enumerate(done):
         for key in wanted[i]:
             if key in kept and on_result is not None:
@@ -339,6 +346,18 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
 def variant_key(target: Target, settings: RunSettings, where: str | None = None) -> str:
     """What decides a run's result besides its seed, hashed (the name of the variant's folder).
 
+    The script's bytes, its arguments, the folder its runs start in, the
+    variables it is given, the model-file options, the backend, the Python,
+    Keras and backend versions, the variables of the environment that change
+    a training's bits (:data:`KEYED_ENV`, those the user set), and the
+    machine: this one's architecture and CPU model for local runs, the GPUs
+    each run is given on Ray (whose runs land on any node). Every study run
+    has op determinism on and its seeds fixed. Any study (``seeds``,
+    ``compare``, ``tune``) of the same variant has the same key, so it reuses
+    the runs another one stored. The command's own options that decide no
+    result (``--jobs``, ``--timeout``: a run it kills is a failed run, never
+    reused) are left out.
+
     ``where`` stands for the script's and the folder's paths when they lie in
     a temporary folder (a git ref's worktree: its commit and the script's path in it).
     """
@@ -357,11 +376,22 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None)
     }
     if target.env:  # keys of studies made before environment-passed values stay valid
         described["env"] = dict(target.env)
+    environment = {name: os.environ[name] for name in KEYED_ENV if name in os.environ}
+    if environment:
+        described["environment"] = environment
+    if settings.execution.ray:
+        described["gpus_per_run"] = settings.execution.gpus_per_run
+    else:
+        described["machine"] = [platform.machine(), cpu_model()]
     backend = settings.backend
     described[backend.value] = installed_version(backend)
     if backend is not Backend.TENSORFLOW:
         described["backend"] = backend.value  # keys of TensorFlow studies made before backends stay valid
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+KEYED_ENV = tuple(name for name in RECORDED_ENV_VARS if name not in CONTROLLED_ENV)
+"""The environment variables a study's key holds: those that change a run's bits and reprokit does not set itself."""
 
 
 def _version(distribution: str) -> str | None:

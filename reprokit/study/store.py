@@ -1,14 +1,16 @@
 """The study folder: every finished run of a seed study, kept so that a study resumes.
 
 One folder per variant of a study, named by a key of everything that decides
-a run's result besides its seed: the script's bytes, its arguments, the
-folder it starts in, how a model file is trained, and the Python,
-TensorFlow and Keras versions. Each finished run is one JSON file
+a run's result besides its seed (:func:`reprokit.study.running.variant_key`:
+the script's bytes, its arguments, the folder it starts in, how a model file
+is trained, the backend, the Python, backend and Keras versions, the
+environment variables and the machine). Each finished run is one JSON file
 (``seed-1234.json``, its metrics, error, fingerprints) and the predictions
 of its final model on the probe batch (``seed-1234.npz``), both written
 atomically once the run has ended: an interrupted study leaves only whole
-runs behind, and ``--resume`` runs only what is missing (failed runs are run
-again). The default folder is in the user's cache
+runs behind, and any later study of the same variant (``seeds``,
+``compare``, ``tune``) reuses them and trains only what is missing (failed
+runs are run again). The default folder is in the user's cache
 (``$XDG_CACHE_HOME/reprokit/studies``), never in the project.
 """
 
@@ -84,7 +86,7 @@ class RunResult:
         weights: a fingerprint of each trained model's final weights.
         probes: a fingerprint of the batch each model's predictions were taken on.
         environment: what ran it (CPU, versions, threads, GPUs).
-        cached: the result was read from the study folder (``--resume``).
+        cached: the result was read from the study folder (a stored run reused, not trained).
         retries: why Ray lost earlier attempts of this run (each retried
             from the start, exactly: every seed is fixed).
         curves: the learning curves of its ``fit`` histories, by metric
@@ -192,7 +194,7 @@ class StudyStore:
         A damaged run (a record that is not a run's, predictions that do
         not read back) is moved to ``damaged/`` beside the records, kept for
         inspection, and reported with a :class:`ReprokitWarning`: its run is
-        missing, so a resumed study trains it again. Records of an older
+        missing, so the next study trains it again. Records of an older
         format and files that are not regular files are left alone.
         """
         found: dict[tuple[int, bool], RunResult] = {}

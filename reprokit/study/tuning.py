@@ -5,7 +5,7 @@ and runs the same seeds S, S + 1, … (common random numbers: seed *i* gives
 every configuration the same initial draw, so their differences are the
 configurations' own). The runs are those of a seed study
 (:func:`reprokit.study.running.run_study`: fresh processes, every seed fixed,
-op determinism on, kept in the study folder for ``--resume``).
+op determinism on, kept in the study folder: any later study reuses them).
 
 With ``--seeds auto`` the study adds seeds in rounds
 (:mod:`reprokit.study.rounds`): every pair of configurations is one
@@ -80,7 +80,7 @@ def run_tune(
     latest: list[list[VariantRuns]] = []
 
     def run_round(n: int, first: bool) -> list[VariantRuns]:
-        step = replace(options, seeds=n, resume=options.resume or not first)
+        step = replace(options, seeds=n, fresh=options.fresh and first)  # later rounds reuse earlier ones
         latest[:] = [run_study(targets, step, on_event, on_result)]
         return latest[0]
 

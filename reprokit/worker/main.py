@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprokit.core.backends import Backend
 from reprokit.core.controls import IN_WORKER_VAR
+from reprokit.core.machine import cpu_model
 from reprokit.core.refusals import recognize
 from reprokit.protocol import (
     CONFIG_VAR,
@@ -293,7 +294,7 @@ def environment(framework: Framework) -> dict[str, Any]:
         "backend": keras.backend.backend(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_flags": _cpu_flags(),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         **framework.environment(),
@@ -329,16 +330,6 @@ def _cpu_flags() -> list[str]:
     except OSError:
         pass
     return []
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _listen(fd: int, recorder: Recorder) -> None:

@@ -125,7 +125,9 @@ def test_a_seeds_report_summarizes_every_seed_and_says_the_seed_pins_the_script(
     assert report.variant.agreement.pairs == 28 and 0.7 < report.variant.agreement.mean < 0.9
     text = words(plain(report))
     assert "Seed 1234 run twice gave bit-identical results: the seed pins this script." in text
-    assert "Replay a seed exactly: reprokit seeds train.py --seed 1234 --seeds 1 -- --hidden a" in text
+    replay = f"reprokit seeds train.py --seed 1234 --seeds 1 --no-repeat --fresh --study-dir {tmp_path} -- --hidden a"
+    assert f"Replay a seed exactly: {replay}" in text
+    assert "Runs kept in" in text and "any study of the same command line reuses them" in text
 
 
 def test_a_repeat_that_differs_says_the_seed_does_not_pin_the_script_and_points_to_check(tmp_path):

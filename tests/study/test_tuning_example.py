@@ -1,8 +1,8 @@
 """``--seeds auto`` and ``reprokit tune`` on the tuning example (digits), through the CLI.
 
-The runs come from the session's ``tuning_study`` (a comparison and a 3 x 2 tuning of the
-example): with ``--resume`` and its study folder, a comparison of configurations the
-tuning already trained makes no new run.
+The runs come from the session's ``tuning_study`` (a seed study, a comparison and a 3 x 2 tuning
+of the example): with its study folder, a comparison of configurations the seed study or the
+tuning already trained reuses their runs (no ``--resume`` needed) and trains only the others.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TUNING = "examples/tuning.py"
 
 
 def compared(tuning_study, *args: str):
-    done = reprokit("compare", *args, "--resume", "--study-dir", tuning_study.studies, "-f", "json")
+    done = reprokit("compare", *args, "--study-dir", tuning_study.studies, "-f", "json")
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -42,6 +42,11 @@ def test_one_script_under_two_names_is_within_seed_noise_by_futility_or_equivale
     # only the seeds the first lacks are trained)
     names = [TUNING, f"{TUNING} --hidden 32 --lr 0.01"]
     doc = compared(tuning_study, *names)
+    plain, spelled = doc["variants"]  # seeds 1234 and 1235 of the first from `reprokit seeds`, the second from tune
+    assert [r["seed"] for r in plain["runs"] if r["cached"]] == [1234, 1235] and all(
+        r["cached"] for r in spelled["runs"]
+    )
+    assert (doc["runs_trained"], doc["runs_reused"]) == (5, 9)  # 7 seeds each: only the first's 5 new seeds trained
     (contrast,) = doc["comparisons"]
     assert contrast["outcome"] == "within_seed_noise" and contrast["settled"] == {"reason": "futile", "seeds": 7}
     assert contrast["difference"] == 0 and doc["sequential"]["looks"] == [7]
@@ -49,7 +54,7 @@ def test_one_script_under_two_names_is_within_seed_noise_by_futility_or_equivale
     doc = compared(tuning_study, *names, "--min-effect", "0.01")  # the same runs: nothing new is trained
     (contrast,) = doc["comparisons"]
     assert contrast["outcome"] == "equivalent" and contrast["settled"] == {"reason": "equivalent", "seeds": 7}
-    assert all(run["cached"] for v in doc["variants"] for run in v["runs"])
+    assert all(run["cached"] for v in doc["variants"] for run in v["runs"]) and doc["runs_trained"] == 0
 
 
 def test_tune_ranks_the_grid_and_answers_the_seed_question_with_numbers(tuning_study):
