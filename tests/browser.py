@@ -1,7 +1,8 @@
 """Opens a local HTML file in real headless Chromium, offline, and reports what the page did.
 
 The tests of the HTML reports use it to check that a report fetches nothing, reports no error and
-renders; ``python tests/browser.py REPORT.html OUT.png`` takes the README's screenshot the same way.
+renders, and where its parts lie on the page; ``python tests/browser.py REPORT.html OUT.png`` takes the
+README's screenshot the same way.
 Standard library only: the browser is driven by the Chrome DevTools Protocol over
 ``--remote-debugging-pipe`` (NUL-terminated JSON, commands on the browser's fd 3, replies on its fd 4).
 """
@@ -20,7 +21,8 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,10 @@ FLAGS = (
     "--remote-debugging-pipe",
 )
 OUTER_HTML = "document.documentElement.outerHTML"
+TOPS = (
+    "JSON.stringify(Object.fromEntries(%s.map(s => [s, [...document.querySelectorAll(s)]"
+    ".map(e => e.getBoundingClientRect().top + window.scrollY)])))"
+)
 SETTLE = "document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 100))))"
 
 
@@ -55,12 +61,15 @@ class Page:
         requests: Every URL the page tried to fetch, other than the file itself and ``data:`` URLs, in order,
             without repeats (those off the machine all failed; files beside the report may have loaded).
         console_errors: Console errors, JavaScript exceptions and failed loads, as text.
+        tops: For each CSS selector asked for (``measure``), the top of every element it matches, in document
+            order: CSS pixels from the top of the page, as laid out at the page's width.
     """
 
     dom: str
     screenshot: Path
     requests: tuple[str, ...]
     console_errors: tuple[str, ...]
+    tops: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 def chromium() -> str | None:
@@ -168,7 +177,9 @@ def _error(event: dict[str, Any]) -> str | None:
     return None
 
 
-def open_report(html: Path, screenshot: Path, width: int = 1280, *, timeout: float = 60.0) -> Page:
+def open_report(
+    html: Path, screenshot: Path, width: int = 1280, *, timeout: float = 60.0, measure: Sequence[str] = ()
+) -> Page:
     """Opens ``html`` in headless Chromium with the network off and records what the page did.
 
     Args:
@@ -176,9 +187,11 @@ def open_report(html: Path, screenshot: Path, width: int = 1280, *, timeout: flo
         screenshot: Where to write a full-page PNG screenshot.
         width: The viewport's width in CSS pixels (its height is 800, its device scale factor 1).
         timeout: Seconds for everything, from starting the browser to its last answer.
+        measure: CSS selectors whose elements' positions to report (``Page.tops``).
 
     Returns:
-        The DOM after load, the screenshot, the URLs the page tried to fetch and the errors it reported.
+        The DOM after load, the screenshot, the URLs the page tried to fetch, the errors it reported and
+        the positions measured.
 
     Raises:
         FileNotFoundError: No ``html``, or no browser.
@@ -210,6 +223,11 @@ def open_report(html: Path, screenshot: Path, width: int = 1280, *, timeout: flo
         settled = time.monotonic() + 1
         while pipe.receive(until=min(settled, time.monotonic() + 0.1)):  # what is still under way, up to 1 s
             pass
+        tops = {}
+        if measure:
+            expression = TOPS % json.dumps(list(measure))
+            found = pipe.send("Runtime.evaluate", session, expression=expression, returnByValue=True)["result"]
+            tops = {selector: tuple(float(y) for y in ys) for selector, ys in json.loads(found["value"]).items()}
         size = pipe.send("Page.getLayoutMetrics", session)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": width, "height": max(HEIGHT, math.ceil(size["height"])), "scale": 1}
         png = pipe.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True, clip=clip)
@@ -232,7 +250,7 @@ def open_report(html: Path, screenshot: Path, width: int = 1280, *, timeout: flo
     urls += [e["params"]["url"] for e in pipe.events if e["method"] == "Network.webSocketCreated"]
     requests = tuple(dict.fromkeys(u for u in urls if u.split("#")[0] != url and not u.startswith("data:")))
     errors = tuple(text for event in pipe.events if (text := _error(event)) is not None)
-    return Page(dom, screenshot, requests, errors)
+    return Page(dom, screenshot, requests, errors, tops)
 
 
 def _launch(browser: str, width: int, profile: Path) -> tuple[int, int, int]:

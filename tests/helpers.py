@@ -193,13 +193,17 @@ def recorded_comparison(a: str, b: str) -> Comparison:
 FIGURE = re.compile(r'<figure id="([^"]+)"><h3>([^<]+)</h3><svg\b[^>]*><title>([^<]+)</title>')
 
 
-def rendered(html: Path, folder: Path) -> Page:
+ANSWER_AND_PLOTS = ('section.panel[id$="-why-and-the-fix"]', "figure")
+"""Where a check's page puts its fixes and its plots (``Page.tops``): the fixes come first."""
+
+
+def rendered(html: Path, folder: Path, measure: tuple[str, ...] = ANSWER_AND_PLOTS) -> Page:
     """``html`` opened in the browser: it fetched nothing and reported no error; its screenshot is a PNG."""
     from browser import open_report, require_chromium
 
     require_chromium()
     assert html.is_file(), f"no HTML report was written at {html}"
-    page = open_report(html, folder / f"{html.stem}.png")
+    page = open_report(html, folder / f"{html.stem}.png", measure=measure)
     assert page.requests == (), f"the page tried to fetch {page.requests}"
     assert page.console_errors == (), page.console_errors
     assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -70,12 +70,13 @@ def test_the_seed_question_is_answered_as_seed_driven_and_reproducible_once_seed
 
 def test_the_seed_question_report_explains_and_shows_the_one_line_fix(checked_example):
     text = checked_example("seed_question.py").text("rich")
-    assert "REPRODUCIBLE with every seed fixed" in text
+    assert "REPRODUCIBLE UNDER CONTROL — your own runs differ: the seed" in text  # both facts, in one line
     assert "come from the seed" in text
     assert "keras.utils.set_random_seed(1234)" in text
     assert "initial weights" in text
     why = words(text[text.index("Why are the weights different?") :])
     assert "the seed (1234 vs 1235)" in why and "order of hidden units" in why and "other solutions" in why
+    assert words(text[text.rindex("Next:") :]).startswith(f"Next: reprokit seeds {EXAMPLES / 'seed_question.py'} (")
     assert "\x1b[" not in text  # stdout is not a terminal: no escape codes,
     assert [line for line in text.splitlines() if line != line.rstrip()] == []  # and no padding
 

@@ -290,15 +290,23 @@ def _ops(
 
 
 def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequence[Pin]) -> Finding:
-    if c is None:
-        return _not_checked(Source.SEED)
     own = pins_text(pins, "seed")
+    pinned = f"Your script pins its seed itself ({own}); the seed pair therefore" if own else ""
+    if c is None:
+        quick = _not_checked(Source.SEED)
+        if not own:
+            return quick
+        reach = f" {pinned} would show only what that call does not reach."
+        return replace(quick, evidence=quick.evidence + reach)
     if c.identical:
-        why = (
-            f"the script sets its own seed ({own}), which overrides reprokit's"
-            if own
-            else "this training does not depend on the seed"
-        )
+        if own:
+            return Finding(
+                Source.SEED,
+                Status.NONE,
+                f"{pinned} runs with your seed, not reprokit's {seed} and {seed + 1}: its runs are "
+                "bit-identical, and every training of the script starts from the same random numbers.",
+            )
+        why = "this training does not depend on the seed"
         return Finding(Source.SEED, Status.NONE, f"Runs with seeds {seed} and {seed + 1} are bit-identical: {why}.")
     if not controlled.identical and not _earlier(c, controlled):
         return Finding(
@@ -306,7 +314,12 @@ def _seed(c: Comparison | None, controlled: Comparison, seed: int, pins: Sequenc
             Status.NOT_SEPARABLE,
             f"Not separable: runs with seeds {seed} and {seed + 1} differ, but so do runs with the same seed.",
         )
-    partial = f" The script seeds only part of it itself ({own})." if own else ""
+    partial = (
+        f" {pinned} shows what that call leaves unseeded: something draws random numbers before it, or from a "
+        "generator it does not reset."
+        if own
+        else ""
+    )
     if not controlled.identical:
         return Finding(
             Source.SEED,

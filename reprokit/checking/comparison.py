@@ -128,6 +128,8 @@ class Comparison:
     xla_steps: bool = False  # some steps were XLA-compiled: their inputs were not observed
     alignments: tuple[ModelAlignment, ...] = ()  # the seed pair: why its weights differ (reprokit.checking.pairalign)
     tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (see reprokit.checking.tracks)
+    max_abs_diff_unmeasured: str = ""  # why max_abs_diff is None ("" where it was measured)
+    prediction_agreement_unmeasured: str = ""  # why prediction_agreement is None
 
     @property
     def first_divergent_step(self) -> int | None:
@@ -161,13 +163,17 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
         last = _last_fingerprinted(a.points, b.points, divergence.model)
         if last is not None and last < divergence.step:
             divergence = replace(divergence, after=last)
+    apart = ""
     if (a.stopped_early or b.stopped_early) and a.steps != b.steps:
         # Stopped early at different steps: the final arrays are not of the same moment.
         arrays_a = arrays_b = {}
+        apart = f"the runs stopped early after different steps ({a.steps} and {b.steps}): no final moment in common"
     stats = _variable_diffs(arrays_a, arrays_b)  # each array is read once, in chunks
     variables = [v for v, _, _ in stats]
-    comparable = _same_keys(arrays_a, arrays_b) and bool(_weight_keys(arrays_a))
+    unmeasured = apart or _weights_unmeasured(arrays_a, arrays_b)
+    comparable = not unmeasured
     max_abs = max((v.max_abs_diff for v in variables), default=0.0) if comparable else None
+    agreement, no_agreement = _prediction_agreement(a, b, arrays_a, arrays_b)
     relative_l2 = _ratio(math.sqrt(sum(s for _, s, _ in stats)), math.sqrt(sum(n for _, _, n in stats)))
     return Comparison(
         name=name,
@@ -177,10 +183,12 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
         steps=(a.steps, b.steps),
         max_abs_diff=max_abs,
         relative_l2=relative_l2 if comparable else None,
-        prediction_agreement=_prediction_agreement(a, b, arrays_a, arrays_b),
+        prediction_agreement=agreement,
         final_losses=(a.final_loss(), b.final_loss()),
         variables=tuple(sorted((v for v in variables if v.max_abs_diff > 0), key=lambda v: -v.max_abs_diff)),
         xla_steps=a.xla_steps or b.xla_steps,
+        max_abs_diff_unmeasured=unmeasured,
+        prediction_agreement_unmeasured="" if agreement is not None else (apart or no_agreement),
     )
 
 
@@ -278,9 +286,19 @@ def _weight_keys(arrays: Arrays) -> set[str]:
     return {k for k in arrays if k.startswith("weights/")}
 
 
-def _same_keys(a: Arrays, b: Arrays) -> bool:
-    keys = _weight_keys(a)
-    return keys == _weight_keys(b) and all(a[k].shape == b[k].shape for k in keys)
+def _weights_unmeasured(a: Arrays, b: Arrays) -> str:
+    """Why the final weights of two runs cannot be compared value by value ("": they can)."""
+    keys_a, keys_b = _weight_keys(a), _weight_keys(b)
+    if not keys_a or not keys_b:
+        return "a run saved no final weights"
+    only = sorted(keys_a ^ keys_b)
+    if only:
+        return f"the runs' final weights are not the same variables ({only[0].removeprefix('weights/')} is in one only)"
+    shapes = sorted(k for k in keys_a if a[k].shape != b[k].shape)
+    if shapes:
+        k = shapes[0]
+        return f"a variable has other shapes in the two runs ({k.removeprefix('weights/')}: {a[k].shape}, {b[k].shape})"
+    return ""
 
 
 def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -326,21 +344,35 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.inf
 
 
-def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> float | None:
-    """Share of probe examples on which both final models predict the same class.
+def _prediction_agreement(a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b: Arrays) -> tuple[float | None, str]:
+    """Share of probe examples on which both final models predict the same class, and why it is None.
 
     The probe is the first rows of the training inputs. Only computed when both
     runs used the very same probe; None for outputs that are not classes.
     """
     probes_a = {m.name: m.probe for m in a.models}
     agreements = []
+    why = "no model was called on a probe batch"
     for model in b.models:
-        if model.probe is None or probes_a.get(model.name) != model.probe:
+        if model.probe is None or probes_a.get(model.name) is None:
+            continue
+        if probes_a[model.name] != model.probe:
+            why = "the runs trained on other inputs, so they share no probe batch to predict on"
             continue
         key = f"predictions/{model.name}/0"
         if key not in arrays_a or key not in arrays_b:
+            why = "a run saved no predictions on the probe batch"
             continue
         shared = class_agreement(arrays_a[key], arrays_b[key])
-        if shared is not None:
-            agreements.append(shared)
-    return min(agreements) if agreements else None
+        if shared is None:
+            why = f"the outputs of {model.name} are not classes ({_output_words(arrays_a[key])})"
+            continue
+        agreements.append(shared)
+    return (min(agreements), "") if agreements else (None, why)
+
+
+def _output_words(pred: np.ndarray) -> str:
+    """What a model's output is, where it is no class prediction: ``a single logit``, ``a regression``."""
+    if pred.ndim >= 1 and pred.size and pred.reshape(pred.shape[0], -1).shape[1] == 1:
+        return "one unbounded value per example: a single logit, or a regression"
+    return f"output shape {tuple(pred.shape[1:])}"

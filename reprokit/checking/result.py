@@ -222,6 +222,8 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
         "max_abs_diff": c.max_abs_diff,
         "relative_l2": c.relative_l2,
         "prediction_agreement": c.prediction_agreement,
+        "max_abs_diff_unmeasured": c.max_abs_diff_unmeasured or None,
+        "prediction_agreement_unmeasured": c.prediction_agreement_unmeasured or None,
         "final_losses": list(c.final_losses),
         "steps": list(c.steps),
         "alignment": [{"model": m.model, **m.alignment.to_dict()} for m in c.alignments],

@@ -62,6 +62,7 @@ class LineChart:
     log_x: bool = False  # symmetric log: step 0 stays on the axis
     log_y: bool = False
     whole_x: bool = True  # the horizontal axis counts (steps, epochs): whole-number ticks
+    whole_y: bool = False  # the vertical axis counts (ranks): whole-number ticks
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,21 @@ Chart = LineChart | DotChart | StripChart | BarChart
 
 @dataclass(frozen=True)
 class Figure:
-    """One plot of a report: an id for the page, a title, what it shows, and the chart."""
+    """One plot of a report: an id for the page, a title, what it shows, and the chart.
+
+    Attributes:
+        key: the figure's id on the page.
+        title: its heading.
+        caption: what it shows, and how it was measured.
+        chart: what to draw.
+        look: one line saying what to look at in it, shown first under the plot.
+    """
 
     key: str
     title: str
     caption: str
     chart: Chart
+    look: str = ""
 
 
 def thinned(x: Sequence[float], y: Sequence[float], limit: int = MAX_POINTS) -> tuple[tuple[float, ...], ...]:
@@ -164,6 +174,7 @@ def align_figures(report: AlignReport) -> tuple[Figure, ...]:
                 ),
             ),
         ),
+        look="Look at how much shorter each layer's second bar is: that much of the distance is only the units' order.",
     )
     cka = Figure(
         "align-cka",
@@ -179,6 +190,8 @@ def align_figures(report: AlignReport) -> tuple[Figure, ...]:
             ),
             (0.0, 1.0),
         ),
+        look="Look at the gap between the two bars of a layer: the higher the trained pair above the untrained one, "
+        "the more alike the two representations.",
     )
     found = [distance] if all(layer.cka is None for layer in layers) else [distance, cka]
     if report.barrier is not None:
@@ -201,6 +214,7 @@ def align_figures(report: AlignReport) -> tuple[Figure, ...]:
                     ),
                     whole_x=False,
                 ),
+                look="Look at the hump between t = 0 and t = 1: its height above the straight line is the barrier.",
             )
         )
     return tuple(found)

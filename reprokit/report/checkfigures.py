@@ -84,7 +84,16 @@ def loss_figure(report: Report, model: str, named: bool) -> Figure | None:
         LineChart(
             "optimizer step" if per_step else "epoch", "loss", tuple(series), marks, log_y=_spans_decades(series)
         ),
+        look=_loss_look(marks),
     )
+
+
+def _loss_look(marks: Sequence[Mark]) -> str:
+    """What to look at in a loss plot: where the lines part, at each pair's first difference."""
+    if not marks:
+        return "Look at whether any line leaves the others: where one does, its run learned something else."
+    where = "; ".join(m.label for m in marks)
+    return f"Look at where the lines part, at the dashed lines: {where}."
 
 
 def metric_figures(report: Report, model: str, named: bool) -> list[Figure]:
@@ -106,6 +115,7 @@ def metric_figures(report: Report, model: str, named: bool) -> list[Figure]:
                 f"{name} per epoch{f' ({model})' if named else ''}",
                 f"The {name} the script's fit history reports after each epoch, one line per run.",
                 LineChart("epoch", name, tuple(series)),
+                look=f"Look at how far apart the runs' last {name} values are: what the differences cost in {name}.",
             )
         )
     return found
@@ -129,6 +139,7 @@ def first_difference_figure(comparisons: Sequence[Comparison]) -> Figure:
         "For each variable, the optimizer step after which the two runs of a pair first hold different bits "
         "(0: the initial weights already differ). No marker: identical at every step observed.",
         DotChart("first differing step", categories, tuple(dots), log_x=max(_steps(dots), default=0) > LOG_STEPS),
+        look="Look at the leftmost marker of each pair: the variable and step at which its runs first differ.",
     )
 
 
@@ -168,6 +179,7 @@ def distance_figure(comparison: Comparison) -> Figure:
             log_x=max((s for t in chosen for s in t.steps), default=0) > LOG_STEPS,
             log_y=True,
         ),
+        look="Look at whether the lines keep rising: a difference that grows over training is amplified by it.",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 from rich import box
@@ -24,14 +23,20 @@ from reprokit.core.backends import Backend, framework_line, profile_line
 from reprokit.core.errors import UsageError
 from reprokit.core.vocabulary import Pair, Source, Status
 from reprokit.report.alignrich import three_parts
+from reprokit.report.checktext import BLANK, blanks, footnotes, headline, models, next_step, num, summary
 from reprokit.report.code import FoldedCode
 
 
 def render_report(report: Report) -> Iterator[RenderableType]:
-    """Yields the parts of the terminal report, top to bottom."""
+    """Yields the parts of the terminal report, top to bottom: the answer, then how it was reached."""
+    yield from answer_parts(report)
+    yield from closing_parts(report)
+
+
+def answer_parts(report: Report) -> Iterator[RenderableType]:
+    """The verdict, the sources, the evidence in tables, the likely cause and the fix (the HTML page's plots follow)."""
     if report.baseline is not None:
         yield from _baseline_parts(report, report.baseline)
-        yield _environment(report)
         return
     yield _verdict_panel(report)
     yield _sources_table(report)
@@ -49,7 +54,17 @@ def render_report(report: Report) -> Iterator[RenderableType]:
             yield _fix_panel(finding)
     if report.lint:
         yield _lint_table(report)
+
+
+def closing_parts(report: Report) -> Iterator[RenderableType]:
+    """The environment the runs saw, then the one command that answers the next natural question."""
     yield _environment(report)
+    step = next_step(report)
+    if step is not None:
+        line = Text("Next: ", style="bold")
+        line.append(step.command, style="bold cyan")
+        line.append(f"  ({step.question})", style="dim")
+        yield Padding(line, (1, 0, 0, 1))
 
 
 def _why_weights(report: Report) -> Iterator[RenderableType]:
@@ -89,7 +104,7 @@ def _search_panel(result: SearchResult) -> Panel:
                     continue
                 shown.add((s.library, s.name, run))
                 row = [run, str(seed), str(trials), "—" if best is None else params_words(best)]
-                row.append("—" if best is None else _num(best.score, 6))
+                row.append("—" if best is None else num(best.score, 6))
                 table.add_row(*([f"{s.library} {s.name}"] if several else []), *row)
     parts += [Text(""), table]
     return Panel(Group(*parts), title="Hyperparameter search", border_style=style, box=box.ROUNDED)
@@ -127,114 +142,19 @@ def _resume_panel(result: ResumeResult) -> Panel:
 
 
 def _verdict_panel(report: Report) -> Panel:
-    if report.reproducible:
-        headline = Text("✔ REPRODUCIBLE", style="bold green")
-        headline.append(" with every seed fixed and op determinism on", style="green")
-        style = "green"
-    else:
-        headline = Text("✘ NOT REPRODUCIBLE", style="bold red")
-        why = (
-            ": TensorFlow refused op determinism"
-            if report.refusal
-            else " even with every seed fixed and op determinism on"
-        )
-        headline.append(why, style="red")
-        style = "red"
+    head = headline(report)
+    line = Text(head.lead, style=f"bold {head.style}")
+    line.append(head.detail, style=head.style)
+    style = head.style
     runs = f"{len(report.runs)} runs"
     args = " " + " ".join(report.script_args) if report.script_args else ""
     return Panel(
-        Group(headline, Text(""), Text(summary(report))),
+        Group(line, Text(""), Text(summary(report))),
         title=Text(f"reprokit check {report.script}{args}"),
         subtitle=Text(f"seed {report.seed} · {runs} · {report.wall_seconds:.1f} s"),
         border_style=style,
         box=box.ROUNDED,
     )
-
-
-def summary(report: Report) -> str:
-    """The answer to "why do my trainings differ?", in a few sentences."""
-    seed = report.finding(Source.SEED)
-    ops = report.finding(Source.NONDETERMINISTIC_OPS)
-    files = report.finding(Source.WRITTEN_FILES)
-    controlled = report.comparison(Pair.CONTROLLED)
-    steps = controlled.steps[0] if controlled else 0
-    if report.refusal is not None:
-        r = report.refusal
-        at = f" at {r.where}" if r.where else ""
-        compared = " The runs that did not need op determinism were still compared." if report.comparisons else ""
-        return (
-            f"TensorFlow refused to run the script with op determinism on{at}: {r.error} "
-            f"That is a finding, not a crash: {r.meaning}.{compared} See the options below."
-        )
-    if not report.reproducible:
-        assert controlled is not None
-        text = (
-            f"Two trainings with seed {report.seed} and op determinism on differ "
-            f"({_divergence_words(controlled)}): the script draws randomness that no "
-            "global seed reaches, so no setting outside the script makes it reproducible."
-        )
-        return text + " See the fix below."
-    text = (
-        f"Two trainings with seed {report.seed} and op determinism on gave bit-identical "
-        f"weights at every one of {steps} steps."
-    )
-    causes = [f for f in (seed, ops, files) if f.status is Status.DETECTED]
-    resumed = _resumed(report)
-    if not causes:
-        if report.quick:
-            return text + resumed + " Run without --quick to learn what makes unseeded trainings differ."
-        return text + resumed + " Even with another seed or default ops the weights do not change."
-    parts = []
-    if seed.status is Status.DETECTED:
-        c = report.comparison(Pair.SEED)
-        size = _size(c, len(_models(report)) > 1)
-        parts.append(f"the seed (with seed {report.seed + 1} the weights differ {_divergence_words(c)}{size})")
-    if ops.status is Status.DETECTED:
-        c = report.comparison(Pair.OPS)
-        parts.append(f"nondeterministic ops (with default ops, same-seed runs differ {_divergence_words(c)})")
-    if files.status is Status.DETECTED:
-        c = report.comparison(Pair.FILES)
-        again = f"a second training among them differs {_divergence_words(c)}"
-        parts.append(f"the files it writes and reads back ({again})")
-    fixes = "set the seed" if causes == [seed] else "apply the fixes"
-    return (
-        f"{text}{resumed} The differences between your own trainings come from "
-        f"{' and from '.join(parts)}. {fixes.capitalize()} below and every training of "
-        "this script gives the same model."
-    )
-
-
-def _resumed(report: Report) -> str:
-    """The resume check's answer in one sentence ("" where none ran or it could not judge)."""
-    r = report.resume
-    if r is None or r.verdict is Resumed.NOT_JUDGED:
-        return ""
-    return f" Stopped after step {r.stopped_after} and run again, it {r.verdict.words}."
-
-
-def _divergence_words(c: Comparison | None) -> str:
-    if c is None or c.divergence is None:
-        return "only in the final weights"
-    d = c.divergence
-    if d.after is not None:
-        return f"between steps {d.after} and {d.step}"
-    return "from initialization on" if d.step == 0 else f"from step {d.step}"
-
-
-def _size(c: Comparison | None, several_models: bool = False) -> str:
-    if c is None:
-        return ""
-    parts = []
-    if c.max_abs_diff is not None:
-        largest = c.variables[0].model if several_models and c.variables else None
-        parts.append(f"final max |Δw| {_num(c.max_abs_diff)}" + (f" (in {largest})" if largest else ""))
-    if c.prediction_agreement is not None:
-        parts.append(f"predictions agree on {c.prediction_agreement:.0%} of a probe batch")
-    aligned = next((m.alignment for m in c.alignments if m.alignment.explained is not None), None)
-    if aligned is not None:  # explained: some layer was aligned
-        cka = f", hidden layers' CKA {aligned.cka:.2f}" if aligned.cka is not None else ""
-        parts.append(f"the order of the hidden units explains {aligned.explained:.0%} of the weight distance{cka}")
-    return ": " + ", ".join(parts) if parts else ""
 
 
 _STATUS_TEXT = {
@@ -266,13 +186,14 @@ def _sources_table(report: Report) -> Table:
 
 def _comparisons_table(report: Report) -> Table:
     legend = " · ".join(f"{c.name}: {_pair_title(c.name)}" for c in report.comparisons)
-    models = _models(report)
-    if len(models) > 1:  # a run reports the loss of the last model it trained
-        legend += f" · final loss: of {models[-1]}"
+    trained = models(report)
+    if len(trained) > 1:  # a run reports the loss of the last model it trained
+        legend += f" · final loss: of {trained[-1]}"
+    marks, notes = footnotes(blanks(report))  # every blank cell says why, below the table
     table = Table(
         title="Comparisons",
         title_justify="left",
-        caption=legend,
+        caption="\n".join([legend, *notes]),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         expand=True,
@@ -283,15 +204,19 @@ def _comparisons_table(report: Report) -> Table:
     table.add_column("max |Δw|", justify="right", no_wrap=True)
     table.add_column("agree", justify="right", no_wrap=True)
     table.add_column("final loss", justify="right", no_wrap=True)  # one line per run
+
+    def blank(pair: str, column: str) -> str:
+        return BLANK + marks.get((pair, column), "")
+
     for c in report.comparisons:
         result = Text("identical", style="green") if c.identical else Text("differs", style="red")
-        losses = dict.fromkeys(_num(loss, 3) for loss in c.final_losses)
+        losses = dict.fromkeys(blank(c.name, "final loss") if loss is None else num(loss, 3) for loss in c.final_losses)
         table.add_row(
             c.name,
             result,
             _first_divergence(c),
-            "0" if c.identical else _num(c.max_abs_diff),
-            "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}",
+            "0" if c.identical else (blank(c.name, "max |Δw|") if c.max_abs_diff is None else num(c.max_abs_diff)),
+            blank(c.name, "agree") if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}",
             "\n".join(losses),
         )
     return table
@@ -302,11 +227,6 @@ def _pair_title(name: str) -> str:
         return Pair(name).description
     except ValueError:  # a comparison of the caller's own
         return ""
-
-
-def _models(report: Report) -> tuple[str, ...]:
-    """The models the runs trained, in the order they were trained."""
-    return tuple(dict.fromkeys(m for run in report.runs for m in run.models))
 
 
 def _first_divergence(c: Comparison) -> Text:
@@ -325,18 +245,6 @@ def _first_divergence(c: Comparison) -> Text:
         how = {"order": ": reordered", "values": ": other values"}.get(d.input_change or "", "")
         text.append(f"\n{d.stage}{how}", style="dim")
     return text
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf"
-    if value == 0:
-        return "0"
-    return f"{value:.{digits}g}"
 
 
 def _fix_panel(finding: Finding) -> Panel:
@@ -406,7 +314,7 @@ def _baseline_parts(report: Report, result: BaselineResult) -> Iterator[Renderab
         for column in ("model", "metric", "at", "baseline", "now"):
             table.add_column(column, overflow="fold")
         for m in result.metric_differences:
-            table.add_row(m.model, m.metric, f"{m.unit} {m.index}", _num(m.baseline, 6), _num(m.current, 6))
+            table.add_row(m.model, m.metric, f"{m.unit} {m.index}", num(m.baseline, 6), num(m.current, 6))
         yield table
 
 

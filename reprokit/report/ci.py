@@ -21,6 +21,7 @@ from reprokit.checking.search import SearchResult
 from reprokit.core.vocabulary import FailOn, Source, Status, Word
 from reprokit.lint.engine import hazards_for
 from reprokit.report import markdown as md
+from reprokit.report.checktext import BLANK, blanks, footnotes, headline, next_step
 
 
 class Format(Word):
@@ -124,8 +125,9 @@ def markdown(report: Report, fail_on: FailOn) -> str:
     """A compact Markdown summary (for pull requests and ``GITHUB_STEP_SUMMARY``)."""
     icon = "✅" if report.verdict.good else "❌"
     env = report.environment
+    verdict = report.verdict.words if report.baseline is not None else headline(report).words
     lines = [
-        f"### {icon} reprokit check {md.code(report.script)}: {report.verdict.words}",
+        f"### {icon} reprokit check {md.code(report.script)}: {md.text(verdict)}",
         "",
         f"seed {report.seed} · {len(report.runs)} runs · {report.wall_seconds:.1f} s · "
         f"TensorFlow {env.get('tensorflow', '?')} · Keras {env.get('keras', '?')}",
@@ -133,41 +135,57 @@ def markdown(report: Report, fail_on: FailOn) -> str:
     ]
     if report.baseline is not None:
         lines += [f"**Baseline** {md.code(report.baseline.path)}: {md.text(report.baseline.message)}", ""]
-    else:
-        failing = _failing(report, fail_on)
-        lines += ["| source | result | evidence |", "|---|---|---|"]
-        for f in report.shown_findings:
-            lines.append(f"| {f.title} | {_result(f, failing)} | {md.cell(f.evidence)} |")
-        lines += [
-            "",
-            "| pair | result | first divergence | max \\|Δw\\| | prediction agreement |",
-            "|---|---|---|---|---|",
-        ]
-        for c in report.comparisons:
-            d = c.divergence
-            where = "—" if d is None else d.steps
-            if d is not None and d.variables:
-                where += f" ({md.code(d.variables[0])})"
-            agreement = "—" if c.prediction_agreement is None else f"{c.prediction_agreement:.0%}"
-            max_abs = "—" if c.max_abs_diff is None else f"{c.max_abs_diff:.3g}"
-            lines.append(
-                f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |"
-            )
-        if report.search is not None:
-            lines += ["", *_search_lines(report.search)]
-        if report.resume is not None:
-            lines += ["", *_resume_lines(report.resume)]
-        for f in report.findings:
-            if f.status in (Status.DETECTED, Status.NOT_OBSERVED) and f.fix:
-                lines += [
-                    "",
-                    f"<details><summary>Fix: {f.title}</summary>",
-                    "",
-                    *md.fence(f.fix, "python"),
-                    "",
-                    "</details>",
-                ]
+        return "\n".join(lines) + "\n"
+    failing = _failing(report, fail_on)
+    lines += ["| source | result | evidence |", "|---|---|---|"]
+    for f in report.shown_findings:
+        lines.append(f"| {f.title} | {_result(f, failing)} | {md.cell(f.evidence)} |")
+    lines += ["", *_comparison_lines(report)]
+    if report.search is not None:
+        lines += ["", *_search_lines(report.search)]
+    if report.resume is not None:
+        lines += ["", *_resume_lines(report.resume)]
+    for f in report.findings:
+        if f.status in (Status.DETECTED, Status.NOT_OBSERVED) and f.fix:
+            lines += [
+                "",
+                f"<details><summary>Fix: {f.title}</summary>",
+                "",
+                *md.fence(f.fix, "python"),
+                "",
+                "</details>",
+            ]
+    step = next_step(report)
+    if step is not None:
+        lines += ["", f"**Next:** {md.code(step.command)} ({md.text(step.question)})"]
     return "\n".join(lines) + "\n"
+
+
+def _comparison_lines(report: Report) -> list[str]:
+    """The comparisons as a Markdown table; each blank cell is marked, and its reason is a footnote below."""
+    marks, notes = footnotes(blanks(report))
+    lines = [
+        "| pair | result | first divergence | max \\|Δw\\| | prediction agreement |",
+        "|---|---|---|---|---|",
+    ]
+    for c in report.comparisons:
+        d = c.divergence
+        where = f"none ({c.steps[0]} steps)" if d is None else d.steps
+        if d is not None and d.variables:
+            where += f" ({md.code(d.variables[0])})"
+        if c.prediction_agreement is None:
+            agreement = BLANK + marks.get((c.name, "agree"), "")
+        else:
+            agreement = f"{c.prediction_agreement:.0%}"
+        if c.identical:
+            max_abs = "0"
+        elif c.max_abs_diff is None:
+            max_abs = BLANK + marks.get((c.name, "max |Δw|"), "")
+        else:
+            max_abs = f"{c.max_abs_diff:.3g}"
+        lines.append(f"| {c.name} | {'identical' if c.identical else 'differs'} | {where} | {max_abs} | {agreement} |")
+    notes = tuple(n for n in notes if "final loss" not in n)  # the table has no loss column
+    return lines + (["", *(md.text(n) for n in notes)] if notes else [])
 
 
 def _search_lines(r: SearchResult) -> list[str]:

@@ -3,8 +3,9 @@
 The page says what the terminal says, by construction: it is made from the
 very renderables a report's ``__rich_console__`` yields (panels become
 sections, tables tables, styled text styled spans), with the report's
-figures (:mod:`reprokit.report.charts`, drawn by :mod:`reprokit.report.svg`) after
-its headline. Nothing is fetched: no script, no stylesheet, no font, no
+figures (:mod:`reprokit.report.charts`, drawn by :mod:`reprokit.report.svg`) as
+the evidence after the answer: a check's page shows its verdict, sources,
+likely cause and fix first, a study's its headline. Nothing is fetched: no script, no stylesheet, no font, no
 image file: a page opens offline, in a browser or attached to a CI run.
 """
 
@@ -73,6 +74,7 @@ th { background: #f6f8fa; }
 pre { background: #f6f8fa; padding: .6rem .8rem; border-radius: 6px; overflow-x: auto; }
 figure { margin: 1.2rem 0; padding: .8rem 1rem; border: 1px solid #d0d7de; border-radius: 6px; }
 figcaption { color: #57606a; font-size: .9rem; margin-top: .3rem; }
+figcaption .look { color: #1f2328; font-weight: 600; margin: 0 0 .2rem; }
 footer { color: #57606a; font-size: .8rem; margin-top: 2rem; }
 @media print { body { max-width: none; } figure, section.panel, table { break-inside: avoid; } }
 """
@@ -82,36 +84,38 @@ def html_page(
     title: str,
     verdict: str,
     tone: str,
-    report: RenderableType,
+    answer: Sequence[RenderableType],
     figures: Sequence[Figure],
+    evidence: Sequence[RenderableType] = (),
     footer: str = "",
 ) -> str:
-    """The whole page: a heading, the verdict, the report's first part, the plots, then the rest.
+    """The whole page, in the order a reader's questions come: the verdict and the answer, the plots, the rest.
 
     Args:
         title: the page's heading (``reprokit check train.py``).
         verdict: one line, shown first (``reproducible``).
         tone: ``good``, ``bad`` or ``neutral``: the verdict's colour.
-        report: the rich report (a report object, or any renderable).
-        figures: the plots, drawn after the report's first part.
+        answer: the report's parts shown before the plots (the rich report's renderables, in order).
+        figures: the plots, each under its title with a line saying what to look at.
+        evidence: the report's parts shown after the plots.
         footer: a last line (what made the page).
     """
     from reprokit.report.svg import svg  # matplotlib: imported only when a page is made
 
     console = Console(width=100, color_system="truecolor", force_terminal=False, record=False, markup=False)
-    parts = list(_parts(report, console))
     body = [
         f"<header><h1>{_e(title)}</h1>",
         f'<p class="verdict {_e(tone)}" id="verdict">{_e(verdict)}</p></header>',
-        *parts[:1],
+        *(html for part in answer for html in _parts(part, console)),
     ]
     if figures:
-        body.append('<section id="plots"><h2>Plots</h2>')
+        body.append('<section id="plots"><h2>Plots: the evidence</h2>')
         for f in figures:
-            caption = f"<figcaption>{_e(f.caption)}</figcaption>"
+            look = f'<p class="look">{_e(f.look)}</p>' if f.look else ""
+            caption = f"<figcaption>{look}{_e(f.caption)}</figcaption>"
             body.append(f'<figure id="{_e(f.key)}"><h3>{_e(f.title)}</h3>{svg(f)}{caption}</figure>')
         body.append("</section>")
-    body += parts[1:]
+    body += [html for part in evidence for html in _parts(part, console)]
     if footer:
         body.append(f"<footer>{_e(footer)}</footer>")
     return (
@@ -154,7 +158,8 @@ def block(renderable: RenderableType, console: Console) -> str:
         style = f' style="--tone: {tone}"' if tone else ""
         head = f"<h2>{inline(renderable.title, console)}</h2>" if renderable.title else ""
         foot = f'<p class="subtitle">{inline(renderable.subtitle, console)}</p>' if renderable.subtitle else ""
-        return f'<section class="panel"{style}>{head}{block(renderable.renderable, console)}{foot}</section>'
+        anchor = f' id="{_slug(_plain(renderable.title))}"' if renderable.title else ""
+        return f'<section class="panel"{anchor}{style}>{head}{block(renderable.renderable, console)}{foot}</section>'
     if isinstance(renderable, Group):
         return "".join(block(r, console) for r in renderable.renderables)
     if isinstance(renderable, Padding):
@@ -214,6 +219,16 @@ def _color(style: str | Style) -> str | None:
     if parsed.color is None:
         return None
     return parsed.color.get_truecolor(THEME).hex
+
+
+def _plain(content: RenderableType) -> str:
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def _slug(text: str) -> str:
+    """A panel's title as an id to link to (``seed-driven-why-and-the-fix``)."""
+    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return "panel-" + "-".join(words)
 
 
 def _e(text: str) -> str:

@@ -65,7 +65,8 @@ def ranks_figure(report: TuneReport) -> Figure | None:
         "Rank of each configuration under every seed",
         f"Each line is one configuration's rank by {report.metric} (1: the best) when only that seed is run; "
         f"the thick line is the overall best. Lines that cross show a choice that changes with the seed.",
-        LineChart("seed", "rank (1 = best)", series),
+        LineChart("seed", "rank (1 = best)", series, whole_y=True),
+        look="Look at the thick line: if it leaves rank 1 under some seed, the winner depends on the seed.",
     )
 
 
@@ -102,6 +103,8 @@ def values_figure(variants: Sequence[VariantResult], metric: str) -> Figure | No
         f"Each dot is one seed's final {metric} ({seeds} seeds{' per variant' if len(strips) > 1 else ''}); "
         f"the bar is the mean with its 95 % confidence interval ({how}).",
         StripChart(metric, tuple(strips), f"mean and 95 % CI ({how})"),
+        look="Look at the spread of the dots: that is what a new seed alone can change"
+        + (", and whether the variants' intervals overlap." if len(strips) > 1 else "."),
     )
 
 
@@ -139,6 +142,7 @@ def curves_figure(variants: Sequence[VariantResult], metric: str) -> Figure | No
         f"Thin lines: the {name} of each seed after every epoch; thick: their mean; shaded: from the lowest to "
         "the highest seed.",
         LineChart("epoch", name, tuple(series)),
+        look="Look at the width of the shaded band at the last epoch: the spread that seeds alone give.",
     )
 
 

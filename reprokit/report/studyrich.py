@@ -17,6 +17,7 @@ from rich.text import Text
 from reprokit.core.vocabulary import Outcome
 from reprokit.report.studytext import (
     REUSED_NOTE,
+    compare_next_step,
     contrast_sentence,
     interval,
     letter,
@@ -153,6 +154,11 @@ def render_compare(report: CompareReport) -> Iterator[RenderableType]:
         yield from failures(v)
     yield from _placement(report.variants)
     yield Text(f"Runs kept in {report.folder} ({REUSED_NOTE})", style="dim")
+    step = compare_next_step(report)
+    if step is not None:
+        line = Text("Next: ", style="bold")
+        line.append(step, style="cyan")
+        yield line
 
 
 def _compare_table(report: CompareReport) -> Table:

@@ -187,6 +187,44 @@ def sequential_sentence(report: CompareReport) -> str | None:
     )
 
 
+def compare_next_step(report: CompareReport) -> str | None:
+    """The command that answers a comparison left within seed noise (None: every contrast is settled).
+
+    With a fixed number of seeds: ``--seeds auto``, which adds seeds until the
+    change is shown or ruled out. After ``--seeds auto``: the seeds per variant
+    that would detect the difference measured (80 % power; the smallest
+    detectable difference shrinks as one over the square root of the seeds),
+    or ``--min-effect`` where the difference measured is nil.
+    """
+    unsettled = [c for c in report.contrasts if c.outcome in (Outcome.WITHIN_NOISE, Outcome.TOO_FEW_SEEDS)]
+    if not unsettled:
+        return None
+    if report.sequential is None:
+        return (
+            "the same reprokit compare with --seeds auto: it adds seeds to the runs kept in "
+            f"{report.folder} until the answer is settled (docs/sequential.md)."
+        )
+    needed = [n for c in unsettled if (n := seeds_needed(c)) is not None]
+    if not needed:
+        return (
+            "the same reprokit compare with --min-effect DELTA: it answers whether the variants are equivalent "
+            "within a margin you choose."
+        )
+    return (
+        f"the same reprokit compare with --seeds {min(needed)}: about {min(needed)} seeds per variant "
+        "detect a difference of the size measured (80 % power); the runs made so far are reused."
+    )
+
+
+def seeds_needed(c: Contrast) -> int | None:
+    """Seeds per variant at which the contrast's measured difference becomes detectable (None: no estimate)."""
+    e = c.effect
+    if e is None or e.detectable is None or not math.isfinite(e.difference) or e.difference == 0:
+        return None
+    n = min(e.n_a, e.n_b)
+    return max(n + 1, math.ceil(n * (e.detectable / abs(e.difference)) ** 2))
+
+
 def letter(index: int) -> str:
     """How tables name variant number ``index``: A, B, C, …"""
     return chr(ord("A") + index) if index < 26 else f"V{index + 1}"
@@ -257,6 +295,9 @@ def compare_markdown(report: CompareReport) -> str:
             ]
         lines.append("| " + " | ".join(row) + " |")
     lines += _placement_markdown(report.variants)
+    step = compare_next_step(report)
+    if step is not None:
+        lines += ["", f"**Next:** {md.text(step)}"]
     return "\n".join(lines) + "\n"
 
 

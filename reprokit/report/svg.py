@@ -44,13 +44,18 @@ RC: dict[str, Any] = {
 def svg(figure: Figure) -> str:
     """``figure`` as an ``<svg>`` element to put in an HTML page (no XML prolog, scales to its container)."""
     with rc_context(RC):  # type: ignore[arg-type]  # the keys are checked as literals
-        fig = MplFigure(figsize=(WIDTH, _height(figure.chart)))
-        FigureCanvasSVG(fig)
-        ax = fig.add_subplot()
-        _draw(ax, figure.chart)
+        fig = drawn(figure.chart)
         out = io.StringIO()
         fig.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     return _inline(out.getvalue(), figure)
+
+
+def drawn(chart: Chart) -> MplFigure:
+    """``chart`` drawn on a matplotlib figure of one axes (with an SVG canvas), to save or to inspect."""
+    fig = MplFigure(figsize=(WIDTH, _height(chart)))
+    FigureCanvasSVG(fig)
+    _draw(fig.add_subplot(), chart)
+    return fig
 
 
 def _height(chart: Chart) -> float:
@@ -98,6 +103,8 @@ def _lines(ax: Axes, chart: LineChart) -> None:
         _step_axis(ax, chart.log_x)
     if chart.log_y:
         ax.set_yscale("log")
+    elif chart.whole_y:
+        _whole_numbers(ax, "y")
     ax.set_xlabel(chart.xlabel)
     ax.set_ylabel(chart.ylabel)
 
@@ -129,7 +136,30 @@ def _step_axis(ax: Axes, log: bool) -> None:
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=-0.3)
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _whole_numbers(ax, "x")
+
+
+def _whole_numbers(ax: Axes, which: str) -> None:
+    """Whole-number ticks on axis ``which`` ("x" or "y"), over a span that holds at least two of them.
+
+    MaxNLocator(integer=True) gives fractional ticks when fewer than two whole
+    numbers lie in view, as around points that all lie at step 1 (0.945 … 1.055):
+    such a range is widened to one whole number on either side, never below
+    -0.5 when the data start at 0 or above (a step axis starts at 0).
+    """
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(MaxNLocator(integer=True))
+    low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
+    data = ax.dataLim.intervalx if which == "x" else ax.dataLim.intervaly
+    first, last = (float(v) for v in data)
+    if not (math.isfinite(first) and math.isfinite(last)) or math.floor(high) - math.ceil(low) >= 2:
+        return
+    left = math.floor(first) - 1
+    span = (max(left, -0.5) if first >= 0 else left, math.ceil(last) + 1)
+    if which == "x":
+        ax.set_xlim(*span)
+    else:
+        ax.set_ylim(*span)
 
 
 def _strips(ax: Axes, chart: StripChart) -> None:

@@ -7,7 +7,8 @@ from reprokit.checking.result import Report
 from reprokit.core.views import View, register
 from reprokit.report.alignrich import render_align
 from reprokit.report.checkfigures import check_figures
-from reprokit.report.checkrich import render_report
+from reprokit.report.checkrich import answer_parts, closing_parts, render_report
+from reprokit.report.checktext import headline
 from reprokit.report.html import footer, html_page
 from reprokit.report.studyhtml import align_html, compare_html, seeds_html, tune_html
 from reprokit.report.studyrich import render_compare, render_seeds
@@ -28,13 +29,15 @@ register(View.HTML, TuneReport)(tune_html)
 
 @register(View.HTML, Report)
 def check_html(report: Report) -> str:
-    """A check's page: its verdict (or the baseline's), the rich report as HTML, and its plots."""
+    """A check's page: its verdict (or the baseline's), the answer and the fix, the plots, then the environment."""
     if report.baseline is not None:
         passed = report.baseline.passed
-        verdict, tone = ("matches the baseline" if passed else "differs from the baseline"), passed
+        verdict, tone = ("matches the baseline" if passed else "differs from the baseline"), "good" if passed else "bad"
     else:
-        verdict, tone = report.verdict.words, report.verdict.good
+        head = headline(report)
+        verdict, tone = head.words, {"green": "good", "yellow": "neutral"}.get(head.style, "bad")
     args = " " + " ".join(report.script_args) if report.script_args else ""
     title = f"reprokit check {report.script}{args}"
     made = footer(report.reprokit_version, "reprokit check")
-    return html_page(title, verdict, "good" if tone else "bad", report, check_figures(report), made)
+    answer, rest = list(answer_parts(report)), list(closing_parts(report))
+    return html_page(title, verdict, tone, answer, check_figures(report), rest, made)

@@ -43,6 +43,8 @@ COMPARISON = {
     "max_abs_diff",
     "relative_l2",
     "prediction_agreement",
+    "max_abs_diff_unmeasured",
+    "prediction_agreement_unmeasured",
     "final_losses",
     "steps",
     "variables",

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from browser import open_report, require_chromium
 
+from helpers import page_verdict, recorded_report, rendered
+
 
 @pytest.fixture(autouse=True)
 def chromium_path() -> str:
@@ -58,6 +60,29 @@ def test_a_self_contained_page_makes_no_request(tmp_path: Path) -> None:
     width, height = png_size(page.screenshot)
     assert width == 1280
     assert height >= 3000  # the whole page, not the 800-pixel viewport
+
+
+def test_the_tops_of_the_elements_asked_for_are_measured_in_page_pixels(tmp_path: Path) -> None:
+    body = '<h1 id="a">first</h1><div style="height: 2000px"></div><p class="b">one</p><p class="b">two</p>'
+
+    page = open_report(write(tmp_path, body), tmp_path / "shot.png", measure=("#a", "p.b", "figure"))
+
+    (heading,) = page.tops["#a"]
+    one, two = page.tops["p.b"]
+    assert heading < 100 and heading + 2000 < one < two  # below the 2000-pixel block, in document order
+    assert page.tops["figure"] == ()
+
+
+def test_a_check_page_shows_its_fixes_above_its_first_plot(tmp_path: Path) -> None:
+    html = tmp_path / "report.html"
+    html.write_text(recorded_report("ops").to_html())  # the seed and the ops pair differ: two fixes, five plots
+
+    page = rendered(html, tmp_path)
+
+    fixes, plots = page.tops['section.panel[id$="-why-and-the-fix"]'], page.tops["figure"]
+    assert len(fixes) == 2 and len(plots) >= 3
+    assert max(fixes) < min(plots)
+    assert page.tops != {} and page_verdict(page).startswith("reproducible under control")
 
 
 def test_the_screenshot_has_the_width_asked_for_and_at_least_the_viewport_height(tmp_path: Path) -> None:

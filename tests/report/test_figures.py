@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 import re
 from pathlib import Path
@@ -17,11 +18,11 @@ from helpers import recorded_arrays, recorded_report, recorded_trace
 from reprokit.aligning.result import AlignReport, Barrier
 from reprokit.checking.tracks import relative_l2
 from reprokit.core.snapshots import SAMPLE, Snapshots, due, kept, positions
-from reprokit.report.charts import BarChart, DotChart, LineChart, StripChart, align_figures, thinned
+from reprokit.report.charts import BarChart, DotChart, Dots, LineChart, Series, StripChart, align_figures, thinned
 from reprokit.report.checkfigures import check_figures
 from reprokit.report.html import block
 from reprokit.report.studyfigures import compare_figures, seeds_figures
-from reprokit.report.svg import svg
+from reprokit.report.svg import drawn, svg
 from reprokit.study.result import MetricStats, SeedsReport, VariantResult
 from reprokit.study.stats import summarize
 from reprokit.study.store import RunResult
@@ -194,10 +195,15 @@ def test_the_html_page_is_one_reproducible_file_with_the_verdict_every_plot_and_
     report = recorded_report("ops")
     page = report.to_html()
     assert page == report.to_html()  # the same report, the same bytes
-    assert '<p class="verdict good" id="verdict">reproducible</p>' in page
+    verdict = "reproducible under control — your own runs differ: the seed, nondeterministic ops"
+    assert f'<p class="verdict neutral" id="verdict">{verdict}</p>' in page
     for figure in check_figures(report):
         assert f'<figure id="{figure.key}"><h3>{figure.title}</h3><svg' in page
+        assert f'<figcaption><p class="look">{html.escape(figure.look)}</p>' in page
     assert "Sources of difference" in page and "seed-driven: why, and the fix" in page
+    first_plot = page.index("<figure")
+    assert page.index("Sources of difference") < page.index('id="panel-seed-driven-why-and-the-fix"') < first_plot
+    assert first_plot < page.index("intra-op threads") < page.index("Next: ")  # the environment, the next step last
     assert not re.search(r"<(script|link|img|iframe)\b|@import|url\((?!#)", page)
 
 
@@ -221,3 +227,21 @@ def test_a_long_run_keeps_the_losses_of_at_most_2000_evenly_spaced_steps():
     points = tuple(Point("sequential", step, {}, (), float(step)) for step in range(1, 10_001))
     losses = step_losses(dataclasses.replace(trace, points=points))["sequential"]
     assert len(losses) == MAX_STEP_LOSSES and losses[0] == (1, 1.0) and losses[-1] == (10_000, 10_000.0)
+
+
+def test_integer_axes_get_whole_number_ticks_even_when_every_point_lies_at_one_step():
+    one_step = (
+        LineChart("optimizer step", "loss", (Series("run", (1.0, 1.0), (0.5, 0.4)),)),
+        DotChart("first differing step", ("dense/kernel", "dense/bias"), (Dots("seed pair", (1.0, 1.0)),)),
+    )
+    for chart in one_step:
+        ax = drawn(chart).axes[0]
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert len(ticks) >= 2 and all(t == round(t) for t in ticks), ticks  # not 0.945 … 1.050
+        assert low < 1 < high and high - low >= 2  # a sensible span around the step
+    ranks = LineChart("seed", "rank (1 = best)", (Series("a", (1234.0, 1235.0), (1.0, 1.0)),), whole_y=True)
+    ax = drawn(ranks).axes[0]
+    low, high = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low <= t <= high]
+    assert len(ticks) >= 2 and all(t == round(t) for t in ticks), ticks
