@@ -108,6 +108,41 @@ def mirror(source: Path, root: Path, skip: Path | None = None) -> Mirror:
     return result
 
 
+def listing(source: Path, skip: Path | None = None) -> tuple[tuple[str, int, int], ...]:
+    """What a run sees of ``source``: each file a mirror would walk to, as (relative path, size, mtime_ns).
+
+    The same walk as :func:`mirror`, copying nothing: folders it links whole
+    (``.git``, environments, caches, linked folders and those beyond
+    :data:`ENTRY_BUDGET`) are not walked, and ``skip`` (a study folder below
+    ``source``) is left out. Cheap (a ``stat`` per file), so a study can tell
+    whether the files its stored runs read have changed since.
+    """
+    skipped = Path(os.path.realpath(skip)) if skip is not None else None
+    found: list[tuple[str, int, int]] = []
+    entries_left = ENTRY_BUDGET
+    queue = [Path(".")]
+    while queue:
+        relative = queue.pop(0)
+        try:
+            entries = sorted(os.scandir(source / relative), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            entries_left -= 1
+            try:
+                if skipped is not None and Path(os.path.realpath(entry.path)) == skipped:
+                    continue
+                if entry.is_dir(follow_symlinks=True):
+                    if entry.name not in LINKED_WHOLE and not entry.is_symlink() and entries_left >= 0:
+                        queue.append(relative / entry.name)
+                elif entry.is_file(follow_symlinks=True):
+                    stat = entry.stat(follow_symlinks=True)
+                    found.append(((relative / entry.name).as_posix(), stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                continue
+    return tuple(found)
+
+
 def _file(entry: os.DirEntry[str], target: Path, rel: str, result: Mirror, budget: dict[str, int]) -> None:
     stat = entry.stat(follow_symlinks=True)
     if stat.st_size <= COPY_LIMIT and stat.st_size <= budget["bytes"] and not entry.is_symlink():

@@ -45,6 +45,7 @@ from reprokit.run.runner import OnEvent, Runner, Target
 from reprokit.run.script import require_training, validate_script
 from reprokit.run.settings import RunSettings
 from reprokit.run.trace import RunSpec, RunTrace, saved_arrays
+from reprokit.run.workdirs import listing
 from reprokit.study.metrics import run_curves, run_metrics
 from reprokit.study.searches import search_records
 from reprokit.study.store import FORMAT, RunResult, StudyStore, default_root
@@ -138,7 +139,7 @@ def run_study(
     root = options.folder or default_root()
     named = list(identities) + [None] * (len(targets) - len(identities))
     settings = [replace(options.settings, backends=(b,)) for b in backends] or [options.settings] * len(targets)
-    stores = [StudyStore(root, variant_key(t, s, where)) for t, s, where in zip(targets, settings, named)]
+    stores = [StudyStore(root, variant_key(t, s, where, root)) for t, s, where in zip(targets, settings, named)]
     wanted: list[list[tuple[int, bool]]] = []
     for i in range(len(targets)):
         seeds = options.seeds_of(i)
@@ -343,7 +344,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
     return result, predictions
 
 
-def variant_key(target: Target, settings: RunSettings, where: str | None = None) -> str:
+def variant_key(target: Target, settings: RunSettings, where: str | None = None, studies: Path | None = None) -> str:
     """What decides a run's result besides its seed, hashed (the name of the variant's folder).
 
     The script's bytes, its arguments, the folder its runs start in, the
@@ -358,8 +359,15 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None)
     result (``--jobs``, ``--timeout``: a run it kills is a failed run, never
     reused) are left out.
 
+    The files the runs see in their folder (and in the script's, when that
+    lies outside it) are keyed by their paths, sizes and modification times
+    (:func:`reprokit.run.workdirs.listing`, ``studies``, the study folder,
+    left out): an edited data file or module there makes a new variant, never
+    a stale reuse.
+
     ``where`` stands for the script's and the folder's paths when they lie in
-    a temporary folder (a git ref's worktree: its commit and the script's path in it).
+    a temporary folder (a git ref's worktree: its commit and the script's path
+    in it, which also decide its files).
     """
     script = Path(target.script)
     content = hashlib.sha256(script.read_bytes()).hexdigest()
@@ -374,6 +382,11 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None)
         "python": platform.python_version(),
         "keras": _version("keras"),
     }
+    if where is None:
+        folder = (target.folder or Path.cwd()).resolve()
+        seen = [folder] + ([script.resolve().parent] if not script.resolve().is_relative_to(folder) else [])
+        files = json.dumps([listing(f, studies) for f in seen])
+        described["files"] = hashlib.sha256(files.encode()).hexdigest()
     if target.env:  # keys of studies made before environment-passed values stay valid
         described["env"] = dict(target.env)
     environment = {name: os.environ[name] for name in KEYED_ENV if name in os.environ}

@@ -322,7 +322,7 @@ def main() -> None:
     targets = [
         ("per-step overhead, digits MLP", median["fit overhead, digits MLP"], 1.05),
         ("per-step overhead, ~1.2M conv net", median["fit overhead, conv net"], 1.05),
-        *[(f"per-step overhead, {params / 1e6:.0f}M MLP", overhead, 1.05) for (overhead, params), _, _ in sizes],
+        *[(f"per-step overhead, {params / 1e6:.3g}M MLP", overhead, 1.05) for (overhead, params), _, _ in sizes],
         ("full check ÷ hand-written pair", median["reprokit check, digits"] / hand, 1.0),
         (
             f"seed study ÷ {seeds} plain runs",
@@ -334,7 +334,7 @@ def main() -> None:
             median[on_ray] / median[local],
             1.10,
         ),
-        *[(f"parent peak MiB, {params / 1e6:.0f}M MLP", mib, 250.0) for (_, params), _, (mib, _, _) in sizes],
+        *[(f"parent peak MiB, {params / 1e6:.3g}M MLP", mib, 250.0) for (_, params), _, (mib, _, _) in sizes],
     ]
     others = [
         ("check --quick ÷ hand-written pair", median["reprokit check --quick, digits"] / hand),
@@ -346,7 +346,8 @@ def main() -> None:
     ]
     print(f"  {'target':46s} {'now':>8s} {'target':>8s}  holds")
     for name, value, target in targets:
-        print(f"  {name:46s} {value:8.2f} {'≤':>3s} {target:4.2f}  {'yes' if value <= target else 'NO'}")
+        shown, limit = (f"{value:8.0f}", f"{target:6.0f}") if target > 10 else (f"{value:8.2f}", f"{target:6.2f}")
+        print(f"  {name:46s} {shown} ≤ {limit}  {'yes' if value <= target else 'NO'}")
     print("other figures:")
     for name, ratio in others:
         print(f"  {name:46s} {ratio:8.2f}")
