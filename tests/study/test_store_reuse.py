@@ -21,7 +21,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_the_printed_replay_command_run_back_trains_the_same_run_into_the_same_study_folder(tmp_path):
-    script = tmp_path / "tiny.py"
+    project = tmp_path / "project"  # its files are in the study's key: nothing of the test's own lands there
+    project.mkdir()
+    script = project / "tiny.py"
     script.write_text(TINY)
     folder = tmp_path / "a study folder"  # a space: the command must quote it
     options = ["--seed", "4321", "--seeds", "1", "--no-repeat", "--timeout", "300", "--epochs", "3"]
