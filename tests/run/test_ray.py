@@ -186,7 +186,8 @@ def test_runs_spread_over_two_nodes_and_a_node_that_dies_mid_study_loses_no_run(
     assert len(doc["nodes"]) == 2
     retried = [r for r in doc["runs"] if r["retries"]]
     assert retried
-    text = reprokit("seeds", script, "--seeds", "6", "--no-repeat", "--study-dir", folder, "--resume", env=env)
+    again = ("--study-dir", folder, "--executor", "ray", "--ray-address", address)  # the same variant: all stored
+    text = reprokit("seeds", script, "--seeds", "6", "--no-repeat", *again, env=env)
     assert "Ray lost the run of" in words(text.stdout) and "the retry is exact" in words(text.stdout)
 
 
