@@ -63,7 +63,7 @@ def render_seeds(report: SeedsReport) -> Iterator[RenderableType]:
 
 def _resumed(cached: int) -> str:
     """How many of a study's runs were reused rather than trained ("" when none was)."""
-    return f" ({cached} reused from the study folder)" if cached else ""
+    return f" ({cached} reused)" if cached else ""
 
 
 def _metrics_table(variant: VariantResult) -> Table:

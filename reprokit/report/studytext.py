@@ -194,7 +194,9 @@ def compare_next_step(report: CompareReport) -> str | None:
     change is shown or ruled out. After ``--seeds auto``: the seeds per variant
     that would detect the difference measured (80 % power; the smallest
     detectable difference shrinks as one over the square root of the seeds),
-    or ``--min-effect`` where the difference measured is nil.
+    or ``--min-effect`` where the contrast was settled as futile, the
+    difference measured is nil or would take more than
+    :data:`MOST_SEEDS_SUGGESTED` seeds.
     """
     unsettled = [c for c in report.contrasts if c.outcome in (Outcome.WITHIN_NOISE, Outcome.TOO_FEW_SEEDS)]
     if not unsettled:
@@ -204,16 +206,21 @@ def compare_next_step(report: CompareReport) -> str | None:
             "the same reprokit compare with --seeds auto: it adds seeds to the runs kept in "
             f"{report.folder} until the answer is settled (docs/sequential.md)."
         )
-    needed = [n for c in unsettled if (n := seeds_needed(c)) is not None]
-    if not needed:
+    promising = [c for c in unsettled if c.verdict is None or c.verdict.reason is not Reason.FUTILE]
+    needed = [n for c in promising if (n := seeds_needed(c)) is not None and n <= MOST_SEEDS_SUGGESTED]
+    if not needed:  # futile, nil, or a difference too small for any practical number of seeds
         return (
             "the same reprokit compare with --min-effect DELTA: it answers whether the variants are equivalent "
-            "within a margin you choose."
+            "within a margin you choose (more seeds would very likely not show a difference)."
         )
     return (
         f"the same reprokit compare with --seeds {min(needed)}: about {min(needed)} seeds per variant "
         "detect a difference of the size measured (80 % power); the runs made so far are reused."
     )
+
+
+MOST_SEEDS_SUGGESTED = 200
+"""Seeds per variant beyond which a next step suggests an equivalence margin instead of more seeds."""
 
 
 def seeds_needed(c: Contrast) -> int | None:

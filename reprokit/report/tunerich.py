@@ -32,7 +32,7 @@ def render_tune(report: TuneReport) -> Iterator[RenderableType]:
         body.append("\n\n" + sequential, style="dim")
     runs = sum(len(v.runs) for v in report.variants)
     cached = sum(r.cached for v in report.variants for r in v.runs)
-    kept = f" ({cached} reused from the study folder)" if cached else ""
+    kept = f" ({cached} reused)" if cached else ""
     better = "higher" if report.mode == "max" else "lower"
     yield Panel(
         body,

@@ -194,3 +194,22 @@ def test_a_settled_comparison_has_no_next_step():
     report = compared([0.80, 0.82, 0.81, 0.83, 0.79], [0.90, 0.92, 0.91, 0.93, 0.89], Outcome.BETTER)
 
     assert "Next:" not in render(report) and "Next:" not in compare_markdown(report)
+
+
+def test_a_futile_or_nil_difference_after_seeds_auto_asks_for_an_equivalence_margin_not_more_seeds():
+    report = compared([0.80, 0.82, 0.81, 0.83, 0.79], [0.81, 0.83, 0.82, 0.80, 0.84], Outcome.WITHIN_NOISE)
+    effect = report.contrasts[0].effect
+    assert effect is not None
+    design = Design(5, 1, False, 0.05, (Look(5, 0.05, 0.05, 0.0),))
+    futile = Verdict(Outcome.WITHIN_NOISE, Reason.FUTILE, 5, effect.p_value, 0.05)
+    auto = dataclasses.replace(report, sequential=Sequential(design, (5,), (futile,), False))
+    contrast = dataclasses.replace(report.contrasts[0], verdict=futile)
+    assert ending(render(dataclasses.replace(auto, contrasts=(contrast,)))).startswith(
+        "Next: the same reprokit compare with --min-effect DELTA"
+    )
+
+    tiny = dataclasses.replace(effect, difference=effect.difference * 1e-6)  # would need millions of seeds
+    open_verdict = Verdict(Outcome.WITHIN_NOISE, Reason.MAX_SEEDS, 5, effect.p_value, 0.05)
+    nil = dataclasses.replace(report.contrasts[0], effect=tiny, verdict=open_verdict)
+    text = ending(render(dataclasses.replace(auto, contrasts=(nil,))))
+    assert text.startswith("Next: the same reprokit compare with --min-effect DELTA") and "--seeds" not in text
