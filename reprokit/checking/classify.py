@@ -222,13 +222,23 @@ def _earlier(pair: Comparison, controlled: Comparison) -> bool:
     return d is not None and k is not None and d.model == k.model and d.step < k.step
 
 
+def _observed(c: Comparison) -> str:
+    """What an identical pair was seen to agree on: every variable at every step, or at its sampled steps."""
+    steps = c.steps[0]
+    if c.weight_steps is None or c.weight_steps >= steps:
+        return f"{steps} steps, every variable at every step"
+    return (
+        f"{steps} steps: every batch and loss at every step, every variable after {c.weight_steps} sampled "
+        "steps and at the end"
+    )
+
+
 def _uncontrolled(c: Comparison, seed: int) -> Finding:
     if c.identical:
         return Finding(
             Source.UNCONTROLLED,
             Status.NONE,
-            f"2 runs with seed {seed} and op determinism on are bit-identical "
-            f"({c.steps[0]} steps, every variable at every step).",
+            f"2 runs with seed {seed} and op determinism on are bit-identical ({_observed(c)}).",
         )
     return Finding(
         Source.UNCONTROLLED,

@@ -130,6 +130,7 @@ class Comparison:
     tracks: tuple[Track, ...] = ()  # a differing pair: each variable over training (see reprokit.checking.tracks)
     max_abs_diff_unmeasured: str = ""  # why max_abs_diff is None ("" where it was measured)
     prediction_agreement_unmeasured: str = ""  # why prediction_agreement is None
+    weight_steps: int | None = None  # steps after which the first run fingerprinted its weights (sampled: fewer)
 
     @property
     def first_divergent_step(self) -> int | None:
@@ -189,6 +190,7 @@ def compare_runs(name: str, a: RunTrace, b: RunTrace, arrays_a: Arrays, arrays_b
         xla_steps=a.xla_steps or b.xla_steps,
         max_abs_diff_unmeasured=unmeasured,
         prediction_agreement_unmeasured="" if agreement is not None else (apart or no_agreement),
+        weight_steps=len({p.step for p in a.points if p.weights and p.step > 0}),
     )
 
 

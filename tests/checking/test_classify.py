@@ -143,3 +143,16 @@ def test_likely_causes_name_each_line_once_from_the_linter_and_the_runs():
     gpu_only = lint_source("import tensorflow as tf\nc = tf.math.bincount(x)\n", "/src/train.py")
     assert likely_causes(ops, gpu_only, []) == ()  # on CPU, a GPU-only hazard races nowhere
     assert likely_causes(ops, gpu_only, [], gpu=True)[0].startswith("train.py:2:")
+
+
+def test_an_identical_sampled_pair_says_its_weights_were_seen_at_sampled_steps_only(same):
+    every = dataclasses.replace(same, weight_steps=same.steps[0])
+    sampled = dataclasses.replace(same, weight_steps=3)
+
+    def uncontrolled(c: Comparison) -> str:
+        return next(f.evidence for f in classify(pairs(c, c, c), seed=1) if f.source is Source.UNCONTROLLED)
+
+    assert "every variable at every step" in uncontrolled(every)
+    text = uncontrolled(sampled)
+    assert "every variable at every step" not in text
+    assert "every batch and loss at every step, every variable after 3 sampled steps and at the end" in text
