@@ -8,7 +8,9 @@ starts, and :meth:`Replay.command` writes it back as one shell command:
 script's path may be relative to it), then ``reprokit seeds SCRIPT --seed S
 --seeds 1 --no-repeat --fresh`` with the backend, the study folder and every
 run option that was not its default, and the script's arguments after ``--``,
-each word quoted for the shell (:func:`shlex.join`). ``--fresh`` makes it
+each word quoted for the shell (:func:`shlex.join`); the environment
+variables of the key that were set (``TF_ENABLE_ONEDNN_OPTS=0``, thread
+counts, ``XLA_FLAGS``) come first, as assignments. ``--fresh`` makes it
 train the run again (it is stored: without it the replay would only read it
 back), and the run it trains replaces the stored one in the same study
 folder, under the same key.
@@ -26,7 +28,7 @@ from reprokit.core.backends import Backend
 from reprokit.run.execution import Execution
 from reprokit.run.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, ModelFileOptions
 from reprokit.study.metrics import Mode
-from reprokit.study.running import StudyOptions
+from reprokit.study.running import KEYED_ENV, StudyOptions
 from reprokit.study.store import default_root
 
 
@@ -44,6 +46,7 @@ class Replay:
             GPUs a run sees).
         metric: ``--metric`` as given (None: chosen by the report).
         mode: ``--mode`` as given.
+        environment: the variables of :data:`~reprokit.study.running.KEYED_ENV` that were set, and their values.
     """
 
     folder: Path
@@ -54,6 +57,7 @@ class Replay:
     execution: Execution = field(default_factory=Execution)
     metric: str | None = None
     mode: Mode | None = None
+    environment: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, options: StudyOptions, cwd: Path | None, metric: str | None = None, mode: Mode | None = None) -> Replay:
@@ -71,6 +75,7 @@ class Replay:
             execution=settings.execution,
             metric=metric,
             mode=mode,
+            environment=tuple((name, os.environ[name]) for name in KEYED_ENV if name in os.environ),
         )
 
     def words(self, script: str, args: Sequence[str], seed: int) -> list[str]:
@@ -96,4 +101,6 @@ class Replay:
     def command(self, script: str, args: Sequence[str], seed: int) -> str:
         """The shell command that trains seed ``seed`` again exactly (see the module docstring)."""
         command = shlex.join(self.words(script, args, seed))
+        if self.environment:  # assignments: NAME=value, the value alone quoted
+            command = " ".join(f"{name}={shlex.quote(value)}" for name, value in self.environment) + " " + command
         return command if self.cwd is None else f"cd {shlex.quote(str(self.cwd))} && {command}"

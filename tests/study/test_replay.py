@@ -15,7 +15,7 @@ import pytest
 from reprokit.cli import study as studycli
 from reprokit.cli.app import main
 from reprokit.study.replay import Replay
-from reprokit.study.running import variant_key
+from reprokit.study.running import StudyOptions, variant_key
 
 
 @pytest.fixture
@@ -76,3 +76,16 @@ def test_a_replay_on_ray_names_the_cluster_and_what_each_run_was_given(captured,
 def test_a_report_without_its_options_still_names_its_study_folder():
     command = Replay(Path("/tmp/a folder")).command("t.py", ("--x", "1"), 7)
     assert command == "reprokit seeds t.py --seed 7 --seeds 1 --no-repeat --fresh --study-dir '/tmp/a folder' -- --x 1"
+
+
+def test_a_replay_sets_the_environment_variables_of_the_study_folders_key_first(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    replay = Replay.of(StudyOptions(folder=Path("/tmp/s")), None)
+    words = shlex.split(replay.command("t.py", (), 7))
+    assert sorted(words[:2]) == [
+        "TF_ENABLE_ONEDNN_OPTS=0",
+        "XLA_FLAGS=--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2",
+    ]
+    assert words[2:4] == ["reprokit", "seeds"] and not any(w.startswith("OMP_NUM_THREADS") for w in words)

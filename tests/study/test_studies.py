@@ -56,7 +56,7 @@ def test_a_seed_study_reports_the_spread_names_a_failed_run_and_leaves_a_nan_out
     loss = next(m for m in doc["metrics"] if m["name"] == "loss")
     assert loss["n"] == 2 and {m["seed"] for m in loss["left_out"]} == {1236, 1237}
     replay = doc["replay_command"]
-    assert f"&& reprokit seeds {tiny} --seed 1234 --seeds 1 --no-repeat --fresh" in replay
+    assert f"reprokit seeds {tiny} --seed 1234 --seeds 1 --no-repeat --fresh" in replay
     assert replay.endswith("-- --fail-seed 1236 --nan-seed 1237")
     assert doc["agreement"]["pairs"] >= 1
 
