@@ -7,7 +7,8 @@ target with whether it holds (lower is better):
 
 * per-step overhead of reprokit's observation: ``fit`` time with it ÷
   without, in one process, for the digits MLP, a ~1.2M-parameter conv net
-  and MLPs of each ``--sizes`` (default ~1 M, ~10 M and ~100 M parameters),
+  and MLPs of each ``--sizes`` (default ~1 M, ~10 M and ~100 M parameters;
+  every figure a median of ``--repeat`` processes, one a round),
   with the weights fingerprinted at sampled steps (as a check's runs do) and
   at every step (as a baseline's and a resume check's runs do). The measured
   epochs lie past the start of the sampling schedule (from step 4098), where
@@ -247,6 +248,20 @@ def gpu_figures(repeat: int) -> None:
     print(f"  verdict and comparisons the same as --jobs 1: {verdicts[0] == verdicts[1]} ({verdicts[0][0]})")
 
 
+def size_row(width: int, repeat: int) -> tuple[tuple[float, int], float, tuple[float, bool, int]]:
+    """An MLP size's medians over ``repeat`` processes each: overhead sampled and every step; parent peak memory."""
+    sampled, every = [], []
+    for i in range(repeat):  # interleaved, like the rounds above
+        overhead, params = fit_overhead(str(width))
+        sampled.append(overhead)
+        every.append(fit_overhead(str(width), sampled=False)[0])
+        print(
+            f"round {i + 1}: {params} parameters: {sampled[-1]:.3f} sampled, {every[-1]:.3f} every step",
+            file=sys.stderr,
+        )
+    return (statistics.median(sampled), params), statistics.median(every), parent_memory(width)
+
+
 SIZES = "1M,10M,100M"
 """The MLP sizes measured by default (``--sizes``): about 1 M, 10 M and 100 M parameters."""
 
@@ -302,17 +317,14 @@ def main() -> None:
             samples[on_ray].append(study(seeds, ray_jobs, "--executor", "ray", repeat=False))
             print(f"round {i + 1}: {local}: {samples[local][-1]:.1f}, Ray: {samples[on_ray][-1]:.1f}", file=sys.stderr)
     median = {name: statistics.median(values) for name, values in samples.items()}
-    sizes = [
-        (fit_overhead(str(width)), fit_overhead(str(width), sampled=False)[0], parent_memory(width))
-        for width in widths(arguments.sizes)
-    ]
+    sizes = [size_row(width, repeat) for width in widths(arguments.sizes)]
 
     cpu = platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {repeat} rounds, medians")
     for name, value in median.items():
         unit = "" if name.startswith("fit overhead") else " s"
         print(f"  {name:40s} {value:8.2f}{unit}")
-    print("per model size (MLPs; overhead: fit observed ÷ not, one process, sampled as in a check;")
+    print("per model size (MLPs; overhead: fit observed ÷ not, median of one process a round, sampled as in a check;")
     print("  every step: a baseline's or resume check's runs; parent peak of a check --quick):")
     header = f"{'parameters':>12s} {'overhead':>9s} {'every step':>11s} {'parent peak':>12s}"
     print(f"  {header} {'parent imported TF':>19s}")
