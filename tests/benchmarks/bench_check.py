@@ -26,7 +26,7 @@ target with whether it holds (lower is better):
 * peak memory of the reprokit parent process checking each MLP size (and
   whether it imported TensorFlow).
 
-Not a test: it asserts nothing and takes about 20 minutes on 2 cores (more with 300M).
+Not a test: it asserts nothing and takes about 25 minutes on 2 cores (more with 300M).
 Timings depend on the machine and its load; compare ratios from one run only.
 """
 
