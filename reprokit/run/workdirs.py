@@ -78,9 +78,51 @@ def mirror(source: Path, root: Path, skip: Path | None = None) -> Mirror:
     mirrored, should it lie below ``source``: a run must not see another's.
     """
     root.mkdir(parents=True, exist_ok=True)
-    skipped = {Path(os.path.realpath(p)) for p in (skip, root) if p is not None}
     result = Mirror(root, source)
-    budget = {"bytes": COPY_BUDGET, "entries": ENTRY_BUDGET}
+    budget = {"bytes": COPY_BUDGET}
+    for rel, entry, walked in _walk(source, skip, root):
+        target = root / rel
+        try:
+            if walked:
+                target.mkdir()
+            elif entry.is_dir(follow_symlinks=True):
+                target.symlink_to(entry.path, target_is_directory=True)
+            elif entry.is_file(follow_symlinks=True):
+                _file(entry, target, rel.as_posix(), result, budget)
+        except OSError:
+            continue  # a special file, a broken link, a race with the user: not mirrored
+    return result
+
+
+def listing(source: Path, skip: Path | None = None) -> tuple[tuple[str, int, int], ...]:
+    """What a run sees of ``source``: each file a mirror would walk to, as (relative path, size, mtime_ns).
+
+    The walk of :func:`mirror`, copying nothing: folders it links whole
+    (``.git``, environments, caches, linked folders and those beyond
+    :data:`ENTRY_BUDGET`) are not walked, and ``skip`` (a study folder below
+    ``source``) is left out. Cheap (a ``stat`` per file), so a study can tell
+    whether the files its stored runs read have changed since.
+    """
+    found: list[tuple[str, int, int]] = []
+    for rel, entry, walked in _walk(source, skip):
+        try:
+            if not walked and entry.is_file(follow_symlinks=True):
+                stat = entry.stat(follow_symlinks=True)
+                found.append((rel.as_posix(), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(found)
+
+
+def _walk(source: Path, *skip: Path | None) -> Iterator[tuple[Path, os.DirEntry[str], bool]]:
+    """Every entry of ``source`` a mirror reaches, breadth first in name order: (relative path, entry, walked).
+
+    ``walked``: a folder whose entries follow (the others, beyond
+    :data:`ENTRY_BUDGET` entries, in :data:`LINKED_WHOLE` or links, are linked
+    whole). ``skip`` (and what lies below) is left out; unreadable folders too.
+    """
+    skipped = {Path(os.path.realpath(p)) for p in skip if p is not None}
+    entries_left = ENTRY_BUDGET
     queue = [Path(".")]
     while queue:
         relative = queue.pop(0)
@@ -89,58 +131,18 @@ def mirror(source: Path, root: Path, skip: Path | None = None) -> Mirror:
         except OSError:
             continue  # unreadable: the run will not see it either
         for entry in entries:
-            rel = relative / entry.name
-            target = root / rel
             if Path(os.path.realpath(entry.path)) in skipped:
                 continue
-            budget["entries"] -= 1
-            try:
-                if entry.is_dir(follow_symlinks=True):
-                    if entry.name in LINKED_WHOLE or entry.is_symlink() or budget["entries"] < 0:
-                        target.symlink_to(entry.path, target_is_directory=True)
-                    else:
-                        target.mkdir()
-                        queue.append(rel)
-                elif entry.is_file(follow_symlinks=True):
-                    _file(entry, target, rel.as_posix(), result, budget)
-            except OSError:
-                continue  # a special file, a broken link, a race with the user: not mirrored
-    return result
-
-
-def listing(source: Path, skip: Path | None = None) -> tuple[tuple[str, int, int], ...]:
-    """What a run sees of ``source``: each file a mirror would walk to, as (relative path, size, mtime_ns).
-
-    The same walk as :func:`mirror`, copying nothing: folders it links whole
-    (``.git``, environments, caches, linked folders and those beyond
-    :data:`ENTRY_BUDGET`) are not walked, and ``skip`` (a study folder below
-    ``source``) is left out. Cheap (a ``stat`` per file), so a study can tell
-    whether the files its stored runs read have changed since.
-    """
-    skipped = Path(os.path.realpath(skip)) if skip is not None else None
-    found: list[tuple[str, int, int]] = []
-    entries_left = ENTRY_BUDGET
-    queue = [Path(".")]
-    while queue:
-        relative = queue.pop(0)
-        try:
-            entries = sorted(os.scandir(source / relative), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
             entries_left -= 1
             try:
-                if skipped is not None and Path(os.path.realpath(entry.path)) == skipped:
-                    continue
-                if entry.is_dir(follow_symlinks=True):
-                    if entry.name not in LINKED_WHOLE and not entry.is_symlink() and entries_left >= 0:
-                        queue.append(relative / entry.name)
-                elif entry.is_file(follow_symlinks=True):
-                    stat = entry.stat(follow_symlinks=True)
-                    found.append(((relative / entry.name).as_posix(), stat.st_size, stat.st_mtime_ns))
+                walked = entry.is_dir(follow_symlinks=True) and not (
+                    entry.name in LINKED_WHOLE or entry.is_symlink() or entries_left < 0
+                )
             except OSError:
                 continue
-    return tuple(found)
+            if walked:
+                queue.append(relative / entry.name)
+            yield relative / entry.name, entry, walked
 
 
 def _file(entry: os.DirEntry[str], target: Path, rel: str, result: Mirror, budget: dict[str, int]) -> None:
