@@ -28,7 +28,7 @@ from reprokit.core.backends import Backend
 from reprokit.run.execution import Execution
 from reprokit.run.settings import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, ModelFileOptions
 from reprokit.study.metrics import Mode
-from reprokit.study.running import KEYED_ENV, StudyOptions
+from reprokit.study.running import StudyOptions, keyed_environment
 from reprokit.study.store import default_root
 
 
@@ -75,7 +75,7 @@ class Replay:
             execution=settings.execution,
             metric=metric,
             mode=mode,
-            environment=tuple((name, os.environ[name]) for name in KEYED_ENV if name in os.environ),
+            environment=keyed_environment(),
         )
 
     def words(self, script: str, args: Sequence[str], seed: int) -> list[str]:

@@ -389,7 +389,7 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None,
         described["files"] = hashlib.sha256(files.encode()).hexdigest()
     if target.env:  # keys of studies made before environment-passed values stay valid
         described["env"] = dict(target.env)
-    environment = {name: os.environ[name] for name in KEYED_ENV if name in os.environ}
+    environment = dict(keyed_environment())
     if environment:
         described["environment"] = environment
     if settings.execution.ray:
@@ -405,6 +405,11 @@ def variant_key(target: Target, settings: RunSettings, where: str | None = None,
 
 KEYED_ENV = tuple(name for name in RECORDED_ENV_VARS if name not in CONTROLLED_ENV)
 """The environment variables a study's key holds: those that change a run's bits and reprokit does not set itself."""
+
+
+def keyed_environment() -> tuple[tuple[str, str], ...]:
+    """The variables of :data:`KEYED_ENV` set in this process, with their values, in that order."""
+    return tuple((name, os.environ[name]) for name in KEYED_ENV if name in os.environ)
 
 
 def _version(distribution: str) -> str | None:
