@@ -33,15 +33,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from reprokit.core.backends import PROFILES, Backend
 from reprokit.core.controls import visible_gpus
 from reprokit.protocol import CONFIG_VAR, WorkerConfig
 from reprokit.run.process import RUN_VAR, Started, start_worker
 
-__all__ = ["FORK_SERVER_VAR", "Forked", "serving", "start_run", "warm"]
+__all__ = ["FORK_SERVER_VAR", "Forked", "Servers", "fork_run", "serving", "start_run", "warm"]
+
+T = TypeVar("T")
 
 FORK_SERVER_VAR = "REPROKIT_FORK_SERVER"
 """``0``: every run is a fresh process (for comparing the two, and a way out)."""
@@ -60,11 +63,11 @@ _SERVERS_PER_COMMAND = 4
 class Forked:
     """A run forked by a server: what the runner needs of a :class:`subprocess.Popen` (pid, wait, returncode)."""
 
-    def __init__(self, pid: int, status: int, done: threading.Event) -> None:
+    def __init__(self, pid: int, status: int, on_end: Callable[[], None]) -> None:
         self.pid = pid
         self.returncode: int | None = None
         self._status = status
-        self._done = done
+        self._on_end = on_end  # told once, when the status arrives
         self._lock = threading.Lock()
 
     def wait(self, timeout: float | None = None) -> int:
@@ -77,7 +80,7 @@ class Forked:
                 line = _read_line(self._status)
                 os.close(self._status)
                 self.returncode = int(line) if line else -signal.SIGKILL  # the server ended first
-                self._done.set()
+                self._on_end()
             return self.returncode
 
     def poll(self) -> int | None:
@@ -105,7 +108,7 @@ class _Server:
         self._ready: bool | None = None
         self._lock = threading.Lock()
         self.running: list[threading.Event] = []
-        self.users = 0  # runs being started from it (counted by its :class:`_Servers`)
+        self.users = 0  # runs being started from it (counted by its :class:`Servers`)
         self.served = 0  # runs it forked
         self.ready_at = 0.0
 
@@ -118,30 +121,24 @@ class _Server:
                 self.ready_at = time.monotonic()
             return self._ready
 
-    def start(self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path) -> Started:
+    def start(self, config: WorkerConfig, late: Mapping[str, str], output: Path, cwd: Path) -> Started:
         """Forks one run: as :func:`reprokit.run.process.start_worker` starts a fresh one."""
-        events_read, events_write = os.pipe()
-        control_read, control_write = os.pipe()
-        status_read, status_write = os.pipe()
-        request = {"config": config.to_json(), "env": dict(env), "cwd": str(cwd)}
-        with open(output / "stdout", "wb") as out, open(output / "stderr", "wb") as err:
-            fds = [events_write, control_read, status_write, out.fileno(), err.fileno()]
-            try:
-                with self._lock:
-                    socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
-            finally:
-                for fd in (events_write, control_read, status_write):
-                    os.close(fd)
-        line = _read_line(status_read)
-        if not line:
-            os.close(status_read)
-            os.close(events_read)
-            os.close(control_write)
-            raise OSError("the fork server ended before it forked the run")
         done = threading.Event()
+
+        def send(message: bytes, fds: list[int]) -> Callable[[], None]:
+            self.send(message, fds, done)
+            return done.set
+
+        started = fork_run(config, late, output, cwd, send)
+        assert started is not None  # this server always forks
+        return started
+
+    def send(self, message: bytes, fds: list[int], done: threading.Event) -> None:
+        """Sends one run's request (:func:`fork_run`'s) on; ``done`` is set when that run has ended."""
+        with self._lock:
+            socket.send_fds(self._sock, [message], fds)
         self.running.append(done)
         self.served += 1
-        return Started(Forked(int(line), status_read, done), events_read, control_write)
 
     @property
     def idle(self) -> bool:
@@ -167,13 +164,49 @@ class _Server:
             self.proc.stdout.close()
 
 
+def fork_run(
+    config: WorkerConfig,
+    env: Mapping[str, str],
+    output: Path,
+    cwd: Path,
+    send: Callable[[bytes, list[int]], Callable[[], None] | None],
+) -> Started | None:
+    """Asks for a run to be forked; what the server then sends back makes its :class:`Started`.
+
+    ``send(message, descriptors)`` delivers the request (the run's config,
+    ``env``: the variables the run sets itself, and its folder) with the
+    run's five descriptors (events, control, status, stdout, stderr) to a
+    server, and returns what to call when the run has ended, or None if no
+    server took it (then nothing was forked, and None is returned).
+    """
+    events_read, events_write = os.pipe()
+    control_read, control_write = os.pipe()
+    status_read, status_write = os.pipe()
+    message = json.dumps({"config": config.to_json(), "env": dict(env), "cwd": str(cwd)}).encode()
+    with open(output / "stdout", "wb") as out, open(output / "stderr", "wb") as err:
+        try:
+            on_end = send(message, [events_write, control_read, status_write, out.fileno(), err.fileno()])
+        finally:
+            for fd in (events_write, control_read, status_write):
+                os.close(fd)
+    line = _read_line(status_read) if on_end is not None else ""
+    if on_end is None or not line:
+        for fd in (status_read, events_read, control_write):
+            os.close(fd)
+        if on_end is None:
+            return None
+        on_end()
+        raise OSError("the fork server ended before it forked the run")
+    return Started(Forked(int(line), status_read, on_end), events_read, control_write)
+
+
 def server_key(env: Mapping[str, str]) -> tuple[frozenset[tuple[str, str]], dict[str, str]]:
     """The environment a run's server starts with (its key), and the variables the forked run sets itself."""
     late = {k: v for k, v in env.items() if k.startswith(SCRIPT_ONLY_PREFIX) or k in AFTER_FORK or k == RUN_VAR}
     return frozenset((k, v) for k, v in env.items() if k != CONFIG_VAR and k not in late), late
 
 
-class _Servers:
+class Servers:
     """The fork servers of one command, by environment."""
 
     def __init__(self) -> None:
@@ -184,6 +217,18 @@ class _Servers:
     def start(
         self, config: WorkerConfig, env: Mapping[str, str], output: Path, cwd: Path, delay: float = 0.0
     ) -> Started:
+        started = self.forward(env, lambda server, late: server.start(config, late, output, cwd), delay)
+        return started if started is not None else start_worker(config, dict(env), output, cwd)
+
+    def forward(
+        self, env: Mapping[str, str], fork: Callable[[_Server, dict[str, str]], T], delay: float = 0.0
+    ) -> T | None:
+        """``fork(server, late)`` with the server of ``env``, started if needed; None where none can fork.
+
+        ``late``: the variables the forked run sets itself. None: the server
+        could not import, or found a thread it cannot fork; runs with this
+        environment are fresh processes from then on.
+        """
         key, late = server_key(env)
         with self._lock:
             server = None if key in self._unsafe else self._servers.get(key)
@@ -193,12 +238,12 @@ class _Servers:
             if server is not None:
                 server.users += 1  # not idle (never evicted) while a run is being started from it
         if server is None:
-            return start_worker(config, dict(env), output, cwd)
+            return None
         try:
             if server.ready():
                 # ``delay`` after the server could first fork: runs waiting for one import keep their stagger
                 time.sleep(max(0.0, server.ready_at + delay - time.monotonic()))
-                return server.start(config, late, output, cwd)
+                return fork(server, late)
         finally:
             with self._lock:
                 server.users -= 1
@@ -207,7 +252,20 @@ class _Servers:
             if self._servers.get(key) is server:
                 del self._servers[key]
         server.close()
-        return start_worker(config, dict(env), output, cwd)
+        return None
+
+    def send(self, request: Mapping[str, Any], fds: list[int], done: threading.Event) -> bool:
+        """Forwards a request of :func:`fork_run` made with the run's whole environment; whether a server took it.
+
+        The server gets the request with only the variables the run sets
+        itself; ``done`` is to be set when the run has ended.
+        """
+
+        def fork(server: _Server, late: dict[str, str]) -> bool:
+            server.send(json.dumps({**request, "env": late}).encode(), fds, done)
+            return True
+
+        return bool(self.forward(request["env"], fork))
 
     def warm(self, env: Mapping[str, str]) -> None:
         """Starts the server of a run that comes soon, so that its import overlaps the one runs now wait for.
@@ -243,15 +301,19 @@ class _Servers:
             server.close()
 
 
-_active: list[_Servers] = []  # the servers of the commands under way, innermost last
+_active: list[Servers] = []  # the servers of the commands under way, innermost last
 _active_lock = threading.Lock()
+
+
+def forking_allowed(env: Mapping[str, str]) -> bool:
+    """Whether any run may be forked here: on Linux, unless :data:`FORK_SERVER_VAR` switches it off."""
+    return sys.platform == "linux" and env.get(FORK_SERVER_VAR, "1") != "0"
 
 
 def eligible(env: Mapping[str, str]) -> bool:
     """Whether runs with this environment may be forked (TensorFlow on the CPU, on Linux, not switched off)."""
     return (
-        sys.platform == "linux"
-        and env.get(FORK_SERVER_VAR, "1") != "0"
+        forking_allowed(env)
         and env.get("KERAS_BACKEND", Backend.TENSORFLOW.value) == Backend.TENSORFLOW.value
         and not visible_gpus(env)
     )
@@ -260,7 +322,7 @@ def eligible(env: Mapping[str, str]) -> bool:
 @contextlib.contextmanager
 def serving() -> Iterator[None]:
     """Keeps fork servers for the runs started in this block (one command's); ends them all with it."""
-    servers = _Servers()
+    servers = Servers()
     with _active_lock:
         _active.append(servers)
     try:

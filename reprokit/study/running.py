@@ -326,6 +326,7 @@ def _result(trace: RunTrace, seed: int, repeat: bool) -> tuple[RunResult, dict[s
             "python",
             "intra_op_threads",
             "inter_op_threads",
+            "process",
         )
     }
     result = RunResult(

@@ -40,7 +40,7 @@ def test_runs_with_and_without_op_determinism_share_a_server_and_another_hash_se
 def test_a_forked_runs_status_arrives_once_and_a_wait_that_times_out_says_so():
     read, write = os.pipe()
     done = threading.Event()
-    run = Forked(4242, read, done)
+    run = Forked(4242, read, done.set)
     with pytest.raises(subprocess.TimeoutExpired):
         run.wait(timeout=0.05)
     assert run.poll() is None and run.returncode is None and not done.is_set()
@@ -52,7 +52,7 @@ def test_a_forked_runs_status_arrives_once_and_a_wait_that_times_out_says_so():
 def test_a_server_that_ended_before_the_status_reads_as_killed():
     read, write = os.pipe()
     os.close(write)  # the server is gone: no status will come
-    run = Forked(4242, read, threading.Event())
+    run = Forked(4242, read, threading.Event().set)
     assert run.wait(timeout=1) < 0
 
 
@@ -69,7 +69,7 @@ class _Idle:
 
 def test_warming_never_ends_a_server_warmed_for_a_run_that_has_not_come_yet(monkeypatch):
     monkeypatch.setattr(forkserver, "_Server", _Idle)
-    servers = forkserver._Servers()
+    servers = forkserver.Servers()
     envs = [child_environment(Controls(seed, True), {}) for seed in range(6)]
     for env in envs[:4]:
         servers.warm(env)

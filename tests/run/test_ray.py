@@ -51,11 +51,7 @@ class Node:
 
     def runs(self) -> int:
         """How many reprokit run processes are alive on this node."""
-        found = 0
-        for p in self.processes():
-            with contextlib.suppress(psutil.Error):
-                found += "reprokit.worker.main" in " ".join(p.cmdline())
-        return found
+        return sum(is_run(p) for p in self.processes())
 
     def kill(self) -> None:
         """Kills the node at once, as a machine that dies would (its raylet and workers with it)."""
@@ -64,6 +60,21 @@ class Node:
                 p.kill()
         self.proc.kill()  # does nothing once it has ended
         self.proc.wait()
+
+
+def is_run(p: psutil.Process) -> bool:
+    """Whether ``p`` is a reprokit run: a fresh worker process, or one forked by a fork server (a zygote's child)."""
+    with contextlib.suppress(psutil.Error):
+        command = " ".join(p.cmdline())
+        if "reprokit.worker.main" in command:
+            return True
+        parent = p.parent()
+        return (
+            "reprokit.worker.zygote" in command
+            and parent is not None
+            and "reprokit.worker.zygote" in " ".join(parent.cmdline())
+        )
+    return False
 
 
 @pytest.fixture
@@ -137,6 +148,8 @@ def test_a_seed_study_on_a_local_ray_instance_is_bit_identical_to_the_local_exec
     for key in a:
         assert a[key]["metrics"] == b[key]["metrics"]
         assert a[key]["weights"] == b[key]["weights"] and a[key]["probes"] == b[key]["probes"]
+        # forked on both sides: locally from the command's servers, on Ray through the node's fork host
+        assert a[key]["environment"]["process"] == b[key]["environment"]["process"] == "forked"
     doc = json.loads(on_ray.stdout)
     assert doc["pinned"] is True and len(doc["nodes"]) == 1
     assert all(r["node"] for r in doc["runs"]) and not any(r["retries"] for r in doc["runs"])
@@ -195,7 +208,9 @@ def test_ctrl_c_during_a_ray_study_leaves_no_run_and_no_ray_process_of_ours(tmp_
     script = tmp_path / "slow.py"
     script.write_text(SLOW)
     command = interruptible("seeds", script, "--seeds", "4", "--study-dir", tmp_path / "study", "--executor", "ray")
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mark = tmp_path.name  # in the environment of every run of this command, and of the fork servers they come from
+    env = {**os.environ, "TEST_MARK": mark}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
 
     def ours() -> list[psutil.Process]:
@@ -205,12 +220,12 @@ def test_ctrl_c_during_a_ray_study_leaves_no_run_and_no_ray_process_of_ours(tmp_
             return []
 
     def runs() -> list[psutil.Process]:
-        found = []
-        for p in psutil.process_iter(["cmdline", "environ"]):
-            text = " ".join(p.info["cmdline"] or []) + " ".join((p.info["environ"] or {}).values())
-            if str(script) in text and "reprokit.worker.main" in text:
-                found.append(p)
-        return found
+        """This command's runs, fresh or forked (a forked run's environment is its fork server's)."""
+        return [
+            p
+            for p in psutil.process_iter(["environ"])
+            if (p.info["environ"] or {}).get("TEST_MARK") == mark and is_run(p)
+        ]
 
     while not runs() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -227,6 +242,8 @@ def test_ctrl_c_during_a_ray_study_leaves_no_run_and_no_ray_process_of_ours(tmp_
         time.sleep(0.2)
     assert runs() == []
     assert [p for p in before if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    servers = [p for p in psutil.process_iter(["environ"]) if (p.info["environ"] or {}).get("TEST_MARK") == mark]
+    assert servers == []  # the fork servers of the command's Ray instance ended with it
 
 
 def test_an_unreachable_ray_address_is_a_one_line_error_before_any_run(tiny):

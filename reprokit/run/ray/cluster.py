@@ -1,8 +1,10 @@
 """A connected Ray cluster as one command uses it: tasks submitted, and their messages.
 
-Each run is one task that starts the reprokit worker as a fresh subprocess
-on its node (:func:`reprokit.run.ray.task.train`) and streams its events back
-(:class:`Task`). The task's own Ray worker process never imports TensorFlow or
+Each run is one task that starts the reprokit worker as a subprocess on its
+node (:func:`reprokit.run.ray.task.train`) and streams its events back
+(:class:`Task`): forked from the node's fork host
+(:mod:`reprokit.run.ray.forkhost`, started for runs without GPUs) where it
+can, else fresh. The task's own Ray worker process never imports TensorFlow or
 runs a script, so Ray may reuse it for the next run on CPUs (no Python and Ray
 start per run); a run given GPUs gets a fresh one. A task that Ray loses (its worker or its node died) raises
 :class:`RunLost`; the runner retries it (:mod:`reprokit.run.ray.runner`). The
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import socket
 import tarfile
 import threading
@@ -23,6 +26,8 @@ from typing import Any
 
 from reprokit.core.errors import ReprokitError, UsageError
 from reprokit.run.execution import Execution
+from reprokit.run.forkserver import forking_allowed
+from reprokit.run.ray.forkhost import Hosts
 from reprokit.run.ray.package import package
 from reprokit.run.ray.task import Finished, Lines, Placed, RunRequest, train
 
@@ -60,7 +65,12 @@ class Cluster:
         self._remote = ray.remote(max_calls=1 if execution.gpus_per_run else 0)(train)
         nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         self.others = _other_machines(nodes)
-        self.slots = sum(slots_of(n["Resources"], execution) for n in nodes if node is None or n["NodeID"] == node)
+        takers = [
+            n["NodeID"] for n in nodes if (node is None or n["NodeID"] == node) and slots_of(n["Resources"], execution)
+        ]
+        self.slots = sum(slots_of(n["Resources"], execution) for n in nodes if n["NodeID"] in takers)
+        # runs without GPUs fork from pre-imported interpreters on their node, as local runs do
+        self.hosts = Hosts(takers) if not execution.gpus_per_run and forking_allowed(os.environ) else None
 
     def submit(self, request: RunRequest, folder: Path, overlay: bytes | None, node: str | None = None) -> Task:
         """Starts one run as a Ray task; its messages arrive through the returned :class:`Task`.
@@ -80,9 +90,19 @@ class Cluster:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.node, soft=False)
         elif node is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
-        request = replace(request, script_in_package=inside)
+        request = replace(request, script_in_package=inside, fork_host=self.hosts.name if self.hosts else "")
         generator = self._remote.options(**options).remote(request, package_ref, overlay)
         return Task(generator)
+
+    def warm(self, request: RunRequest) -> None:
+        """Prepares for ``request``'s run to start soon: its import starts now where it is known to run."""
+        if self.hosts is not None:
+            self.hosts.warm(replace(request, fork_host=self.hosts.name))
+
+    def close(self) -> None:
+        """Ends what the cluster keeps for the command (the fork hosts and their interpreters)."""
+        if self.hosts is not None:
+            self.hosts.close()
 
     def _package(self, folder: Path, script: Path) -> tuple[Any, str]:
         """The folder as a package in the object store, made once (None when no node needs it)."""

@@ -86,6 +86,10 @@ class RayRunner(Runner):
             retries=tuple(lost),
         )
 
+    def warm(self, spec: RunSpec) -> None:
+        """Prepares for ``spec`` to start soon: its import starts on the node's fork host where it can."""
+        active().warm(self._request(spec))
+
     def kill_all(self) -> None:
         """Cancels every live task (its run's process group dies with it), and starts no other."""
         super().kill_all()

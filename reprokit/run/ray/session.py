@@ -55,6 +55,8 @@ def session(execution: Execution, one_node: bool = False) -> Iterator[Cluster]:
         _open.append(Cluster(execution, _choose_node(execution, one_node)))
         yield _open[0]
     finally:
+        if _open:
+            _open[0].close()
         _open.clear()
         _disconnect()
         restore()

@@ -1,7 +1,7 @@
 """One training on a Ray node: the body of the task :mod:`reprokit.run.ray.cluster` submits.
 
 The task never imports TensorFlow. It prepares a private folder on its node,
-starts ``python -m reprokit.worker.main`` as a fresh subprocess with the run's
+starts ``python -m reprokit.worker.main`` as a subprocess with the run's
 environment set before Python starts (the hash seed, the op-determinism
 switches), and streams back what the local runner would have read: the
 worker's event lines while it trains, then its exit status, its saved arrays,
@@ -9,6 +9,12 @@ the tail of its output and the files it wrote. It kills the worker's whole
 process group whatever ends the task (the end, a timeout, a cancellation), and
 the worker ends itself if the task's process dies (see
 ``reprokit.worker.main._exit_with_parent``).
+
+Where runs may be forked (TensorFlow on the CPU, on Linux: see
+:mod:`reprokit.run.forkserver`), the subprocess is forked from a pre-imported
+interpreter kept by the node's fork host (:mod:`reprokit.run.ray.forkhost`),
+through its relay (:mod:`reprokit.run.forkrelay`), as a local command's runs
+are; where no host answers, it is a fresh process.
 
 The folder reaches the node in one of two ways. On a node of the machine the
 command runs on (same host name and boot id, the script unchanged at the same
@@ -33,6 +39,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reprokit.protocol import WorkerConfig
+from reprokit.run import forkrelay
+from reprokit.run.forkserver import eligible
 from reprokit.run.process import kill_group, start_worker
 from reprokit.run.ray.package import extract, files_of, relative_files, unpack
 from reprokit.run.workdirs import Changes, Mirror, carry, changes, mirror
@@ -84,6 +92,7 @@ class RunRequest:
         gpus: GPUs the run was given (fractions share one: memory growth is then on).
         script_in_package: the script's path inside the package (for other machines).
         call: the pickled call of a training function, if the run calls one.
+        fork_host: the name of the fork hosts' relays (:mod:`reprokit.run.ray.forkhost`); empty: fresh processes.
     """
 
     name: str
@@ -94,6 +103,7 @@ class RunRequest:
     gpus: float = 0.0
     script_in_package: str = ""
     call: bytes | None = None
+    fork_host: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,11 @@ def train(request: RunRequest, package: bytes | None, overlay: bytes | None) -> 
 
 def _train(request: RunRequest, package: bytes | None, overlay: bytes | None, root: Path) -> Iterator[object]:
     folder, config, env = _prepare(request, package, overlay, root)
-    started = start_worker(config, env, root, folder.root)
+    started = None
+    if request.fork_host and eligible(env):  # forked from the node's pre-imported interpreter, where it can
+        started = forkrelay.start(relay_name(request.fork_host, _node_id()), config, env, root, folder.root)
+    if started is None:
+        started = start_worker(config, env, root, folder.root)
     proc, events_read = started.proc, started.events
     os.close(started.control)  # no early exit on Ray: nothing to ask the run
     lines: queue.Queue[str | None] = queue.Queue()
@@ -177,14 +191,13 @@ def _prepare(
     request: RunRequest, package: bytes | None, overlay: bytes | None, root: Path
 ) -> tuple[Mirror, WorkerConfig, dict[str, str]]:
     """The run's private folder on this node, and its worker settings and environment there."""
-    config, env = request.config, dict(request.env)
+    config = request.config
     if request.origin.is_here():
         folder = mirror(Path(request.origin.folder), root / "cwd")
         script = request.origin.script
     elif package is not None:
         folder = unpack(package, root / "cwd")
         script = str(folder.root / request.script_in_package)
-        env = _remote_environment(env)
     else:
         raise RuntimeError(f"{socket.gethostname()} is not the machine the command runs on, and no package came")
     if overlay is not None:
@@ -196,7 +209,18 @@ def _prepare(
         call_path.write_bytes(request.call)
         function = replace(function, call_path=str(call_path))
     config = replace(config, script=script, arrays_path=str(root / "arrays.npz"), function=function)
-    return folder, config, _node_environment(env, request.gpus)
+    return folder, config, run_environment(request)
+
+
+def run_environment(request: RunRequest) -> dict[str, str]:
+    """The run's environment on this node: the command's, with this node's paths where it is another machine."""
+    env = dict(request.env) if request.origin.is_here() else _remote_environment(request.env)
+    return _node_environment(env, request.gpus)
+
+
+def relay_name(fork_host: str, node: str) -> str:
+    """The socket name of the fork host of ``node`` (nodes may share a machine, and so a socket namespace)."""
+    return f"{fork_host}-{node}"
 
 
 def _stream(request: RunRequest, lines: queue.Queue[str | None]) -> Generator[Lines, None, bool]:
