@@ -13,7 +13,9 @@ target with whether it holds (lower is better):
   at every step (as a baseline's and a resume check's runs do). The measured
   epochs lie past the start of the sampling schedule (from step 4098), where
   one step in 64 digests the weights, as in most of any long training; the
-  log2(steps) snapshot steps of a training's start are not in them;
+  log2(steps) snapshot steps of a training's start are not in them. Each
+  arm trains at least 4 s of epochs (more epochs than its minimum where
+  those are short), so that a pause of the machine is a small part of it;
 * ``reprokit check --quick`` and a full ``reprokit check`` of the digits
   example, each ÷ a hand-written "train twice in two processes and compare
   the weights with np.array_equal";
@@ -127,8 +129,8 @@ framework.install(recorder, config)
 instrument.install(recorder, framework)
 observed = warmed()  # traced with them: every step observed
 times = {"plain": [], "observed": []}
-for _ in range(epochs):  # interleaved epochs in this one process
-    times["plain"].append(epoch(plain))
+while len(times["plain"]) < epochs or sum(times["plain"]) < 4.0:  # interleaved epochs in this one process, and
+    times["plain"].append(epoch(plain))  # enough of them that a pause of the machine is a small part of either sum
     times["observed"].append(epoch(observed))
 print(sum(times["observed"]) / sum(times["plain"]), plain.count_params())  # totals: every digest step counts
 """
