@@ -97,7 +97,7 @@ class Cluster:
     def warm(self, request: RunRequest) -> None:
         """Prepares for ``request``'s run to start soon: its import starts now where it is known to run."""
         if self.hosts is not None:
-            self.hosts.warm(replace(request, fork_host=self.hosts.name))
+            self.hosts.warm(request)
 
     def close(self) -> None:
         """Ends what the cluster keeps for the command (the fork hosts and their interpreters)."""

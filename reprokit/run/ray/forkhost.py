@@ -44,7 +44,7 @@ class ForkHost:
 
     def warm(self, request: RunRequest) -> None:
         """Starts the import for ``request``'s run, with the environment it will have on this node."""
-        env = run_environment(request)
+        env = run_environment(request, request.origin.is_here())
         if eligible(env):
             self.relay.warm(env)
 

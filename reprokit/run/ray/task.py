@@ -191,8 +191,8 @@ def _prepare(
     request: RunRequest, package: bytes | None, overlay: bytes | None, root: Path
 ) -> tuple[Mirror, WorkerConfig, dict[str, str]]:
     """The run's private folder on this node, and its worker settings and environment there."""
-    config = request.config
-    if request.origin.is_here():
+    config, here = request.config, request.origin.is_here()
+    if here:
         folder = mirror(Path(request.origin.folder), root / "cwd")
         script = request.origin.script
     elif package is not None:
@@ -209,12 +209,15 @@ def _prepare(
         call_path.write_bytes(request.call)
         function = replace(function, call_path=str(call_path))
     config = replace(config, script=script, arrays_path=str(root / "arrays.npz"), function=function)
-    return folder, config, run_environment(request)
+    return folder, config, run_environment(request, here)
 
 
-def run_environment(request: RunRequest) -> dict[str, str]:
-    """The run's environment on this node: the command's, with this node's paths where it is another machine."""
-    env = dict(request.env) if request.origin.is_here() else _remote_environment(request.env)
+def run_environment(request: RunRequest, here: bool) -> dict[str, str]:
+    """The run's environment on this node: the command's, with this node's paths where it is another machine.
+
+    ``here``: whether this node sees the command's folder in place (``request.origin.is_here()``).
+    """
+    env = dict(request.env) if here else _remote_environment(request.env)
     return _node_environment(env, request.gpus)
 
 
